@@ -1,0 +1,213 @@
+/**
+ * S3-compatible object storage with the two primitives the pipeline's guarantees rest on:
+ * content-addressed, write-once artifacts (a retry after a crash writes the same key with
+ * the same bytes) and compare-and-swap of small pointer objects (aliases, watermarks).
+ * Works against AWS S3, MinIO, Ceph, R2 and the local Versity gateway.
+ */
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { sha256Hex, type ArtifactFormat, type ArtifactRef } from '../../schemas/artifacts';
+import type { S3Config } from '../../infra/config';
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+}
+
+/** Raised when a conditional write loses: someone else wrote the object first. */
+export class PreconditionFailedError extends Error {
+  constructor(readonly key: string) {
+    super(`conditional write to ${key} lost: the object changed since it was read`);
+    this.name = 'PreconditionFailedError';
+  }
+}
+
+const EXTENSIONS: Record<ArtifactFormat, string> = { arrow: 'arrow', json: 'json', tfjs: 'bin' };
+
+function httpStatus(error: unknown): number | undefined {
+  return error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+}
+
+/**
+ * Object keys are built from workflow input (dataset and model names). Reject anything
+ * that could step out of its prefix or be read differently by another S3 implementation.
+ */
+export function assertSafeKeySegment(segment: string, what: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(segment) || segment.includes('..')) {
+    throw new Error(`${what} "${segment}" must be 1-128 characters of letters, digits, ".", "_" or "-"`);
+  }
+  return segment;
+}
+
+export class ObjectStore {
+  readonly client: S3Client;
+  readonly bucket: string;
+
+  constructor(config: S3Config) {
+    this.bucket = config.bucket;
+    this.client = new S3Client({
+      endpoint: config.endpoint,
+      region: config.region,
+      forcePathStyle: config.forcePathStyle,
+      credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+      // The SDK's default CRC32 trailers are not understood by every S3 implementation.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+
+  uri(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  keyOf(uri: string): string {
+    const prefix = `s3://${this.bucket}/`;
+    if (!uri.startsWith(prefix)) throw new Error(`${uri} is not in bucket ${this.bucket}`);
+    return uri.slice(prefix.length);
+  }
+
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      if (httpStatus(error) !== 404) throw error;
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    }
+  }
+
+  async head(key: string): Promise<StoredObject | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? '', lastModified: out.LastModified ?? new Date(0) };
+    } catch (error) {
+      if (httpStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async getBytes(key: string): Promise<Uint8Array> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    return out.Body!.transformToByteArray();
+  }
+
+  /** The object and its ETag, or undefined when it does not exist. */
+  async getWithEtag(key: string): Promise<{ bytes: Uint8Array; etag: string } | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { bytes: await out.Body!.transformToByteArray(), etag: out.ETag ?? '' };
+    } catch (error) {
+      if (httpStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async getJson<T>(key: string): Promise<T> {
+    return JSON.parse(Buffer.from(await this.getBytes(key)).toString('utf8')) as T;
+  }
+
+  async getJsonIfExists<T>(key: string): Promise<{ value: T; etag: string } | undefined> {
+    const found = await this.getWithEtag(key);
+    return found && { value: JSON.parse(Buffer.from(found.bytes).toString('utf8')) as T, etag: found.etag };
+  }
+
+  /** Streams an object; used for record-batch reads that must not hold a whole file. */
+  async getStream(key: string): Promise<AsyncIterable<Uint8Array>> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    return out.Body as AsyncIterable<Uint8Array>;
+  }
+
+  async put(key: string, body: Uint8Array | string, contentType = 'application/octet-stream'): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
+  }
+
+  /**
+   * Compare-and-swap: writes only if the object still has `expectedEtag`, or does not
+   * exist yet when `expectedEtag` is null. Throws PreconditionFailedError when it lost.
+   */
+  async putIfMatch(key: string, body: Uint8Array | string, expectedEtag: string | null): Promise<string> {
+    try {
+      const out = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentType: 'application/json',
+          ...(expectedEtag === null ? { IfNoneMatch: '*' } : { IfMatch: expectedEtag }),
+        }),
+      );
+      return out.ETag ?? '';
+    } catch (error) {
+      const status = httpStatus(error);
+      if (status === 412 || status === 409) throw new PreconditionFailedError(key);
+      throw error;
+    }
+  }
+
+  /**
+   * Writes bytes once under a key derived from their SHA-256. A second write of the same
+   * content (a retried activity) finds the object and returns the same reference.
+   */
+  async putArtifact(
+    prefix: string,
+    bytes: Uint8Array,
+    format: ArtifactFormat,
+    extra: { rows?: number; schema?: string } = {},
+  ): Promise<ArtifactRef> {
+    const sha256 = sha256Hex(bytes);
+    const key = `${prefix}/${sha256}.${EXTENSIONS[format]}`;
+    const existing = await this.head(key);
+    if (!existing) {
+      try {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, IfNoneMatch: '*' }),
+        );
+      } catch (error) {
+        // Lost a race against an identical write: the content is the same by construction.
+        const status = httpStatus(error);
+        if (status !== 412 && status !== 409) throw error;
+      }
+    } else if (existing.size !== bytes.byteLength) {
+      throw new Error(`artifact ${key} exists with ${existing.size} bytes, expected ${bytes.byteLength}`);
+    }
+    return { uri: this.uri(key), key, sha256, bytes: bytes.byteLength, format, ...extra };
+  }
+
+  async putJsonArtifact(prefix: string, value: unknown): Promise<ArtifactRef> {
+    return this.putArtifact(prefix, Buffer.from(stableJson(value)), 'json');
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    const objects: StoredObject[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? []) {
+        if (!o.Key || o.Key.endsWith('/')) continue;
+        objects.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: o.LastModified ?? new Date(0) });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+}
+
+/** JSON with sorted keys, so equal values always hash to the same artifact. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}

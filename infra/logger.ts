@@ -1,0 +1,21 @@
+/**
+ * Structured logs (pino) on stderr, so stdout stays free for the CLI's tables and its
+ * `--json` line. Secret-bearing fields are redacted wherever they appear.
+ */
+import pino, { type Logger } from 'pino';
+
+export function createLogger(name: string, level = process.env.STORELOOP_LOG_LEVEL ?? 'info'): Logger {
+  return pino(
+    {
+      name,
+      level,
+      redact: {
+        paths: ['*.secretAccessKey', '*.accessKeyId', '*.apiKey', '*.password', '*.token', 'secretAccessKey', 'apiKey'],
+        censor: '[redacted]',
+      },
+    },
+    pino.destination(2),
+  );
+}
+
+export type { Logger };

@@ -1,0 +1,72 @@
+/**
+ * Chooses the TensorFlow.js backend once per process, fastest first:
+ * tfjs-node-gpu (CUDA) > tfjs-node (native CPU) > wasm > cpu (pure JavaScript).
+ * A backend is only taken if it loads and has every kernel our models train with, so a
+ * machine without libtensorflow (the optional native packages failed to install) still
+ * trains, just slower. The choice is logged and written into every model manifest.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Logger } from 'pino';
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  name: BackendName;
+  /** The tfjs backend id as tf.getBackend() reports it. */
+  tfBackend: string;
+  version: string;
+  /** Why faster candidates were skipped, for the log and the manifest. */
+  skipped: string[];
+}
+
+/** Kernels whose absence makes a backend unusable for training our models. */
+export const REQUIRED_KERNELS = ['UnsortedSegmentSum', 'GatherV2', 'BatchMatMul', 'Softmax'];
+
+let selected: BackendInfo | undefined;
+
+function missingKernels(backend: string): string[] {
+  return REQUIRED_KERNELS.filter((k) => tf.getKernel(k, backend) === undefined);
+}
+
+async function tryNative(pkg: string): Promise<void> {
+  // Loading registers the 'tensorflow' backend with the shared tfjs-core instance.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require(pkg);
+  if (!(await tf.setBackend('tensorflow'))) throw new Error('backend did not initialise');
+}
+
+export async function selectBackend(log?: Logger, preferred = process.env.STORELOOP_TF_BACKEND): Promise<BackendInfo> {
+  if (selected) return selected;
+  const skipped: string[] = [];
+  const candidates: { name: BackendName; init: () => Promise<void> }[] = [
+    { name: 'tensorflow-gpu', init: () => tryNative('@tensorflow/tfjs-node-gpu') },
+    { name: 'tensorflow', init: () => tryNative('@tensorflow/tfjs-node') },
+    {
+      name: 'wasm',
+      init: async () => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        require('@tensorflow/tfjs-backend-wasm');
+        const missing = missingKernels('wasm');
+        if (missing.length > 0) throw new Error(`missing kernels ${missing.join(', ')}`);
+        if (!(await tf.setBackend('wasm'))) throw new Error('backend did not initialise');
+      },
+    },
+    { name: 'cpu', init: async () => void (await tf.setBackend('cpu')) },
+  ];
+  for (const candidate of candidates) {
+    if (preferred && preferred !== candidate.name) {
+      skipped.push(`${candidate.name}: STORELOOP_TF_BACKEND=${preferred}`);
+      continue;
+    }
+    try {
+      await candidate.init();
+      await tf.ready();
+      selected = { name: candidate.name, tfBackend: tf.getBackend(), version: tf.version_core, skipped };
+      log?.info({ backend: selected }, `TensorFlow.js backend: ${candidate.name}`);
+      return selected;
+    } catch (error) {
+      skipped.push(`${candidate.name}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(`no TensorFlow.js backend could start: ${skipped.join('; ')}`);
+}

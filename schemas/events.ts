@@ -1,0 +1,139 @@
+/**
+ * The raw data contracts: interaction events and the item catalogue.
+ * One zod schema per external row validates what arrives (CSV, JSONL, Arrow); one
+ * Arrow schema says how it is stored. Errors name the file, the row and the field.
+ */
+import {
+  Field,
+  Float64,
+  Schema,
+  TimestampMillisecond,
+  Utf8,
+} from 'apache-arrow';
+import { z } from 'zod';
+
+export const EVENT_TYPES = ['view', 'click', 'add_to_cart', 'purchase', 'review'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Earliest event time we accept: before this a timestamp is a unit or parsing mistake. */
+export const MIN_EVENT_TIME_MS = Date.UTC(1995, 0, 1);
+/** Events may be stamped slightly in the future by skewed clocks, not by more than a day. */
+export const MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000;
+export const MAX_ID_LENGTH = 256;
+export const MAX_PRICE = 1_000_000;
+
+const identifier = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`)
+  // Control characters and U+FFFD (what invalid UTF-8 decodes to) mean a broken producer.
+  .refine((s) => !/[\u0000-\u001f\u007f\ufffd]/.test(s), 'contains control characters or invalid UTF-8');
+
+const optionalText = z
+  .string()
+  .nullish()
+  .transform((s) => (s === undefined || s === null || s.trim() === '' ? null : s.trim()))
+  .refine((s) => s === null || (s.length <= MAX_ID_LENGTH && !/[\u0000-\u001f\u007f\ufffd]/.test(s)), {
+    message: `must be at most ${MAX_ID_LENGTH} printable characters`,
+  });
+
+/** Accepts epoch milliseconds, epoch seconds (10 digits or fewer) or an ISO-8601 string. */
+const timestamp = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  let ms: number;
+  if (typeof value === 'number' || /^-?\d+(\.\d+)?$/.test(value.trim())) {
+    const n = Number(value);
+    ms = Math.abs(n) < 1e11 ? n * 1000 : n;
+  } else {
+    ms = Date.parse(value);
+  }
+  if (!Number.isFinite(ms)) {
+    ctx.addIssue({ code: 'custom', message: `is not a timestamp: "${value}"` });
+    return z.NEVER;
+  }
+  if (ms < MIN_EVENT_TIME_MS || ms > Date.now() + MAX_CLOCK_SKEW_MS) {
+    ctx.addIssue({ code: 'custom', message: `is out of range: ${new Date(ms).toISOString?.() ?? ms}` });
+    return z.NEVER;
+  }
+  return Math.round(ms);
+});
+
+const optionalPrice = z
+  .union([z.number(), z.string()])
+  .nullish()
+  .transform((value, ctx) => {
+    if (value === null || value === undefined || (typeof value === 'string' && value.trim() === '')) return null;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0 || n > MAX_PRICE) {
+      ctx.addIssue({ code: 'custom', message: `must be a number between 0 and ${MAX_PRICE}, got "${value}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+export const RawEventRow = z
+  .object({
+    user_id: z.union([identifier, z.number().int().transform(String)]),
+    item_id: z.union([identifier, z.number().int().transform(String)]),
+    event_type: z.enum(EVENT_TYPES, { message: `must be one of ${EVENT_TYPES.join(', ')}` }),
+    timestamp,
+    session_id: optionalText,
+    price: optionalPrice,
+    category: optionalText,
+  })
+  .strict();
+
+export type RawEvent = z.output<typeof RawEventRow>;
+export const RAW_EVENT_COLUMNS = Object.keys(RawEventRow.shape) as (keyof RawEvent)[];
+export const REQUIRED_EVENT_COLUMNS = ['user_id', 'item_id', 'event_type', 'timestamp'] as const;
+
+/** Arrow layout of validated events in the date-partitioned dataset. */
+export const EVENT_SCHEMA = new Schema([
+  new Field('user_id', new Utf8(), false),
+  new Field('item_id', new Utf8(), false),
+  new Field('event_type', new Utf8(), false),
+  new Field('timestamp', new TimestampMillisecond(), false),
+  new Field('session_id', new Utf8(), true),
+  new Field('price', new Float64(), true),
+  new Field('category', new Utf8(), true),
+]);
+
+export const CatalogueRow = z
+  .object({
+    item_id: z.union([identifier, z.number().int().transform(String)]),
+    title: optionalText,
+    category: optionalText,
+    price: optionalPrice,
+  })
+  .strict();
+export type CatalogueItem = z.output<typeof CatalogueRow>;
+
+export const CATALOGUE_SCHEMA = new Schema([
+  new Field('item_id', new Utf8(), false),
+  new Field('title', new Utf8(), true),
+  new Field('category', new Utf8(), true),
+  new Field('price', new Float64(), true),
+]);
+
+/** One row that failed validation, kept with its reason so nothing is dropped silently. */
+export interface RowProblem {
+  file: string;
+  /** 1-based data row number (the header of a CSV file is not counted). */
+  row: number;
+  field: string;
+  message: string;
+  raw: string;
+}
+
+export function formatIssues(file: string, row: number, error: z.ZodError, raw: string): RowProblem[] {
+  return error.issues.map((issue) => {
+    const field =
+      issue.code === 'unrecognized_keys' ? issue.keys.join(',') : issue.path.map(String).join('.') || '(row)';
+    const message = issue.code === 'unrecognized_keys' ? 'unexpected column' : issue.message;
+    return { file, row, field, message, raw: raw.slice(0, 500) };
+  });
+}
+
+export function describeProblem(p: RowProblem): string {
+  return `${p.file} row ${p.row} field "${p.field}": ${p.message}`;
+}
