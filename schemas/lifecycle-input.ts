@@ -1,0 +1,86 @@
+/**
+ * The lifecycle workflow's one input object. Every field is optional with a sensible
+ * default, so the Temporal UI's "Start Workflow" form works with `{}`. Parsed in the
+ * workflow itself, so a bad field fails the run at once with a message naming it.
+ */
+import { z } from 'zod';
+
+export const MODEL_KINDS = ['next-item'] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"')
+  .refine((s) => !s.includes('..'), 'must not contain ".."');
+
+export const RecommenderHyperparameters = z
+  .object({
+    model: z.enum(['sasrec']).default('sasrec'),
+    maxLen: z.number().int().min(2).max(200).default(50),
+    hiddenDim: z.number().int().min(8).max(512).default(64),
+    blocks: z.number().int().min(1).max(4).default(2),
+    heads: z.number().int().min(1).max(8).default(1),
+    dropout: z.number().min(0).max(0.9).default(0.2),
+    learningRate: z.number().positive().max(1).default(0.001),
+    batchSize: z.number().int().min(8).max(4096).default(128),
+    epochs: z.number().int().min(1).max(500).default(30),
+    patience: z.number().int().min(1).max(100).default(3),
+    /** full: softmax over every item; sampled: over the target and `sampledNegatives`; auto: full up to `fullSoftmaxMaxItems`. */
+    softmax: z.enum(['auto', 'full', 'sampled']).default('auto'),
+    fullSoftmaxMaxItems: z.number().int().min(1).default(4096),
+    sampledNegatives: z.number().int().min(1).max(100000).default(512),
+    /** Users whose validation ranking drives early stopping (0 = all). */
+    validationUsers: z.number().int().min(0).default(2000),
+    seed: z.number().int().min(0).default(42),
+  })
+  .strict()
+  .refine((hp) => hp.hiddenDim % hp.heads === 0, { message: 'hiddenDim must be divisible by heads', path: ['heads'] });
+export type RecommenderHyperparameters = z.output<typeof RecommenderHyperparameters>;
+
+export const LifecycleInput = z
+  .object({
+    /** Which model plug-in runs the lifecycle. */
+    kind: z.enum(MODEL_KINDS).default('next-item'),
+    /** Raw data comes from `raw/<dataset>/events/`; the served model is `<dataset>-<kind>`. */
+    dataset: name.default('store'),
+    /** Only events before this instant are used (ISO-8601); defaults to all collected data. */
+    dataCutoff: z.iso.datetime({ offset: true }).optional(),
+    /** Recompute every step even when a cached output for the same inputs exists. */
+    force: z.boolean().default(false),
+    /** Share of invalid rows a file may have before the collect step fails instead of quarantining. */
+    maxBadRowFraction: z.number().min(0).max(1).default(0.05),
+    hyperparameters: RecommenderHyperparameters.default(RecommenderHyperparameters.parse({})),
+    promotion: z
+      .object({
+        metric: z.enum(['ndcg@10', 'hr@10', 'ndcg@20', 'hr@20']).default('ndcg@10'),
+        /** The new model must beat the champion by at least this much (absolute). */
+        minImprovement: z.number().min(0).default(0),
+      })
+      .strict()
+      .default({ metric: 'ndcg@10', minImprovement: 0 }),
+  })
+  .strict();
+
+export type LifecycleInputFields = z.input<typeof LifecycleInput>;
+export type LifecycleConfig = z.output<typeof LifecycleInput>;
+
+export class InvalidWorkflowInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidWorkflowInput';
+  }
+}
+
+export function parseLifecycleInput(input: unknown): LifecycleConfig {
+  const parsed = LifecycleInput.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => {
+    const field = i.code === 'unrecognized_keys' ? i.keys.join(', ') : i.path.map(String).join('.') || '(input)';
+    return `${field}: ${i.code === 'unrecognized_keys' ? 'unknown field' : i.message}`;
+  });
+  throw new InvalidWorkflowInputError(`invalid workflow input: ${problems.join('; ')}`);
+}
+
+export function servingModelName(config: Pick<LifecycleConfig, 'dataset' | 'kind'>): string {
+  return `${config.dataset}-${config.kind}`;
+}
