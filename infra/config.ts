@@ -6,6 +6,7 @@
  * use `describeConfig` for anything printed.
  */
 import path from 'node:path';
+import { DEFAULT_PIPELINE_TASK_QUEUE, DEFAULT_TRAINING_TASK_QUEUE } from '../schemas/lifecycle-input';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 
@@ -89,8 +90,8 @@ export function loadConfig(): StoreloopConfig {
       tlsCertPath: env('TEMPORAL_TLS_CERT'),
       tlsKeyPath: env('TEMPORAL_TLS_KEY'),
       uiUrl: env('TEMPORAL_UI_URL', `http://127.0.0.1:${local.temporalUiPort}`),
-      pipelineTaskQueue: env('STORELOOP_PIPELINE_QUEUE', 'storeloop-pipeline'),
-      trainingTaskQueue: env('STORELOOP_TRAINING_QUEUE', 'storeloop-training'),
+      pipelineTaskQueue: env('STORELOOP_PIPELINE_QUEUE', DEFAULT_PIPELINE_TASK_QUEUE),
+      trainingTaskQueue: env('STORELOOP_TRAINING_QUEUE', DEFAULT_TRAINING_TASK_QUEUE),
     },
     s3: {
       endpoint: s3Endpoint(env('S3_ENDPOINT', env('AWS_ENDPOINT_URL') ?? `http://127.0.0.1:${local.s3Port}`)),

@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 
+export const DEFAULT_PIPELINE_TASK_QUEUE = 'storeloop-pipeline';
+export const DEFAULT_TRAINING_TASK_QUEUE = 'storeloop-training';
+
 export const MODEL_KINDS = ['next-item'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
@@ -45,6 +48,8 @@ export const LifecycleInput = z
     dataset: name.default('store'),
     /** Only events before this instant are used (ISO-8601); defaults to all collected data. */
     dataCutoff: z.iso.datetime({ offset: true }).optional(),
+    /** Task queue of the GPU/model worker pool that runs train and evaluate. */
+    trainingTaskQueue: z.string().min(1).max(200).default(DEFAULT_TRAINING_TASK_QUEUE),
     /** Recompute every step even when a cached output for the same inputs exists. */
     force: z.boolean().default(false),
     /** Share of invalid rows a file may have before the collect step fails instead of quarantining. */

@@ -150,7 +150,7 @@ export function parseRawFile<T>(
       result.problems.push({ file: fileName, row: line - 1, field: '(row)', message: `malformed CSV: ${error?.message ?? 'unreadable line'}`, raw: (raw ?? '').slice(0, 500) });
       return undefined;
     },
-  }) as { record: string[]; info: { lines: number; raw?: string } }[];
+  }) as unknown as { record: string[]; info: { lines: number } }[];
   for (const { record, info } of records) {
     accept(info.lines - 1, Object.fromEntries(columns.map((c, i) => [c, record[i]])), record.join(','));
   }

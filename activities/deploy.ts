@@ -1,0 +1,73 @@
+/**
+ * deploy: publishes a better model to serving storage and swaps the champion alias.
+ * Idempotent: the version folder is named by the run, its files are the same bytes on a
+ * retry, and if the alias already points at this version the swap is not repeated.
+ */
+import { readChampion, swapChampion, versionPrefix, type VersionManifest } from './registry/serving-registry';
+import { servingModelName } from '../schemas/lifecycle-input';
+import { CODE_VERSION } from '../infra/code-version';
+import type { ObjectStore } from './storage/object-store';
+import type { ModelJson } from '../ml/model-bundle';
+import type { CollectResult, DeployResult, EvaluateResult, PreprocessResult, StepContext, TrainResult } from '../schemas/steps';
+
+export interface DeployInput {
+  collected: CollectResult;
+  prepared: PreprocessResult;
+  trained: TrainResult;
+  evaluation: EvaluateResult;
+}
+
+/** Version ids sort by time and say which run made them. */
+export function versionId(ctx: StepContext, weightsSha256: string): string {
+  return `v${ctx.startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${weightsSha256.slice(0, 8)}`;
+}
+
+export async function deployModel(store: ObjectStore, ctx: StepContext, input: DeployInput): Promise<DeployResult> {
+  const model = servingModelName(ctx.config);
+  const { evaluation, trained, prepared, collected } = input;
+  const previous = evaluation.championRef?.version ?? null;
+  if (!evaluation.promote) {
+    return { promoted: false, model, version: previous, servingUri: previous && store.uri(`${versionPrefix(model, previous)}/`), previousChampion: previous, reason: evaluation.reasons.join('; ') };
+  }
+  const modelJson = await store.getJson<ModelJson>(trained.model.key);
+  const version = versionId(ctx, modelJson.weightsSha256);
+  const target = versionPrefix(model, version);
+  const live = await readChampion(store, model);
+  if (live?.alias.version === version) {
+    return { promoted: true, model, version, servingUri: store.uri(`${target}/`), previousChampion: live.alias.previous, reason: 'already promoted by this run (retry)' };
+  }
+
+  const source = trained.model.key.slice(0, trained.model.key.lastIndexOf('/'));
+  await store.put(`${target}/weights.bin`, await store.getBytes(`${source}/weights.bin`));
+  await store.put(`${target}/model.json`, await store.getBytes(trained.model.key), 'application/json');
+  await store.put(`${target}/vocabulary.arrow`, await store.getBytes(prepared.vocabulary.key));
+  const manifest: VersionManifest = {
+    model,
+    version,
+    kind: ctx.config.kind,
+    createdAt: ctx.startedAt,
+    metrics: evaluation.candidate,
+    baseline: evaluation.baseline,
+    lineage: {
+      dataset: ctx.config.dataset,
+      snapshot: collected.snapshot.uri,
+      sequences: prepared.sequences.uri,
+      vocabulary: prepared.vocabulary.uri,
+      weightsSha256: modelJson.weightsSha256,
+      workflowId: ctx.workflowId,
+      runId: ctx.runId,
+      codeVersion: CODE_VERSION,
+      backend: trained.backend,
+    },
+    hyperparameters: ctx.config.hyperparameters,
+  };
+  await store.put(`${target}/manifest.json`, JSON.stringify(manifest, null, 1), 'application/json');
+  // The precondition is the champion the evaluation compared against, not the one read
+  // just now: promoting over a champion nobody compared with would be wrong.
+  await swapChampion(
+    store,
+    { model, version, promotedAt: ctx.startedAt, promotedBy: `workflow ${ctx.workflowId}/${ctx.runId}`, reason: evaluation.reasons.join('; '), previous },
+    evaluation.championRef,
+  );
+  return { promoted: true, model, version, servingUri: store.uri(`${target}/`), previousChampion: previous, reason: evaluation.reasons.join('; ') };
+}

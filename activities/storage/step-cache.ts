@@ -1,0 +1,25 @@
+/**
+ * Content-keyed step caching: a step's output is reused when the same step, at the same
+ * code version, saw the same input artifacts (by hash) and the same configuration.
+ * `force` recomputes and overwrites the cache entry.
+ */
+import { sha256Hex } from '../../schemas/artifacts';
+import { CODE_VERSION } from '../../infra/code-version';
+import { stableJson, type ObjectStore } from './object-store';
+
+export async function cachedStep<T extends object>(
+  store: ObjectStore,
+  step: string,
+  keyMaterial: unknown,
+  force: boolean,
+  compute: () => Promise<T>,
+): Promise<T & { cached: boolean }> {
+  const key = `cache/${step}/${sha256Hex(stableJson({ step, codeVersion: CODE_VERSION, keyMaterial }))}.json`;
+  if (!force) {
+    const hit = await store.getJsonIfExists<T>(key);
+    if (hit) return { ...hit.value, cached: true };
+  }
+  const result = await compute();
+  await store.put(key, stableJson(result), 'application/json');
+  return { ...result, cached: false };
+}

@@ -1,0 +1,111 @@
+/**
+ * Runs one lifecycle with both workers inside this process: what `npm start` and the
+ * integration tests do. Production runs the workers as their own processes instead
+ * (workers/pipeline-worker.ts, workers/training-worker.ts).
+ */
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import type { NativeConnection } from '@temporalio/worker';
+import { ObjectStore } from '../activities/storage/object-store';
+import { createPipelineWorker } from '../workers/workers';
+import { PROJECT_ROOT } from '../infra/config';
+import { connectClient, connectWorker } from '../workers/temporal-connection';
+import { progressQuery, type LifecycleProgress } from '../workflows/progress';
+import { servingModelName, parseLifecycleInput, type LifecycleInputFields } from '../schemas/lifecycle-input';
+import type { LifecycleSummary } from '../workflows/lifecycle';
+import type { StoreloopConfig } from '../infra/config';
+import type { Logger } from 'pino';
+
+export interface LocalWorkers {
+  client: Client;
+  store: ObjectStore;
+  /** The training worker's child process, e.g. for crash tests. */
+  trainingWorker: ChildProcess;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the training worker as its own process: training blocks its event loop for
+ * seconds at a time, which must not stall the workflow tasks of the pipeline worker.
+ */
+export function spawnTrainingWorker(logFile: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  mkdirSync(path.dirname(logFile), { recursive: true });
+  const out = openSync(logFile, 'a');
+  return spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'training-worker.ts')], {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', out, out],
+    env,
+  });
+}
+
+export async function startLocalWorkers(config: StoreloopConfig, log: Logger, logFile: string): Promise<LocalWorkers> {
+  const trainingWorker = spawnTrainingWorker(logFile);
+  const connection: NativeConnection = await connectWorker(config.temporal);
+  const client = await connectClient(config.temporal);
+  const store = new ObjectStore(config.s3);
+  const pipelineWorker = await createPipelineWorker(connection, config, { store, log, client });
+  const running = pipelineWorker.run();
+  return {
+    client,
+    store,
+    trainingWorker,
+    async shutdown() {
+      const exited = trainingWorker.exitCode === null ? once(trainingWorker, 'exit') : Promise.resolve();
+      trainingWorker.kill('SIGTERM');
+      if (pipelineWorker.getState() === 'RUNNING') pipelineWorker.shutdown();
+      await Promise.all([running, exited]);
+      await connection.close();
+      await client.connection.close();
+      store.client.destroy();
+    },
+  };
+}
+
+export type RunOutcome =
+  | { status: 'completed'; workflowId: string; runId: string; summary: LifecycleSummary }
+  | { status: 'failed'; workflowId: string; runId: string; error: string; progress: LifecycleProgress | null };
+
+export function workflowIdFor(input: LifecycleInputFields, now = new Date()): string {
+  const config = parseLifecycleInput(input);
+  return `lifecycle-${servingModelName(config)}-${now.toISOString().replace(/[:.]/g, '-')}`;
+}
+
+/** Starts the lifecycle workflow and waits for it, reporting progress from its query. */
+export async function runLifecycle(
+  client: Client,
+  config: StoreloopConfig,
+  input: LifecycleInputFields,
+  onProgress?: (progress: LifecycleProgress) => void,
+  workflowId = workflowIdFor(input),
+): Promise<RunOutcome> {
+  const handle = await client.workflow.start('modelLifecycle', {
+    taskQueue: config.temporal.pipelineTaskQueue,
+    workflowId,
+    args: [input],
+  });
+  let lastProgress: LifecycleProgress | null = null;
+  let inFlight: Promise<void> = Promise.resolve();
+  const poll = setInterval(() => {
+    inFlight = handle
+      .query(progressQuery)
+      .then((p) => {
+        lastProgress = p;
+        onProgress?.(p);
+      })
+      .catch(() => undefined); // the workflow may not have its first task yet
+  }, 1000);
+  try {
+    const summary = (await handle.result()) as LifecycleSummary;
+    return { status: 'completed', workflowId, runId: handle.firstExecutionRunId, summary };
+  } catch (error) {
+    const cause = error instanceof WorkflowFailedError && error.cause ? error.cause.message : (error as Error).message;
+    const finalProgress = await handle.query(progressQuery).catch(() => lastProgress);
+    return { status: 'failed', workflowId, runId: handle.firstExecutionRunId, error: cause, progress: finalProgress };
+  } finally {
+    clearInterval(poll);
+    await inFlight; // never close the connection under a running query
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * Feedback events written by the serving side: impressions of served recommendation
+ * lists and what users did with them, tagged with the model version that served them.
+ */
+import { z } from 'zod';
+
+export const FEEDBACK_TYPES = ['impression', 'click', 'add_to_cart', 'purchase'] as const;
+
+export const FeedbackRow = z
+  .object({
+    type: z.enum(FEEDBACK_TYPES),
+    model_version: z.string().min(1).max(128),
+    user_id: z.string().min(1).max(256),
+    item_id: z.string().min(1).max(256),
+    request_id: z.string().max(128).nullish(),
+    timestamp: z.union([z.number(), z.string()]),
+  })
+  .strict();
+export type FeedbackEvent = z.output<typeof FeedbackRow>;
+export const REQUIRED_FEEDBACK_COLUMNS = ['type', 'model_version', 'user_id', 'item_id', 'timestamp'] as const;

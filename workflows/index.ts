@@ -1,0 +1,1 @@
+export { modelLifecycle } from './lifecycle';

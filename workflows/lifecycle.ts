@@ -1,0 +1,141 @@
+/**
+ * The model lifecycle: collect -> preprocess -> train -> evaluate -> deploy -> feedback
+ * -> optimize. Deterministic and short: every piece of real work is an activity, only
+ * artifact references travel between them, and the `progress` query shows where it is.
+ */
+import { ApplicationFailure, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { parseLifecycleInput, servingModelName, type LifecycleInputFields } from '../schemas/lifecycle-input';
+import { STEP_NAMES, type StepContext, type StepName } from '../schemas/steps';
+import type { RankingMetrics } from '../ml/ranking';
+import { progressQuery, trainingProgressSignal, type LifecycleProgress, type StepProgress } from './progress';
+
+const retry: RetryPolicy = {
+  initialInterval: '2s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+  maximumAttempts: 5,
+  nonRetryableErrorTypes: ['InvalidInputFileError', 'TooManyBadRowsError', 'ChampionChangedError'],
+};
+
+const pipeline = proxyActivities<Activities>({
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '2m',
+  retry,
+});
+
+export interface LifecycleSummary {
+  workflowId: string;
+  runId: string;
+  status: 'completed';
+  model: string;
+  steps: StepProgress[];
+  metrics: RankingMetrics;
+  baseline: RankingMetrics;
+  champion: RankingMetrics | null;
+  championVersion: string | null;
+  promoted: boolean;
+  version: string | null;
+  servingUri: string | null;
+  reasons: string[];
+  report: string;
+  backend: string;
+  data: { rowsImported: number; totalRows: number; quarantinedRows: number; users: number; items: number; interactions: number };
+  training: { epochs: number; bestEpoch: number; trainSeconds: number; samplesPerSecond: number; cached: boolean };
+  feedback: { status: string; events: number };
+  nextHyperparameters: { rationale: string };
+}
+
+export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<LifecycleSummary> {
+  let config;
+  try {
+    config = parseLifecycleInput(input);
+  } catch (error) {
+    throw ApplicationFailure.nonRetryable((error as Error).message, 'InvalidWorkflowInput');
+  }
+  const info = workflowInfo();
+  const ctx: StepContext = { config, workflowId: info.workflowId, runId: info.runId, startedAt: info.runStartTime.toISOString() };
+  const training = proxyActivities<Activities>({
+    taskQueue: config.trainingTaskQueue,
+    startToCloseTimeout: '12h',
+    heartbeatTimeout: '5m',
+    retry,
+  });
+
+  const progress: LifecycleProgress = {
+    currentStep: null,
+    steps: STEP_NAMES.map((name) => ({ name, status: 'pending', durationMs: null })),
+    training: null,
+  };
+  setHandler(progressQuery, () => progress);
+  setHandler(trainingProgressSignal, (update) => void (progress.training = update));
+
+  async function run<T>(name: StepName, work: () => Promise<T>, describe?: (r: T) => Partial<StepProgress>): Promise<T> {
+    const entry = progress.steps.find((s) => s.name === name)!;
+    progress.currentStep = name;
+    entry.status = 'running';
+    const started = Date.now();
+    try {
+      const result = await work();
+      const cached = typeof result === 'object' && result !== null && (result as { cached?: boolean }).cached === true;
+      Object.assign(entry, { status: cached ? 'cached' : 'completed', durationMs: Date.now() - started }, describe?.(result));
+      return result;
+    } catch (error) {
+      Object.assign(entry, { status: 'failed', durationMs: Date.now() - started });
+      throw error;
+    } finally {
+      progress.currentStep = null;
+    }
+  }
+
+  const collected = await run('collect', () => pipeline.collect(ctx), (r) => ({
+    rows: r.rowsImported,
+    detail: `${r.newFiles.length} new file(s), ${r.totalRows} rows in ${r.partitions} partitions, ${r.quarantinedRows} quarantined`,
+  }));
+  const prepared = await run('preprocess', () => pipeline.preprocess(ctx, collected), (r) => ({
+    rows: r.interactions,
+    detail: `${r.users} users, ${r.items} items, ${r.duplicates} duplicates removed`,
+  }));
+  const trained = await run('train', () => training.train(ctx, prepared), (r) => ({
+    rows: r.epochs,
+    detail: `${r.epochs} epochs (best ${r.bestEpoch}) on ${r.backend}, ${Math.round(r.samplesPerSecond)} samples/s`,
+  }));
+  const evaluation = await run('evaluate', () => training.evaluate(ctx, prepared, trained), (r) => ({
+    rows: r.candidate.users,
+    detail: r.reasons.join('; '),
+  }));
+  const deployed = await run('deploy', () => pipeline.deploy(ctx, { collected, prepared, trained, evaluation }), (r) => ({
+    detail: r.promoted ? `promoted ${r.version}` : `kept ${r.version ?? 'no champion'}`,
+  }));
+  const feedback = await run('feedback', () => pipeline.feedback(ctx), (r) => ({ rows: r.events, detail: r.status }));
+  const optimized = await run('optimize', () => pipeline.optimize(ctx, evaluation, trained), (r) => ({ detail: r.rationale }));
+
+  return {
+    workflowId: ctx.workflowId,
+    runId: ctx.runId,
+    status: 'completed',
+    model: servingModelName(config),
+    steps: progress.steps,
+    metrics: evaluation.candidate,
+    baseline: evaluation.baseline,
+    champion: evaluation.champion,
+    championVersion: evaluation.championRef?.version ?? null,
+    promoted: deployed.promoted,
+    version: deployed.version,
+    servingUri: deployed.servingUri,
+    reasons: evaluation.reasons,
+    report: evaluation.report.uri,
+    backend: trained.backend,
+    data: {
+      rowsImported: collected.rowsImported,
+      totalRows: collected.totalRows,
+      quarantinedRows: collected.quarantinedRows,
+      users: prepared.users,
+      items: prepared.items,
+      interactions: prepared.interactions,
+    },
+    training: { epochs: trained.epochs, bestEpoch: trained.bestEpoch, trainSeconds: trained.trainSeconds, samplesPerSecond: trained.samplesPerSecond, cached: trained.cached },
+    feedback: { status: feedback.status, events: feedback.events },
+    nextHyperparameters: { rationale: optimized.rationale },
+  };
+}
