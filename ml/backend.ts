@@ -37,6 +37,9 @@ async function tryNative(pkg: string): Promise<void> {
 
 export async function selectBackend(log?: Logger, preferred = process.env.STORELOOP_TF_BACKEND): Promise<BackendInfo> {
   if (selected) return selected;
+  // Production mode: no debug checks, and no warning per kernel when tfjs-node registers
+  // kernels its own bundled registration already added.
+  tf.env().set('PROD', true);
   const skipped: string[] = [];
   const candidates: { name: BackendName; init: () => Promise<void> }[] = [
     { name: 'tensorflow-gpu', init: () => tryNative('@tensorflow/tfjs-node-gpu') },

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import { InvalidInputFileError, parseRawFile } from '../../activities/collect/raw-files';
+import { eventsToArrowBytes } from '../../activities/collect/collect';
+import { RawEventRow, REQUIRED_EVENT_COLUMNS, describeProblem } from '../../schemas/events';
+
+const HEADER = 'user_id,item_id,event_type,timestamp,session_id,price,category';
+const GOOD = 'u1,i1,view,2024-03-01T10:00:00Z,s1,9.99,shoes';
+const parse = (name: string, content: string | Uint8Array) =>
+  parseRawFile(name, typeof content === 'string' ? Buffer.from(content) : content, RawEventRow, REQUIRED_EVENT_COLUMNS);
+
+describe('raw event files: validation at the edge', () => {
+  it('parses a valid CSV row into typed fields', () => {
+    const result = parse('events.csv', `${HEADER}\n${GOOD}\n`);
+    assert.equal(result.problems.length, 0);
+    assert.deepEqual(result.rows[0], {
+      user_id: 'u1', item_id: 'i1', event_type: 'view', timestamp: Date.UTC(2024, 2, 1, 10), session_id: 's1', price: 9.99, category: 'shoes',
+    });
+  });
+
+  // Row-level problems: quarantined with file, row and field; the good rows survive.
+  const rowCases: { name: string; line: string; field: string; message: RegExp }[] = [
+    { name: 'unknown event type', line: 'u2,i2,wishlist,2024-03-01T10:00:00Z,,,', field: 'event_type', message: /one of/ },
+    { name: 'wrong type for price', line: 'u2,i2,view,2024-03-01T10:00:00Z,,abc,', field: 'price', message: /number/ },
+    { name: 'negative price', line: 'u2,i2,view,2024-03-01T10:00:00Z,,-5,', field: 'price', message: /between/ },
+    { name: 'absurd price', line: 'u2,i2,view,2024-03-01T10:00:00Z,,99999999,', field: 'price', message: /between/ },
+    { name: 'negative timestamp', line: 'u2,i2,view,-1000,,,', field: 'timestamp', message: /out of range/ },
+    { name: 'timestamp in the far future', line: 'u2,i2,view,4102444800000,,,', field: 'timestamp', message: /out of range/ },
+    { name: 'not a timestamp', line: 'u2,i2,view,yesterday,,,', field: 'timestamp', message: /not a timestamp/ },
+    { name: 'empty user id', line: ',i2,view,2024-03-01T10:00:00Z,,,', field: 'user_id', message: /empty/ },
+    { name: 'huge id', line: `${'u'.repeat(300)},i2,view,2024-03-01T10:00:00Z,,,`, field: 'user_id', message: /at most/ },
+    { name: 'too many fields', line: 'u2,i2,view,2024-03-01T10:00:00Z,,,,extra', field: '(row)', message: /malformed CSV/ },
+  ];
+  for (const c of rowCases) {
+    it(`quarantines a row with ${c.name}`, () => {
+      const result = parse('day1.csv', `${HEADER}\n${GOOD}\n${c.line}\n${GOOD}\n`);
+      assert.equal(result.rows.length, 2, 'the valid rows are kept');
+      assert.equal(result.totalRows, 3);
+      assert.equal(result.problems.length, 1);
+      const [problem] = result.problems;
+      assert.equal(problem.file, 'day1.csv');
+      assert.equal(problem.row, 2);
+      assert.equal(problem.field, c.field);
+      assert.match(problem.message, c.message);
+      assert.match(describeProblem(problem), /^day1\.csv row 2 field/);
+    });
+  }
+
+  it('quarantines invalid UTF-8 instead of storing mojibake', () => {
+    const bytes = Buffer.concat([Buffer.from(`${HEADER}\n${GOOD}\nu`), Buffer.from([0xff, 0xfe]), Buffer.from(',i9,view,2024-03-01T10:00:00Z,,,\n')]);
+    const result = parse('latin1.csv', bytes);
+    assert.equal(result.rows.length, 1);
+    assert.equal(result.problems[0].field, 'user_id');
+    assert.match(result.problems[0].message, /invalid UTF-8/);
+  });
+
+  it('quarantines malformed JSON lines and unknown keys in JSONL', () => {
+    const lines = [
+      JSON.stringify({ user_id: 'u1', item_id: 'i1', event_type: 'purchase', timestamp: 1709287200 }),
+      '{"user_id": "u2", ',
+      JSON.stringify({ user_id: 'u3', item_id: 'i3', event_type: 'view', timestamp: 1709287200000, color: 'red' }),
+    ];
+    const result = parse('events.jsonl', lines.join('\n'));
+    assert.equal(result.rows.length, 1);
+    assert.equal(result.rows[0].timestamp, 1709287200000, 'epoch seconds become milliseconds');
+    assert.deepEqual(result.problems.map((p) => [p.row, p.field]), [[2, '(row)'], [3, 'color']]);
+  });
+
+  // File-level problems: a named error that says what to fix.
+  const fileCases: { name: string; file: string; content: string | Uint8Array; message: RegExp }[] = [
+    { name: 'an empty file', file: 'empty.csv', content: '', message: /empty/ },
+    { name: 'a missing required column', file: 'drift.csv', content: 'user_id,item_id,timestamp\nu1,i1,2024-03-01\n', message: /missing required column\(s\) event_type/ },
+    { name: 'an unknown column', file: 'drift2.csv', content: `${HEADER},coupon\n${GOOD},X\n`, message: /unknown column\(s\) coupon/ },
+    { name: 'a truncated Arrow file', file: 'cut.arrow', content: eventsToArrowBytes([]).slice(0, 40), message: /Arrow/ },
+    { name: 'a corrupt gzip file', file: 'events.csv.gz', content: Buffer.from('not gzip'), message: /gzip/ },
+    { name: 'an unknown format', file: 'events.xlsx', content: 'x', message: /unknown format/ },
+  ];
+  for (const c of fileCases) {
+    it(`rejects ${c.name} with a named error`, () => {
+      assert.throws(() => parse(c.file, c.content), (error: Error) => {
+        assert.ok(error instanceof InvalidInputFileError);
+        assert.ok(error.message.startsWith(`${c.file}:`), error.message);
+        assert.match(error.message, c.message);
+        return true;
+      });
+    });
+  }
+
+  it('reads gzip CSV and Arrow IPC files', () => {
+    const fromGzip = parse('events.csv.gz', gzipSync(`${HEADER}\n${GOOD}\n`));
+    assert.equal(fromGzip.rows.length, 1);
+    const fromArrow = parse('events.arrow', eventsToArrowBytes(fromGzip.rows));
+    assert.deepEqual(fromArrow.rows, fromGzip.rows);
+  });
+});
