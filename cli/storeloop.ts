@@ -11,7 +11,7 @@ import cliProgress from 'cli-progress';
 import pino from 'pino';
 import { loadConfig, describeConfig } from '../infra/config';
 import { createLogger } from '../infra/logger';
-import { stackDown, stackUp } from '../infra/local-stack';
+import { ensureGoBinary, stackDown, stackUp, TEMPORAL_CLI, VERSITY_GATEWAY } from '../infra/local-stack';
 import { ObjectStore } from '../activities/storage/object-store';
 import { datasetNameFor, ensureSyntheticData, importFile } from '../sources/import';
 import { installTemporalRuntime } from '../workers/run-worker';
@@ -152,6 +152,12 @@ stack
     for (const s of await stackUp(log, config)) console.log(`${s.name}: ${s.state}${s.pid ? ` (pid ${s.pid})` : ''}`);
     console.log(`Temporal UI: ${config.temporal.uiUrl}`);
     console.log(JSON.stringify(describeConfig(config)));
+  });
+stack
+  .command('install')
+  .description('build the pinned Temporal CLI and Versity gateway binaries into the cache (first time only)')
+  .action(() => {
+    for (const binary of [TEMPORAL_CLI, VERSITY_GATEWAY]) console.log(`${binary.name} ${binary.version}: ${ensureGoBinary(binary, log)}`);
   });
 stack
   .command('down')
