@@ -1,6 +1,5 @@
-#!/usr/bin/env -S npx tsx
 /**
- * storeloop's command line: `run` (the main job), `stack up|down|status`, `data import`.
+ * storeloop's command line: `run` (the main job), `stack install|up|down`, `import`.
  * Human-readable output by default; `--json` prints one JSON object on the last line of
  * stdout. Progress and logs go to stderr so they never mix with that line.
  */

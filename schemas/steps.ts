@@ -4,7 +4,6 @@
  */
 import {
   Field,
-  Float32,
   Int32,
   List,
   Schema,
@@ -42,6 +41,8 @@ export interface DatasetSnapshot {
   dataset: string;
   partitions: ArtifactRef[];
   ingestedFiles: { key: string; etag: string; rows: number; quarantined: number }[];
+  /** The validated item catalogue, when the dataset has one. */
+  catalogue?: ArtifactRef;
 }
 
 export interface PreprocessResult {
@@ -136,10 +137,4 @@ export const QUARANTINE_SCHEMA = new Schema([
   new Field('field', new Utf8(), false),
   new Field('message', new Utf8(), false),
   new Field('raw', new Utf8(), false),
-]);
-
-export const EPOCH_HISTORY_SCHEMA = new Schema([
-  new Field('epoch', new Int32(), false),
-  new Field('loss', new Float32(), false),
-  new Field('validation_ndcg10', new Float32(), false),
 ]);

@@ -12,6 +12,8 @@ import { tableFromColumns, putTable } from '../storage/arrow-io';
 import { PreconditionFailedError, stableJson, type ObjectStore } from '../storage/object-store';
 import { parseRawFile, InvalidInputFileError } from './raw-files';
 import {
+  CATALOGUE_SCHEMA,
+  CatalogueRow,
   EVENT_SCHEMA,
   RawEventRow,
   REQUIRED_EVENT_COLUMNS,
@@ -40,6 +42,7 @@ export class TooManyBadRowsError extends Error {
 }
 
 export const rawEventsPrefix = (dataset: string) => `raw/${dataset}/events/`;
+export const rawCataloguePrefix = (dataset: string) => `raw/${dataset}/catalogue/`;
 const statePath = (dataset: string) => `state/${dataset}/collect.json`;
 
 function eventsTable(rows: RawEvent[]) {
@@ -117,9 +120,10 @@ export async function collectEvents(store: ObjectStore, log: Logger, options: Co
     dataset,
     partitions: [...previous.partitions, ...partitions],
     ingestedFiles: [...previous.ingestedFiles, ...ingested],
+    catalogue: (await collectCatalogue(store, dataset, options.maxBadRowFraction)) ?? previous.catalogue,
   };
   const snapshotRef = await store.putJsonArtifact(`datasets/${dataset}/snapshots`, snapshot);
-  if (ingested.length > 0) {
+  if (ingested.length > 0 || snapshot.catalogue?.sha256 !== previous.catalogue?.sha256) {
     try {
       await store.putIfMatch(statePath(dataset), stableJson(snapshot), state?.etag ?? null);
     } catch (error) {
@@ -140,6 +144,32 @@ export async function collectEvents(store: ObjectStore, log: Logger, options: Co
     quarantinedRows: problems.length,
     quarantine,
   };
+}
+
+/**
+ * The item catalogue is a full export, not a stream of changes: the newest file under
+ * `raw/<dataset>/catalogue/` is validated and stored whole (undefined when there is none).
+ */
+async function collectCatalogue(store: ObjectStore, dataset: string, maxBadRowFraction: number): Promise<ArtifactRef | undefined> {
+  const files = await store.list(rawCataloguePrefix(dataset));
+  const newest = files.sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime() || (a.key < b.key ? -1 : 1)).pop();
+  const found = newest && (await store.getWithEtag(newest.key));
+  if (!newest || !found) return undefined;
+  const parsed = parseRawFile(newest.key, found.bytes, CatalogueRow, ['item_id']);
+  if (parsed.problems.length / Math.max(1, parsed.totalRows) > maxBadRowFraction) {
+    throw new TooManyBadRowsError(newest.key, parsed.problems.length, parsed.totalRows, maxBadRowFraction, parsed.problems);
+  }
+  const rows = parsed.rows;
+  return putTable(
+    store,
+    `datasets/${dataset}/catalogue`,
+    tableFromColumns(CATALOGUE_SCHEMA, {
+      item_id: rows.map((r) => r.item_id),
+      title: rows.map((r) => r.title),
+      category: rows.map((r) => r.category),
+      price: rows.map((r) => r.price),
+    }),
+  );
 }
 
 /** Arrow IPC bytes of validated events, for uploads that arrive already typed. */
