@@ -73,6 +73,13 @@ export function workflowIdFor(input: LifecycleInputFields, now = new Date()): st
   return `lifecycle-${servingModelName(config)}-${now.toISOString().replace(/[:.]/g, '-')}`;
 }
 
+/** The innermost failure message: "Activity task failed" alone says nothing useful. */
+function rootCause(error: Error): string {
+  let current: Error = error;
+  while (current.cause instanceof Error) current = current.cause;
+  return current.message;
+}
+
 /** Starts the lifecycle workflow and waits for it, reporting progress from its query. */
 export async function runLifecycle(
   client: Client,
@@ -101,7 +108,7 @@ export async function runLifecycle(
     const summary = (await handle.result()) as LifecycleSummary;
     return { status: 'completed', workflowId, runId: handle.firstExecutionRunId, summary };
   } catch (error) {
-    const cause = error instanceof WorkflowFailedError && error.cause ? error.cause.message : (error as Error).message;
+    const cause = error instanceof WorkflowFailedError ? rootCause(error) : (error as Error).message;
     const finalProgress = await handle.query(progressQuery).catch(() => lastProgress);
     return { status: 'failed', workflowId, runId: handle.firstExecutionRunId, error: cause, progress: finalProgress };
   } finally {

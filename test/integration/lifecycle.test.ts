@@ -9,13 +9,14 @@ import { readChampion } from '../../activities/registry/serving-registry';
 import { STEP_NAMES } from '../../schemas/steps';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
 
-const FAST: LifecycleInputFields['hyperparameters'] = { epochs: 8, patience: 8, hiddenDim: 32, maxLen: 20 };
+// Smaller and faster than the pipeline's defaults so the suite stays short on 2 cores.
+const FAST: LifecycleInputFields['hyperparameters'] = { epochs: 20, patience: 20, hiddenDim: 32, maxLen: 20, learningRate: 0.003 };
 
 describe('model lifecycle on the real stack @integration', () => {
   it('trains on the synthetic store, beats popularity and promotes; the next run compares with that champion', async () => {
     const { config, workers } = await testStack();
     const dataset = 'synthetic-test';
-    const { events } = generateSyntheticStore({ seed: 11, users: 800, items: 300, categories: 10, days: 28, endDate: '2026-11-01' });
+    const { events } = generateSyntheticStore({ seed: 11, users: 1500, items: 300, categories: 10, days: 28, endDate: '2026-11-01' });
     for (const file of weeklyEventFiles(events)) await workers.store.put(`raw/${dataset}/events/${file.name}`, file.csv);
 
     const first = await runLifecycle(workers.client, config, { dataset, hyperparameters: FAST });
