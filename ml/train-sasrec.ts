@@ -27,7 +27,11 @@ export interface TrainResult {
   history: EpochReport[];
   bestEpoch: number;
   trainSeconds: number;
+  /** Training positions (next-item targets) processed, and optimizer steps taken. */
   samples: number;
+  steps: number;
+  /** Time spent in optimizer steps only (trainSeconds also counts validation). */
+  stepSeconds: number;
 }
 
 export interface TrainOptions {
@@ -40,6 +44,8 @@ export interface TrainOptions {
   onEpoch?: (report: EpochReport) => void | Promise<void>;
   /** Checked between steps; true stops training (cancellation). */
   shouldStop?: () => boolean;
+  /** Stop after this many optimizer steps (benchmarks); validation still runs once at the end. */
+  maxSteps?: number;
 }
 
 interface Batch {
@@ -85,19 +91,23 @@ export async function trainSasrec(options: TrainOptions): Promise<TrainResult> {
   const sampled = useSampledSoftmax(hp, numItems);
   const batches = makeBatches(options.sequences, hp.maxLen, hp.batchSize);
   if (batches.length === 0) throw new Error('no user has two or more training items');
-  const samplesPerEpoch = batches.reduce((n, b) => n + b.positions, 0);
 
   const history: EpochReport[] = [];
   let best = { ndcg: -1, epoch: 0, weights: undefined as tf.NamedTensorMap | undefined };
   let step = 0;
+  let samplesSeen = 0;
+  let stepSeconds = 0;
   const started = Date.now();
   try {
     for (let epoch = 1; epoch <= hp.epochs; epoch++) {
       const epochStart = Date.now();
       const order = shuffled(batches.map((_, i) => i), rng);
       let lossSum = 0;
+      let epochSteps = 0;
+      let epochSamples = 0;
       for (const [i, index] of order.entries()) {
         if (options.shouldStop?.()) throw new Error('training cancelled');
+        if (options.maxSteps !== undefined && step >= options.maxSteps) break;
         const batch = batches[index];
         const negatives = sampled
           ? Int32Array.from({ length: hp.sampledNegatives }, () => 1 + Math.floor(rng() * numItems))
@@ -114,29 +124,35 @@ export async function trainSasrec(options: TrainOptions): Promise<TrainResult> {
         if (!Number.isFinite(value)) throw new Error(`loss became ${value} at epoch ${epoch}, step ${i + 1}`);
         lossSum += value;
         step++;
+        epochSteps++;
+        epochSamples += batch.positions;
         options.onStep?.(epoch, i + 1, batches.length, value);
       }
+      const trainingSeconds = (Date.now() - epochStart) / 1000;
       const validation = await evaluateRanking(options.validation, numItems + 1, (h) => model.scoreNext(h));
       const seconds = (Date.now() - epochStart) / 1000;
       const memory = tf.memory();
       const report: EpochReport = {
         epoch,
         epochs: hp.epochs,
-        loss: lossSum / batches.length,
+        loss: lossSum / Math.max(1, epochSteps),
         validationNdcg10: validation['ndcg@10'],
         seconds,
-        samplesPerSecond: samplesPerEpoch / seconds,
+        samplesPerSecond: epochSamples / trainingSeconds,
         tensors: memory.numTensors,
         bytes: memory.numBytes,
       };
       history.push(report);
       await options.onEpoch?.(report);
+      samplesSeen += epochSamples;
+      stepSeconds += trainingSeconds;
       if (report.validationNdcg10 > best.ndcg) {
         if (best.weights) tf.dispose(Object.values(best.weights));
         best = { ndcg: report.validationNdcg10, epoch, weights: cloneWeights(model) };
       } else if (epoch - best.epoch >= hp.patience) {
         break;
       }
+      if (options.maxSteps !== undefined && step >= options.maxSteps) break;
     }
   } finally {
     optimizer.dispose();
@@ -146,7 +162,7 @@ export async function trainSasrec(options: TrainOptions): Promise<TrainResult> {
     for (const [name, variable] of model.variables) variable.assign(best.weights[name]);
     tf.dispose(Object.values(best.weights));
   }
-  return { model, history, bestEpoch: best.epoch, trainSeconds: (Date.now() - started) / 1000, samples: samplesPerEpoch * history.length };
+  return { model, history, bestEpoch: best.epoch, trainSeconds: (Date.now() - started) / 1000, samples: samplesSeen, steps: step, stepSeconds };
 }
 
 function cloneWeights(model: SasrecModel): tf.NamedTensorMap {

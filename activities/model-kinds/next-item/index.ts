@@ -114,7 +114,7 @@ export async function trainNextItem(deps: NextItemDeps, ctx: StepContext, prepar
         bestEpoch: result.bestEpoch,
         epochs: result.history.length,
         trainSeconds: result.trainSeconds,
-        samplesPerSecond: result.samples / result.trainSeconds,
+        samplesPerSecond: result.samples / result.stepSeconds,
         finalLoss: last.loss,
         cached: false,
       };
