@@ -91,7 +91,8 @@ export async function runLifecycle(
   const handle = await client.workflow.start('modelLifecycle', {
     taskQueue: config.temporal.pipelineTaskQueue,
     workflowId,
-    args: [input],
+    // The workflow cannot read this process's environment: tell it where training runs.
+    args: [{ trainingTaskQueue: config.temporal.trainingTaskQueue, ...input }],
   });
   let lastProgress: LifecycleProgress | null = null;
   let inFlight: Promise<void> = Promise.resolve();

@@ -18,6 +18,9 @@ Object.assign(process.env, {
   STORELOOP_TEMPORAL_UI_PORT: '18233',
   STORELOOP_S3_PORT: '17070',
   S3_BUCKET: `storeloop-test-${Date.now()}`,
+  // Own task queues: workers of another test run or a developer's stack never take our tasks.
+  STORELOOP_PIPELINE_QUEUE: `storeloop-test-${process.pid}-pipeline`,
+  STORELOOP_TRAINING_QUEUE: `storeloop-test-${process.pid}-training`,
   TF_CPP_MIN_LOG_LEVEL: '2',
   STORELOOP_LOG_LEVEL: process.env.STORELOOP_LOG_LEVEL ?? 'warn',
 });
