@@ -7,14 +7,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { sha256Hex, type ArtifactRef } from '../schemas/artifacts';
 import type { ObjectStore } from '../activities/storage/object-store';
-import { SasrecModel, type SasrecConfig } from './sasrec';
+import { createNextItemModel } from './models';
+import type { NextItemModel, NextItemModelConfig } from './next-item-model';
 
 export const BUNDLE_FORMAT = 'storeloop-tfjs-weights/1';
 
 export interface ModelJson {
   format: typeof BUNDLE_FORMAT;
-  modelType: 'sasrec';
-  config: SasrecConfig;
+  config: NextItemModelConfig;
   weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
   weightsSha256: string;
   trainedWith: { backend: string; tfjsVersion: string };
@@ -24,7 +24,7 @@ export interface ModelJson {
 export async function saveModelBundle(
   store: ObjectStore,
   prefix: string,
-  model: SasrecModel,
+  model: NextItemModel,
   trainedWith: ModelJson['trainedWith'],
   metadata: Record<string, unknown>,
 ): Promise<ArtifactRef> {
@@ -34,7 +34,6 @@ export async function saveModelBundle(
   const folder = `${prefix}/${weightsSha256}`;
   const modelJson: ModelJson = {
     format: BUNDLE_FORMAT,
-    modelType: 'sasrec',
     config: model.config,
     weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
     weightsSha256,
@@ -48,7 +47,7 @@ export async function saveModelBundle(
 }
 
 /** Loads a bundle from the folder holding model.json and weights.bin. */
-export async function loadModelBundle(store: ObjectStore, modelJsonKey: string): Promise<{ model: SasrecModel; json: ModelJson }> {
+export async function loadModelBundle(store: ObjectStore, modelJsonKey: string): Promise<{ model: NextItemModel; json: ModelJson }> {
   const json = await store.getJson<ModelJson>(modelJsonKey);
   if (json.format !== BUNDLE_FORMAT) throw new Error(`${modelJsonKey}: unsupported model format ${String(json.format)}`);
   const folder = modelJsonKey.slice(0, modelJsonKey.lastIndexOf('/'));
@@ -57,7 +56,7 @@ export async function loadModelBundle(store: ObjectStore, modelJsonKey: string):
   if (sha256Hex(bytes) !== json.weightsSha256) throw new Error(`${folder}/${group.paths[0]}: weights do not match their checksum`);
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   const tensors = tf.io.decodeWeights(buffer, group.weights);
-  const model = new SasrecModel(json.config, tensors);
+  const model = createNextItemModel(json.config, tensors);
   tf.dispose(Object.values(tensors));
   return { model, json };
 }

@@ -18,7 +18,8 @@ const name = z
 
 export const RecommenderHyperparameters = z
   .object({
-    model: z.enum(['sasrec']).default('sasrec'),
+    /** sasrec: causal self-attention; gru: GRU4Rec-style recurrent encoder. */
+    model: z.enum(['sasrec', 'gru']).default('sasrec'),
     maxLen: z.number().int().min(2).max(200).default(50),
     hiddenDim: z.number().int().min(8).max(512).default(64),
     blocks: z.number().int().min(1).max(4).default(2),

@@ -8,7 +8,7 @@ import { cachedStep } from '../../storage/step-cache';
 import { heartbeat, isCancelled } from '../../progress';
 import { readChampion, versionPrefix } from '../../registry/serving-registry';
 import { evaluateRanking, popularityScorer, type BatchScorer, type RankingMetrics } from '../../../ml/ranking';
-import { trainSasrec, useSampledSoftmax, type EpochReport } from '../../../ml/train-sasrec';
+import { trainNextItemModel, useSampledSoftmax, type EpochReport } from '../../../ml/train';
 import { loadModelBundle, saveModelBundle } from '../../../ml/model-bundle';
 import { selectBackend } from '../../../ml/backend';
 import { seededRng, shuffled } from '../../../ml/random';
@@ -89,7 +89,7 @@ export async function trainNextItem(deps: NextItemDeps, ctx: StepContext, prepar
       { users: data.userIds.length, items: data.itemIds.length, softmax: useSampledSoftmax(hp, data.itemIds.length) ? 'sampled' : 'full', backend: backend.name },
       'training next-item recommender',
     );
-    const result = await trainSasrec({
+    const result = await trainNextItemModel({
       hyperparameters: hp,
       numItems: data.itemIds.length,
       sequences: trainingSequences(data),

@@ -1,5 +1,5 @@
 /**
- * The training loop for the sequential recommender: length-bucketed mini-batches (short
+ * The training loop for the next-item models (SASRec, GRU): length-bucketed mini-batches (short
  * sequences are not padded to the longest), Adam, early stopping on validation NDCG@10
  * computed with the same full-ranking code as the final evaluation. Deterministic for a
  * seed on a given backend. Every step runs inside tf.tidy; `tf.memory()` is reported per
@@ -8,7 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { seededRng, shuffled } from './random';
 import { evaluateRanking, type RankingCase } from './ranking';
-import { leftPad, SasrecModel } from './sasrec';
+import { leftPad, type NextItemModel } from './next-item-model';
+import { createNextItemModel } from './models';
 import type { RecommenderHyperparameters } from '../schemas/lifecycle-input';
 
 export interface EpochReport {
@@ -23,7 +24,7 @@ export interface EpochReport {
 }
 
 export interface TrainResult {
-  model: SasrecModel;
+  model: NextItemModel;
   history: EpochReport[];
   bestEpoch: number;
   trainSeconds: number;
@@ -75,10 +76,11 @@ export function useSampledSoftmax(hp: RecommenderHyperparameters, numItems: numb
   return hp.softmax === 'sampled' || (hp.softmax === 'auto' && numItems > hp.fullSoftmaxMaxItems);
 }
 
-export async function trainSasrec(options: TrainOptions): Promise<TrainResult> {
+export async function trainNextItemModel(options: TrainOptions): Promise<TrainResult> {
   const { hyperparameters: hp, numItems } = options;
-  const rng = seededRng(`sasrec-${hp.seed}`);
-  const model = new SasrecModel({
+  const rng = seededRng(`${hp.model}-${hp.seed}`);
+  const model = createNextItemModel({
+    architecture: hp.model,
     numItems,
     maxLen: hp.maxLen,
     hiddenDim: hp.hiddenDim,
@@ -165,6 +167,6 @@ export async function trainSasrec(options: TrainOptions): Promise<TrainResult> {
   return { model, history, bestEpoch: best.epoch, trainSeconds: (Date.now() - started) / 1000, samples: samplesSeen, steps: step, stepSeconds };
 }
 
-function cloneWeights(model: SasrecModel): tf.NamedTensorMap {
+function cloneWeights(model: NextItemModel): tf.NamedTensorMap {
   return Object.fromEntries([...model.variables].map(([name, v]) => [name, tf.clone(v)]));
 }

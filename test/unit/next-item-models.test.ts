@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../ml/backend';
-import { trainSasrec, makeBatches } from '../../ml/train-sasrec';
+import { trainNextItemModel, makeBatches } from '../../ml/train';
 import { evaluateRanking, popularityScorer } from '../../ml/ranking';
 import { RecommenderHyperparameters } from '../../schemas/lifecycle-input';
 
-describe('SASRec training', function () {
+describe('next-item model training', function () {
   before(async () => {
     await selectBackend();
   });
@@ -18,15 +18,15 @@ describe('SASRec training', function () {
     assert.deepEqual([...batches[0].targets], [0, 5, 2, 3]);
   });
 
-  it('learns a sequential pattern that popularity cannot, without leaking tensors', async () => {
+  for (const model of ['sasrec', 'gru'] as const) it(`${model} learns a sequential pattern that popularity cannot, without leaking tensors`, async () => {
     // Each user walks a cycle over 30 items from a random start: the next item is
     // fully determined by the current one, while every item is equally popular.
     const items = 30;
     const sequences = Array.from({ length: 300 }, (_, u) => Int32Array.from({ length: 8 }, (_, k) => ((u * 7 + k) % items) + 1));
     const validation = sequences.map((s) => ({ history: s.subarray(0, 7), target: s[7] }));
-    const hp = RecommenderHyperparameters.parse({ epochs: 15, patience: 15, hiddenDim: 32, maxLen: 10, batchSize: 64, dropout: 0.1, learningRate: 0.005 });
+    const hp = RecommenderHyperparameters.parse({ model, epochs: 15, patience: 15, hiddenDim: 32, maxLen: 10, batchSize: 64, dropout: 0.1, learningRate: 0.005 });
     const before = tf.memory().numTensors;
-    const result = await trainSasrec({ hyperparameters: hp, numItems: items, sequences: sequences.map((s) => s.subarray(0, 7)), validation });
+    const result = await trainNextItemModel({ hyperparameters: hp, numItems: items, sequences: sequences.map((s) => s.subarray(0, 7)), validation });
     const learned = await evaluateRanking(validation, items + 1, (h) => result.model.scoreNext(h));
     const counts = new Float32Array(items + 1).fill(1);
     counts[0] = -Infinity;

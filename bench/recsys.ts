@@ -1,0 +1,120 @@
+/**
+ * Recommendation quality benchmark: `npm run bench:recsys -- --data <sequences.txt>`.
+ *
+ * Runs the pipeline's own activities (collect, preprocess, train, evaluate) in this
+ * process against the local S3 stack, so the numbers are those of the code the nightly
+ * pipeline ships, and prints them beside the popularity baseline and the published rows
+ * for the same file (read from ../shared/datasets/README.md).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { createActivities } from '../activities';
+import { ObjectStore } from '../activities/storage/object-store';
+import { loadConfig, PROJECT_ROOT } from '../infra/config';
+import { stackUp } from '../infra/local-stack';
+import { createLogger } from '../infra/logger';
+import { datasetNameFor, importFile } from '../sources/import';
+import { parseLifecycleInput } from '../schemas/lifecycle-input';
+import type { RankingMetrics } from '../ml/ranking';
+import type { StepContext } from '../schemas/steps';
+
+const METRICS = ['hr@10', 'ndcg@10', 'hr@20', 'ndcg@20'] as const;
+const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');
+/** Column of the published table for each benchmark folder. */
+const PUBLISHED_COLUMNS: Record<string, string> = { 'amazon-beauty': 'Beauty', 'amazon-toys': 'Toys' };
+
+type Row = { model: string; source: string; metrics: Omit<RankingMetrics, 'users'>; trainSeconds?: number; samplesPerSecond?: number; backend?: string; epochs?: number };
+
+/** Published HR@10 / NDCG@10 / HR@20 / NDCG@20 rows for a dataset, if the README has them. */
+export function publishedRows(readme: string, column: string): Row[] {
+  const lines = readme.split('\n').filter((l) => l.trim().startsWith('|'));
+  const header = lines.find((l) => l.includes(`| ${column} `) || l.includes(`| ${column} |`));
+  if (!header) return [];
+  const columns = header.split('|').map((c) => c.trim());
+  const index = columns.indexOf(column);
+  const rows: Row[] = [];
+  for (const line of lines.slice(lines.indexOf(header) + 1)) {
+    const cells = line.split('|').map((c) => c.trim());
+    const values = (cells[index] ?? '').split('/').map((v) => Number(v.trim()));
+    if (values.length !== 4 || values.some((v) => !Number.isFinite(v))) continue;
+    rows.push({ model: cells[1], source: 'published', metrics: Object.fromEntries(METRICS.map((m, i) => [m, values[i]])) as Row['metrics'] });
+  }
+  return rows;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+async function main(): Promise<void> {
+  const program = new Command('bench:recsys')
+    .requiredOption('--data <file>', 'a `user item item ...` sequences file')
+    .option('--model <name>', 'sasrec, gru or all', 'sasrec')
+    .option('--seed <n>', 'random seed', positiveInt, 42)
+    .option('--epochs <n>', 'maximum epochs (default: the pipeline default)', positiveInt)
+    .option('--force', 'retrain even if this exact configuration was trained before')
+    .option('--json', 'print one JSON object on the last stdout line')
+    .parse();
+  const options = program.opts<{ data: string; model: string; seed: number; epochs?: number; force?: boolean; json?: boolean }>();
+  if (!existsSync(options.data)) throw new Error(`${options.data}: no such file`);
+  const models = options.model === 'all' ? (['sasrec', 'gru'] as const) : [options.model];
+
+  const log = createLogger('bench-recsys');
+  const config = loadConfig();
+  await stackUp(log, config);
+  const store = new ObjectStore(config.s3);
+  const source = datasetNameFor(options.data);
+  const dataset = `bench-${source}`;
+  await importFile(store, options.data, dataset);
+  const activities = createActivities({ store, log });
+
+  const rows: Row[] = [];
+  let summary: Record<string, unknown> | undefined;
+  for (const model of models) {
+    const ctx: StepContext = {
+      config: parseLifecycleInput({
+        dataset,
+        force: options.force ?? false,
+        hyperparameters: { model, seed: options.seed, ...(options.epochs ? { epochs: options.epochs } : {}) },
+      }),
+      workflowId: `bench-recsys-${dataset}-${model}`,
+      runId: `seed-${options.seed}`,
+      startedAt: new Date().toISOString(),
+    };
+    const collected = await activities.collect(ctx);
+    const prepared = await activities.preprocess(ctx, collected);
+    const trained = await activities.train(ctx, prepared);
+    const evaluation = await activities.evaluate(ctx, prepared, trained);
+    const { users, ...metrics } = evaluation.candidate;
+    rows.push({ model: `${model}${trained.cached ? ' (cached)' : ''}`, source: 'storeloop', metrics, trainSeconds: trained.trainSeconds, samplesPerSecond: trained.samplesPerSecond, backend: trained.backend, epochs: trained.epochs });
+    if (!rows.some((r) => r.model === 'popularity')) {
+      const { users: _u, ...baseline } = evaluation.baseline;
+      rows.push({ model: 'popularity', source: 'storeloop', metrics: baseline });
+    }
+    summary ??= { ...metrics, users, items: prepared.items, trainSeconds: trained.trainSeconds, samplesPerSecond: trained.samplesPerSecond, backend: trained.backend, model, seed: options.seed, epochs: trained.epochs, bestEpoch: trained.bestEpoch };
+  }
+  const column = PUBLISHED_COLUMNS[source];
+  if (column && existsSync(DATASETS_README)) rows.push(...publishedRows(readFileSync(DATASETS_README, 'utf8'), column));
+  store.client.destroy();
+
+  console.log(`\n${source}: full ranking over all ${String(summary?.items)} items, leave-one-out, ${String(summary?.users)} users`);
+  console.table(
+    rows.map((r) => ({
+      model: r.model,
+      source: r.source,
+      ...Object.fromEntries(METRICS.map((m) => [m, r.metrics[m].toFixed(4)])),
+      'train s': r.trainSeconds?.toFixed(0) ?? '',
+      'samples/s': r.samplesPerSecond?.toFixed(0) ?? '',
+      backend: r.backend ?? '',
+    })),
+  );
+  if (options.json) process.stdout.write(`${JSON.stringify({ ...summary, dataset: source, rows })}\n`);
+}
+
+main().catch((error: Error) => {
+  console.error(`bench:recsys: ${error.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,136 @@
+/**
+ * What every next-item model shares: an item embedding table tied to the output layer
+ * (index 0 is padding), a sequence encoder that subclasses define, the training loss and
+ * full-catalogue scoring. Written with TensorFlow.js ops and explicit variables rather
+ * than the Layers API, which has no multi-head attention and no tied output layer.
+ *
+ * The loss is softmax cross-entropy over all items ("full"), or over the target and a
+ * shared set of uniformly sampled negatives ("sampled") when the catalogue is too large
+ * for the backend at hand; with uniform proposals the log-Q correction is a constant and
+ * cancels out.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type NextItemArchitecture = 'sasrec' | 'gru';
+
+export interface NextItemModelConfig {
+  architecture: NextItemArchitecture;
+  /** Items are 1..numItems; 0 is padding. */
+  numItems: number;
+  maxLen: number;
+  hiddenDim: number;
+  /** Transformer blocks (SASRec) or stacked GRU layers. */
+  blocks: number;
+  heads: number;
+  dropout: number;
+  seed: number;
+}
+
+export const NEG_INF = -1e9;
+
+export type Initializer = 'normal' | 'glorot' | 'zeros' | 'ones';
+
+export abstract class NextItemModel {
+  readonly variables = new Map<string, tf.Variable>();
+  private initSeed: number;
+
+  constructor(
+    readonly config: NextItemModelConfig,
+    private readonly initial?: tf.NamedTensorMap,
+  ) {
+    this.initSeed = config.seed;
+    this.addVariable('item_embedding', [config.numItems + 1, config.hiddenDim], 'normal');
+  }
+
+  /** Creates a variable, from the given weights when loading, else freshly initialised. */
+  protected addVariable(name: string, shape: number[], kind: Initializer): void {
+    const given = this.initial?.[name];
+    if (this.initial && !given) throw new Error(`weights have no tensor "${name}"`);
+    const limit = Math.sqrt(6 / (shape[0] + shape[shape.length - 1]));
+    const value =
+      given ??
+      (kind === 'zeros'
+        ? tf.zeros(shape)
+        : kind === 'ones'
+          ? tf.ones(shape)
+          : kind === 'normal'
+            ? tf.truncatedNormal(shape, 0, 0.02, 'float32', this.initSeed++)
+            : tf.randomUniform(shape, -limit, limit, 'float32', this.initSeed++));
+    this.variables.set(name, tf.variable(value, true, name));
+    if (!given) value.dispose();
+  }
+
+  protected v(name: string): tf.Variable {
+    const variable = this.variables.get(name);
+    if (!variable) throw new Error(`no variable ${name}`);
+    return variable;
+  }
+
+  protected dropoutFn(training: boolean, seed: number): <T extends tf.Tensor>(x: T) => T {
+    let next = seed;
+    const rate = this.config.dropout;
+    return <T extends tf.Tensor>(x: T): T => (training && rate > 0 ? (tf.dropout(x, rate, undefined, next++) as T) : x);
+  }
+
+  /** Hidden states [batch, length, d] for left-padded item sequences [batch, length]. */
+  abstract encode(inputs: tf.Tensor2D, training: boolean, dropoutSeed?: number): tf.Tensor3D;
+
+  /**
+   * Mean next-item cross-entropy over non-padding positions. `negatives` (int32 [S])
+   * selects sampled softmax; without it every item is a candidate.
+   */
+  loss(inputs: tf.Tensor2D, targets: tf.Tensor2D, dropoutSeed: number, negatives?: tf.Tensor1D): tf.Scalar {
+    const d = this.config.hiddenDim;
+    const hidden = this.encode(inputs, true, dropoutSeed).reshape([-1, d]) as tf.Tensor2D; // [N, d]
+    const flatTargets = targets.reshape([-1]) as tf.Tensor1D;
+    const weight = tf.cast(tf.greater(flatTargets, 0), 'float32');
+    const embeddings = this.v('item_embedding') as tf.Tensor2D;
+    const positive = tf.sum(hidden.mul(tf.gather(embeddings, flatTargets)), -1); // [N]
+    let logits: tf.Tensor2D;
+    if (negatives) {
+      const sampled = tf.matMul(hidden, tf.gather(embeddings, negatives), false, true);
+      // A sampled "negative" that is the target itself is not a negative.
+      const accidental = tf.equal(flatTargets.expandDims(1), negatives.expandDims(0));
+      logits = tf.concat([positive.expandDims(1), tf.where(accidental, tf.fill(sampled.shape, NEG_INF), sampled)], 1) as tf.Tensor2D;
+    } else {
+      const padding = tf.oneHot(tf.tensor1d([0], 'int32'), this.config.numItems + 1).mul(NEG_INF);
+      logits = tf.matMul(hidden, embeddings, false, true).add(padding) as tf.Tensor2D;
+    }
+    const perPosition = tf.logSumExp(logits, -1).sub(positive);
+    return tf.div(tf.sum(perPosition.mul(weight)), tf.maximum(tf.sum(weight), 1)) as tf.Scalar;
+  }
+
+  /** Scores of every item (row-major [batch, numItems + 1]) after each history. */
+  async scoreNext(histories: Int32Array[]): Promise<Float32Array> {
+    const { maxLen, hiddenDim: d, numItems } = this.config;
+    const length = Math.max(1, Math.min(maxLen, Math.max(...histories.map((h) => h.length))));
+    const scores = tf.tidy(() => {
+      const inputs = tf.tensor2d(leftPad(histories, length), [histories.length, length], 'int32');
+      const last = this.encode(inputs, false).slice([0, length - 1, 0], [histories.length, 1, d]).reshape([histories.length, d]);
+      return tf.matMul(last as tf.Tensor2D, this.v('item_embedding') as tf.Tensor2D, false, true);
+    });
+    const values = (await scores.data()) as Float32Array;
+    scores.dispose();
+    if (values.length !== histories.length * (numItems + 1)) throw new Error('unexpected score shape');
+    return values;
+  }
+
+  namedWeights(): tf.NamedTensorMap {
+    return Object.fromEntries(this.variables.entries());
+  }
+
+  dispose(): void {
+    for (const variable of this.variables.values()) variable.dispose();
+    this.variables.clear();
+  }
+}
+
+/** The last `length` items of each sequence, left-padded with 0, row-major. */
+export function leftPad(sequences: ArrayLike<number>[], length: number): Int32Array {
+  const out = new Int32Array(sequences.length * length);
+  sequences.forEach((seq, row) => {
+    const take = Math.min(length, seq.length);
+    for (let i = 0; i < take; i++) out[row * length + (length - take) + i] = seq[seq.length - take + i];
+  });
+  return out;
+}
