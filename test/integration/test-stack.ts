@@ -12,11 +12,18 @@ import { createLogger } from '../../infra/logger';
 import { installTemporalRuntime } from '../../workers/run-worker';
 import { startLocalWorkers, type LocalWorkers } from '../../cli/local-run';
 
+// Several checkouts (or people) may test on one machine at once: STORELOOP_TEST_PORT_BASE
+// moves the whole stack, e.g. 27000 gives Temporal 27233, its UI 28233 and S3 27070.
+const portBase = Number(process.env.STORELOOP_TEST_PORT_BASE ?? 17000);
+if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 64000) {
+  throw new Error(`STORELOOP_TEST_PORT_BASE must be an integer from 1024 to 64000, got "${process.env.STORELOOP_TEST_PORT_BASE}"`);
+}
+
 Object.assign(process.env, {
   STORELOOP_DATA_DIR: process.env.STORELOOP_TEST_DATA_DIR ?? path.join(PROJECT_ROOT, '.data', 'test-stack'),
-  STORELOOP_TEMPORAL_PORT: '17233',
-  STORELOOP_TEMPORAL_UI_PORT: '18233',
-  STORELOOP_S3_PORT: '17070',
+  STORELOOP_TEMPORAL_PORT: String(portBase + 233),
+  STORELOOP_TEMPORAL_UI_PORT: String(portBase + 1233),
+  STORELOOP_S3_PORT: String(portBase + 70),
   S3_BUCKET: `storeloop-test-${Date.now()}`,
   // Own task queues: workers of another test run or a developer's stack never take our tasks.
   STORELOOP_PIPELINE_QUEUE: `storeloop-test-${process.pid}-pipeline`,
