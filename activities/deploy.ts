@@ -15,6 +15,8 @@ export interface DeployInput {
   prepared: PreprocessResult;
   trained: TrainResult;
   evaluation: EvaluateResult;
+  /** The operator who approved the promotion, when the run asked for approval. */
+  approvedBy?: string;
 }
 
 /** Version ids sort by time and say which run made them. */
@@ -66,7 +68,7 @@ export async function deployModel(store: ObjectStore, ctx: StepContext, input: D
   // just now: promoting over a champion nobody compared with would be wrong.
   await swapChampion(
     store,
-    { model, version, promotedAt: ctx.startedAt, promotedBy: `workflow ${ctx.workflowId}/${ctx.runId}`, reason: evaluation.reasons.join('; '), previous },
+    { model, version, promotedAt: ctx.startedAt, promotedBy: `workflow ${ctx.workflowId}/${ctx.runId}${input.approvedBy ? `, approved by ${input.approvedBy}` : ''}`, reason: evaluation.reasons.join('; '), previous, action: 'deploy' },
     evaluation.championRef,
   );
   return { promoted: true, model, version, servingUri: store.uri(`${target}/`), previousChampion: previous, reason: evaluation.reasons.join('; ') };

@@ -15,12 +15,13 @@ import { InvalidInputFileError } from './collect/raw-files';
 import { deployModel, type DeployInput } from './deploy';
 import { measureFeedback } from './feedback';
 import { optimizeNext } from './optimize';
-import { ChampionChangedError } from './registry/serving-registry';
+import { applyAliasChange, ChampionChangedError, NoPreviousChampionError, planRollback, readChampion, type ChampionAlias } from './registry/serving-registry';
 import { MODEL_KIND_PLUGINS } from './model-kinds';
 import type { NextItemDeps } from './model-kinds/next-item';
 import { assertSafeKeySegment, type ObjectStore } from './storage/object-store';
 import { TRAINING_PROGRESS_SIGNAL } from '../workflows/progress';
 import type { CollectResult, EvaluateResult, PreprocessResult, StepContext, TrainResult } from '../schemas/steps';
+import type { RollbackRequest } from '../schemas/operator-input';
 
 export interface ActivityDeps {
   store: ObjectStore;
@@ -29,7 +30,9 @@ export interface ActivityDeps {
   client?: Client;
 }
 
-const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError];
+const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError, NoPreviousChampionError];
+
+const isNonRetryable = (error: Error) => NON_RETRYABLE.some((type) => error instanceof type);
 
 async function step<T>(name: string, ctx: StepContext, log: Logger, work: () => Promise<T>): Promise<T> {
   assertSafeKeySegment(ctx.config.dataset, 'dataset');
@@ -40,7 +43,7 @@ async function step<T>(name: string, ctx: StepContext, log: Logger, work: () => 
     return result;
   } catch (error) {
     const err = error as Error;
-    if (NON_RETRYABLE.some((type) => err instanceof type)) {
+    if (isNonRetryable(err)) {
       log.error({ step: name, workflowId: ctx.workflowId, error: err.message }, 'step failed: not retryable');
       throw ApplicationFailure.nonRetryable(err.message, err.name);
     }
@@ -77,6 +80,20 @@ export function createActivities({ store, log, client }: ActivityDeps) {
     feedback: (ctx: StepContext) => step('feedback', ctx, log, () => measureFeedback(store, ctx)),
     optimize: (ctx: StepContext, evaluation: EvaluateResult, trained: TrainResult) =>
       step('optimize', ctx, log, () => optimizeNext(store, ctx, evaluation, trained)),
+    /** The rollback workflow's one step. A retry after a successful swap finds its own record and stops. */
+    rollback: async (request: RollbackRequest, workflowId: string): Promise<ChampionAlias> => {
+      const by = `${request.by} (workflow ${workflowId})`;
+      try {
+        const live = await readChampion(store, request.model);
+        if (live?.alias.action === 'rollback' && live.alias.promotedBy === by) return live.alias;
+        const alias = await applyAliasChange(store, await planRollback(store, request.model, { by, reason: request.reason }));
+        log.info({ model: alias.model, version: alias.version, by }, 'rolled back');
+        return alias;
+      } catch (error) {
+        const err = error as Error;
+        throw isNonRetryable(err) ? ApplicationFailure.nonRetryable(err.message, err.name) : err;
+      }
+    },
   };
 }
 

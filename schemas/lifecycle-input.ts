@@ -4,6 +4,7 @@
  * workflow itself, so a bad field fails the run at once with a message naming it.
  */
 import { z } from 'zod';
+import { describeIssues } from './operator-input';
 
 export const DEFAULT_PIPELINE_TASK_QUEUE = 'storeloop-pipeline';
 export const DEFAULT_TRAINING_TASK_QUEUE = 'storeloop-training';
@@ -55,6 +56,13 @@ export const LifecycleInput = z
     force: z.boolean().default(false),
     /** Share of invalid rows a file may have before the collect step fails instead of quarantining. */
     maxBadRowFraction: z.number().min(0).max(1).default(0.05),
+    /** Wait for an operator's decision (the `approval` update) before promoting a better model. */
+    requireApproval: z.boolean().default(false),
+    /** How long to wait for that decision; without one the champion stays. */
+    approvalTimeout: z
+      .string()
+      .regex(/^[1-9][0-9]*(s|m|h|d)$/, 'must be a duration such as "90s", "30m", "24h" or "7d"')
+      .default('24h'),
     hyperparameters: RecommenderHyperparameters.default(RecommenderHyperparameters.parse({})),
     promotion: z
       .object({
@@ -80,13 +88,19 @@ export class InvalidWorkflowInputError extends Error {
 export function parseLifecycleInput(input: unknown): LifecycleConfig {
   const parsed = LifecycleInput.safeParse(input ?? {});
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => {
-    const field = i.code === 'unrecognized_keys' ? i.keys.join(', ') : i.path.map(String).join('.') || '(input)';
-    return `${field}: ${i.code === 'unrecognized_keys' ? 'unknown field' : i.message}`;
-  });
-  throw new InvalidWorkflowInputError(`invalid workflow input: ${problems.join('; ')}`);
+  throw new InvalidWorkflowInputError(`invalid workflow input: ${describeIssues(parsed.error)}`);
 }
 
 export function servingModelName(config: Pick<LifecycleConfig, 'dataset' | 'kind'>): string {
   return `${config.dataset}-${config.kind}`;
+}
+
+/** The inverse of servingModelName: "store-next-item" -> { dataset: "store", kind: "next-item" }. */
+export function parseModelName(model: string): { dataset: string; kind: ModelKind } {
+  const kind = MODEL_KINDS.find((k) => model.endsWith(`-${k}`));
+  const dataset = kind && model.slice(0, -kind.length - 1);
+  if (!kind || !dataset || !name.safeParse(dataset).success) {
+    throw new InvalidWorkflowInputError(`model "${model}" must be <dataset>-<kind>, with kind one of ${MODEL_KINDS.join(', ')} (e.g. store-next-item)`);
+  }
+  return { dataset, kind };
 }

@@ -1,1 +1,2 @@
 export { modelLifecycle } from './lifecycle';
+export { rollbackModel } from './rollback';

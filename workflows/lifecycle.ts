@@ -4,11 +4,13 @@
  * artifact references travel between them, and the `progress` query shows where it is.
  */
 import { ApplicationFailure, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { parseLifecycleInput, servingModelName, type LifecycleInputFields } from '../schemas/lifecycle-input';
 import { STEP_NAMES, type StepContext, type StepName } from '../schemas/steps';
 import type { RankingMetrics } from '../ml/ranking';
-import { progressQuery, trainingProgressSignal, type LifecycleProgress, type StepProgress } from './progress';
+import { progressQuery, trainingProgressSignal, type ApprovalState, type LifecycleProgress, type StepProgress } from './progress';
+import { describeApproval, installApprovalGate } from './approval';
 
 const retry: RetryPolicy = {
   initialInterval: '2s',
@@ -24,17 +26,24 @@ const pipeline = proxyActivities<Activities>({
   retry,
 });
 
+/** Set by the Temporal Schedule on every run it starts: the run's nominal time. */
+const SCHEDULED_START_TIME = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+
 export interface LifecycleSummary {
   workflowId: string;
   runId: string;
   status: 'completed';
   model: string;
+  /** Events at or after this instant were left out (null: all collected data). */
+  dataCutoff: string | null;
   steps: StepProgress[];
   metrics: RankingMetrics;
   baseline: RankingMetrics;
   champion: RankingMetrics | null;
   championVersion: string | null;
   promoted: boolean;
+  /** The approval gate's outcome; null when the input did not ask for approval or nothing was to be promoted. */
+  approval: ApprovalState | null;
   version: string | null;
   servingUri: string | null;
   reasons: string[];
@@ -54,6 +63,10 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     throw ApplicationFailure.nonRetryable((error as Error).message, 'InvalidWorkflowInput');
   }
   const info = workflowInfo();
+  // A scheduled run trains on the data up to its nominal time, not up to whenever it got
+  // to run: a backfill for a past night sees only what that night would have seen.
+  const scheduledAt = info.typedSearchAttributes.get(SCHEDULED_START_TIME);
+  if (config.dataCutoff === undefined && scheduledAt) config.dataCutoff = scheduledAt.toISOString();
   const ctx: StepContext = { config, workflowId: info.workflowId, runId: info.runId, startedAt: info.runStartTime.toISOString() };
   const training = proxyActivities<Activities>({
     taskQueue: config.trainingTaskQueue,
@@ -66,9 +79,11 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     currentStep: null,
     steps: STEP_NAMES.map((name) => ({ name, status: 'pending', durationMs: null })),
     training: null,
+    approval: null,
   };
   setHandler(progressQuery, () => progress);
   setHandler(trainingProgressSignal, (update) => void (progress.training = update));
+  const awaitApproval = installApprovalGate(progress);
 
   async function run<T>(name: StepName, work: () => Promise<T>, describe?: (r: T) => Partial<StepProgress>): Promise<T> {
     const entry = progress.steps.find((s) => s.name === name)!;
@@ -104,7 +119,10 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     rows: r.candidate.users,
     detail: r.reasons.join('; '),
   }));
-  const deployed = await run('deploy', () => pipeline.deploy(ctx, { collected, prepared, trained, evaluation }), (r) => ({
+  // Only a model that would be promoted needs a decision; without approval deploy keeps the champion.
+  const approval = evaluation.promote && config.requireApproval ? await awaitApproval(config.approvalTimeout) : null;
+  const decided = approval ? { ...evaluation, promote: approval.status === 'approved', reasons: [...evaluation.reasons, describeApproval(approval)] } : evaluation;
+  const deployed = await run('deploy', () => pipeline.deploy(ctx, { collected, prepared, trained, evaluation: decided, approvedBy: approval?.by }), (r) => ({
     detail: r.promoted ? `promoted ${r.version}` : `kept ${r.version ?? 'no champion'}`,
   }));
   const feedback = await run('feedback', () => pipeline.feedback(ctx), (r) => ({ rows: r.events, detail: r.status }));
@@ -115,15 +133,17 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     runId: ctx.runId,
     status: 'completed',
     model: servingModelName(config),
+    dataCutoff: config.dataCutoff ?? null,
     steps: progress.steps,
     metrics: evaluation.candidate,
     baseline: evaluation.baseline,
     champion: evaluation.champion,
     championVersion: evaluation.championRef?.version ?? null,
     promoted: deployed.promoted,
+    approval,
     version: deployed.version,
     servingUri: deployed.servingUri,
-    reasons: evaluation.reasons,
+    reasons: decided.reasons,
     report: evaluation.report.uri,
     backend: trained.backend,
     data: {

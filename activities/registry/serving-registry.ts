@@ -7,6 +7,7 @@
  *
  * The alias is swapped with a conditional write on the ETag read before deciding, so two
  * promotions racing for the same model cannot both win: the loser gets ChampionChangedError.
+ * Lifecycle deploys, operators' promotions and rollbacks all go through swapChampion.
  */
 import { PreconditionFailedError, type ObjectStore } from '../storage/object-store';
 import type { RankingMetrics } from '../../ml/ranking';
@@ -40,12 +41,35 @@ export interface ChampionAlias {
   promotedBy: string;
   reason: string;
   previous: string | null;
+  /** deploy: a lifecycle run promoted its model; promote: an operator chose a version; rollback: the one before came back. */
+  action: 'deploy' | 'promote' | 'rollback';
+}
+
+/** Who asks for an alias change, and why; both end up in the history. */
+export interface OperatorNote {
+  by: string;
+  reason: string;
 }
 
 export class ChampionChangedError extends Error {
   constructor(model: string, expected: string | null) {
     super(`the champion of ${model} changed since it was evaluated (expected ${expected ?? 'none'}); re-run to compare against the new one`);
     this.name = 'ChampionChangedError';
+  }
+}
+
+export class VersionNotFoundError extends Error {
+  constructor(model: string, version: string) {
+    super(`model ${model} has no version ${version} (see \`storeloop models show ${model}\`)`);
+    this.name = 'VersionNotFoundError';
+  }
+}
+
+/** Rollback has nowhere to go: no champion yet, or the first one. */
+export class NoPreviousChampionError extends Error {
+  constructor(model: string, champion: string | null) {
+    super(champion ? `${champion} is the first champion of ${model}; there is nothing to roll back to` : `model ${model} has no champion`);
+    this.name = 'NoPreviousChampionError';
   }
 }
 
@@ -70,10 +94,65 @@ export async function swapChampion(store: ObjectStore, alias: ChampionAlias, exp
     if (error instanceof PreconditionFailedError) throw new ChampionChangedError(alias.model, expected?.version ?? null);
     throw error;
   }
-  const stamp = alias.promotedAt.replace(/[^0-9]/g, '');
+  // Keyed by the time of the swap, not alias.promotedAt (a deploy's is its run's start), so
+  // the history lists changes in the order they happened.
+  const stamp = new Date().toISOString().replace(/[^0-9]/g, '');
   await store.put(`${servingPrefix(alias.model)}/history/${stamp}-${alias.version}.json`, JSON.stringify(alias, null, 1), 'application/json');
 }
 
 export async function readVersionManifest(store: ObjectStore, model: string, version: string): Promise<VersionManifest> {
   return store.getJson<VersionManifest>(`${versionPrefix(model, version)}/manifest.json`);
+}
+
+/** Models with a champion, by name. */
+export async function listModels(store: ObjectStore): Promise<string[]> {
+  const aliases = (await store.list('serving/')).filter((o) => o.key.endsWith('/champion.json'));
+  return aliases.map((o) => o.key.split('/')[1]).sort();
+}
+
+/** Every published version of a model, oldest first (version ids sort by time). */
+export async function listVersions(store: ObjectStore, model: string): Promise<VersionManifest[]> {
+  const manifests = (await store.list(`${servingPrefix(model)}/versions/`)).filter((o) => o.key.endsWith('/manifest.json'));
+  const versions = await Promise.all(manifests.map((o) => store.getJson<VersionManifest>(o.key)));
+  return versions.sort((a, b) => a.version.localeCompare(b.version));
+}
+
+/** Every alias change of a model, oldest first. */
+export async function readHistory(store: ObjectStore, model: string): Promise<ChampionAlias[]> {
+  const records = (await store.list(`${servingPrefix(model)}/history/`)).sort((a, b) => a.key.localeCompare(b.key));
+  return Promise.all(records.map((o) => store.getJson<ChampionAlias>(o.key)));
+}
+
+export interface AliasChange {
+  alias: ChampionAlias;
+  /** The champion this change was decided against: the conditional write's precondition. */
+  expected: ChampionRef | null;
+}
+
+/** Decides an operator's promotion of an existing version; apply it with swapChampion. */
+export async function planPromotion(store: ObjectStore, model: string, version: string, note: OperatorNote): Promise<AliasChange> {
+  if (!(await store.head(`${versionPrefix(model, version)}/manifest.json`))) throw new VersionNotFoundError(model, version);
+  const live = await readChampion(store, model);
+  if (live?.alias.version === version) throw new Error(`${version} is already the champion of ${model}; nothing changed`);
+  const alias: ChampionAlias = { model, version, promotedAt: new Date().toISOString(), promotedBy: note.by, reason: note.reason, previous: live?.alias.version ?? null, action: 'promote' };
+  return { alias, expected: live?.ref ?? null };
+}
+
+/**
+ * Decides a rollback to the champion before the current one. Its own `previous` is what
+ * came before that one, so repeated rollbacks walk back through the history instead of
+ * toggling between two versions.
+ */
+export async function planRollback(store: ObjectStore, model: string, note: OperatorNote): Promise<AliasChange> {
+  const live = await readChampion(store, model);
+  const target = live?.alias.previous;
+  if (!live || !target) throw new NoPreviousChampionError(model, live?.alias.version ?? null);
+  const madeChampion = (await readHistory(store, model)).filter((h) => h.version === target).at(-1);
+  const alias: ChampionAlias = { model, version: target, promotedAt: new Date().toISOString(), promotedBy: note.by, reason: note.reason, previous: madeChampion?.previous ?? null, action: 'rollback' };
+  return { alias, expected: live.ref };
+}
+
+export async function applyAliasChange(store: ObjectStore, change: AliasChange): Promise<ChampionAlias> {
+  await swapChampion(store, change.alias, change.expected);
+  return change.alias;
 }

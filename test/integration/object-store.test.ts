@@ -24,7 +24,7 @@ describe('object storage on the real S3 gateway @integration', () => {
     const { workers } = await testStack();
     const store = workers.store;
     const model = `race-${Date.now()}`;
-    const alias = (version: string) => ({ model, version, promotedAt: new Date().toISOString(), promotedBy: 'test', reason: 'race', previous: null });
+    const alias = (version: string) => ({ model, version, promotedAt: new Date().toISOString(), promotedBy: 'test', reason: 'race', previous: null, action: 'promote' as const });
     const results = await Promise.allSettled([swapChampion(store, alias('a'), null), swapChampion(store, alias('b'), null)]);
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     const loser = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
