@@ -5,6 +5,7 @@
  * machine without libtensorflow (the optional native packages failed to install) still
  * trains, just slower. The choice is logged and written into every model manifest.
  */
+import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 
@@ -24,6 +25,14 @@ export const REQUIRED_KERNELS = ['UnsortedSegmentSum', 'GatherV2', 'BatchMatMul'
 
 let selected: BackendInfo | undefined;
 
+export function gpuCount(): number {
+  try {
+    return execFileSync('nvidia-smi', ['-L'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
 function missingKernels(backend: string): string[] {
   return REQUIRED_KERNELS.filter((k) => tf.getKernel(k, backend) === undefined);
 }
@@ -42,7 +51,12 @@ export async function selectBackend(log?: Logger, preferred = process.env.STOREL
   tf.env().set('PROD', true);
   const skipped: string[] = [];
   const candidates: { name: BackendName; init: () => Promise<void> }[] = [
-    { name: 'tensorflow-gpu', init: () => tryNative('@tensorflow/tfjs-node-gpu') },
+    {
+      name: 'tensorflow-gpu',
+      // Only with a GPU: a failed load of the GPU package leaves its kernels registered
+      // under the 'tensorflow' name, and tfjs-node loaded after it then runs at JS speed.
+      init: () => (gpuCount() > 0 ? tryNative('@tensorflow/tfjs-node-gpu') : Promise.reject(new Error('no NVIDIA GPU'))),
+    },
     { name: 'tensorflow', init: () => tryNative('@tensorflow/tfjs-node') },
     {
       name: 'wasm',

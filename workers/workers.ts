@@ -3,19 +3,10 @@
  * the training worker runs the model activities on the GPU pool's task queue, with one
  * concurrent activity per GPU (1 without), after choosing its TensorFlow.js backend.
  */
-import { execFileSync } from 'node:child_process';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities, TRAINING_ACTIVITIES, type ActivityDeps } from '../activities';
-import { selectBackend } from '../ml/backend';
+import { gpuCount, selectBackend } from '../ml/backend';
 import type { StoreloopConfig } from '../infra/config';
-
-export function gpuCount(): number {
-  try {
-    return execFileSync('nvidia-smi', ['-L'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n').filter(Boolean).length;
-  } catch {
-    return 0;
-  }
-}
 
 function pick<T extends object>(all: T, include: (name: string) => boolean): Partial<T> {
   return Object.fromEntries(Object.entries(all).filter(([name]) => include(name))) as Partial<T>;
