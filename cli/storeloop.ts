@@ -6,6 +6,10 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
+import { explain, jsonObject } from './command-kit';
+import { scheduleCommand } from './schedule-commands';
+import { modelsCommand } from './models-commands';
+import { runsCommand } from './runs-commands';
 import cliProgress from 'cli-progress';
 import pino from 'pino';
 import { loadConfig, describeConfig } from '../infra/config';
@@ -26,16 +30,6 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
   return n;
-}
-
-function jsonObject(value: string): LifecycleInputFields {
-  try {
-    const parsed = JSON.parse(value) as unknown;
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
-    return parsed as LifecycleInputFields;
-  } catch (error) {
-    throw new InvalidArgumentError(`must be a JSON object (${(error as Error).message})`);
-  }
 }
 
 function progressLine(p: LifecycleProgress): { done: number; label: string } {
@@ -138,7 +132,7 @@ program
   .option('--dataset <name>', 'dataset name (default: "store", or derived from --data)')
   .option('--epochs <n>', 'maximum training epochs', positiveInt)
   .option('--force', 'recompute every step even when cached')
-  .option('--input <json>', 'extra workflow input fields as JSON, e.g. \'{"promotion":{"minImprovement":0.001}}\'', jsonObject)
+  .option('--input <json>', 'extra workflow input fields as JSON, e.g. \'{"promotion":{"minImprovement":0.001}}\'', (value: string) => jsonObject(value) as LifecycleInputFields)
   .option('--json', 'print the summary as one JSON object on the last stdout line')
   .action(runCommand);
 
@@ -179,7 +173,11 @@ program
     store.client.destroy();
   });
 
-program.parseAsync().catch((error: Error) => {
-  console.error(`storeloop: ${error.message}`);
+program.addCommand(scheduleCommand());
+program.addCommand(modelsCommand());
+program.addCommand(runsCommand());
+
+program.parseAsync().catch((error: unknown) => {
+  console.error(`storeloop: ${explain(error)}`);
   process.exit(1);
 });

@@ -1,0 +1,106 @@
+/**
+ * `storeloop models ...`: the registry in serving storage. Promote and rollback swap the
+ * champion alias with the registry's conditional write, so a change that races another
+ * one fails with "the champion changed" instead of overwriting it.
+ */
+import { Command } from 'commander';
+import {
+  applyAliasChange,
+  listModels,
+  listVersions,
+  planPromotion,
+  planRollback,
+  readChampion,
+  readHistory,
+  type ChampionAlias,
+} from '../activities/registry/serving-registry';
+import { parseModelName } from '../schemas/lifecycle-input';
+import { defaultOperator, output, table, withStore, type JsonOption } from './command-kit';
+
+const metric = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(4));
+
+function printChange(alias: ChampionAlias): void {
+  console.log(`${alias.model}: champion is now ${alias.version} (was ${alias.previous ?? 'none'}), ${alias.action} by ${alias.promotedBy}: ${alias.reason}`);
+}
+
+interface OperatorOptions extends JsonOption {
+  by: string;
+  reason: string;
+}
+
+export function modelsCommand(): Command {
+  const models = new Command('models').description('served models: versions, champion, history; promote and roll back');
+
+  models
+    .command('list')
+    .description('every model with a champion')
+    .option('--json', 'print one JSON object for scripts')
+    .action((options: JsonOption) =>
+      withStore(async (store) => {
+        const rows = await Promise.all(
+          (await listModels(store)).map(async (model) => {
+            const [champion, versions] = await Promise.all([readChampion(store, model), listVersions(store, model)]);
+            const live = versions.find((v) => v.version === champion?.alias.version);
+            return { model, champion: champion?.alias.version ?? null, 'ndcg@10': live?.metrics['ndcg@10'] ?? null, since: champion?.alias.promotedAt ?? null, by: champion?.alias.promotedBy ?? null, versions: versions.length };
+          }),
+        );
+        output(options, { models: rows }, () => table(rows.map((r) => ({ ...r, 'ndcg@10': metric(r['ndcg@10'] ?? undefined) }))));
+      }),
+    );
+
+  models
+    .command('show <model>')
+    .description('champion, versions with metrics and lineage, and the history of alias changes')
+    .option('--json', 'print one JSON object for scripts')
+    .action((model: string, options: JsonOption) =>
+      withStore(async (store) => {
+        parseModelName(model);
+        const [champion, versions, history] = await Promise.all([readChampion(store, model), listVersions(store, model), readHistory(store, model)]);
+        if (!champion && versions.length === 0) throw new Error(`no model ${model} in serving storage (see \`storeloop models list\`)`);
+        output(options, { model, champion: champion?.alias ?? null, versions, history }, () => {
+          console.log(`${model}: champion ${champion ? `${champion.alias.version} since ${champion.alias.promotedAt}` : '(none)'}`);
+          console.log('\nVersions');
+          table(versions.map((v) => ({
+            version: v.version,
+            live: v.version === champion?.alias.version ? '*' : '',
+            'ndcg@10': metric(v.metrics['ndcg@10']),
+            'hr@10': metric(v.metrics['hr@10']),
+            run: v.lineage.workflowId,
+            backend: v.lineage.backend,
+          })));
+          console.log('\nHistory');
+          table(history.map((h) => ({ at: h.promotedAt, action: h.action, version: h.version, previous: h.previous ?? '', by: h.promotedBy, reason: h.reason })));
+        });
+      }),
+    );
+
+  models
+    .command('promote <model> <version>')
+    .description('make a published version the champion (conditional swap; recorded with who and why)')
+    .requiredOption('--reason <text>', 'why, for the history')
+    .option('--by <name>', 'who, for the history', defaultOperator())
+    .option('--json', 'print the new alias as JSON')
+    .action((model: string, version: string, options: OperatorOptions) =>
+      withStore(async (store) => {
+        parseModelName(model);
+        const alias = await applyAliasChange(store, await planPromotion(store, model, version, options));
+        output(options, alias, () => printChange(alias));
+      }),
+    );
+
+  models
+    .command('rollback <model>')
+    .description('restore the champion before the current one (recorded in the history)')
+    .requiredOption('--reason <text>', 'why, for the history')
+    .option('--by <name>', 'who, for the history', defaultOperator())
+    .option('--json', 'print the new alias as JSON')
+    .action((model: string, options: OperatorOptions) =>
+      withStore(async (store) => {
+        parseModelName(model);
+        const alias = await applyAliasChange(store, await planRollback(store, model, options));
+        output(options, alias, () => printChange(alias));
+      }),
+    );
+
+  return models;
+}
