@@ -19,3 +19,14 @@ export function heartbeat(details?: unknown): void {
 export function isCancelled(): boolean {
   return activityContext()?.cancellationSignal.aborted ?? false;
 }
+
+/** Details of the last heartbeat of a previous attempt of this activity (after a crash). */
+export function previousHeartbeat<T>(): T | undefined {
+  return activityContext()?.info.heartbeatDetails as T | undefined;
+}
+
+/** Identifies this activity execution across retries (stable per workflow run + activity). */
+export function activityKey(): string {
+  const info = activityContext()?.info;
+  return info ? `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}` : 'local';
+}

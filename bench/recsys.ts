@@ -16,32 +16,14 @@ import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { datasetNameFor, importFile } from '../sources/import';
 import { parseLifecycleInput } from '../schemas/lifecycle-input';
-import type { RankingMetrics } from '../ml/ranking';
+import { METRICS, publishedRows, type ResultRow } from './published-results';
 import type { StepContext } from '../schemas/steps';
 
-const METRICS = ['hr@10', 'ndcg@10', 'hr@20', 'ndcg@20'] as const;
 const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');
 /** Column of the published table for each benchmark folder. */
 const PUBLISHED_COLUMNS: Record<string, string> = { 'amazon-beauty': 'Beauty', 'amazon-toys': 'Toys' };
 
-type Row = { model: string; source: string; metrics: Omit<RankingMetrics, 'users'>; trainSeconds?: number; samplesPerSecond?: number; backend?: string; epochs?: number };
-
-/** Published HR@10 / NDCG@10 / HR@20 / NDCG@20 rows for a dataset, if the README has them. */
-export function publishedRows(readme: string, column: string): Row[] {
-  const lines = readme.split('\n').filter((l) => l.trim().startsWith('|'));
-  const header = lines.find((l) => l.includes(`| ${column} `) || l.includes(`| ${column} |`));
-  if (!header) return [];
-  const columns = header.split('|').map((c) => c.trim());
-  const index = columns.indexOf(column);
-  const rows: Row[] = [];
-  for (const line of lines.slice(lines.indexOf(header) + 1)) {
-    const cells = line.split('|').map((c) => c.trim());
-    const values = (cells[index] ?? '').split('/').map((v) => Number(v.trim()));
-    if (values.length !== 4 || values.some((v) => !Number.isFinite(v))) continue;
-    rows.push({ model: cells[1], source: 'published', metrics: Object.fromEntries(METRICS.map((m, i) => [m, values[i]])) as Row['metrics'] });
-  }
-  return rows;
-}
+type Row = ResultRow & { trainSeconds?: number; samplesPerSecond?: number; backend?: string; epochs?: number };
 
 function positiveInt(value: string): number {
   const n = Number(value);

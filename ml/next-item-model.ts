@@ -30,8 +30,13 @@ export const NEG_INF = -1e9;
 
 export type Initializer = 'normal' | 'glorot' | 'zeros' | 'ones';
 
+let instances = 0;
+
 export abstract class NextItemModel {
+  /** Keyed by logical weight name; the tf variables get a per-instance prefix because the
+   * engine requires unique variable names and two models (candidate, champion) coexist. */
   readonly variables = new Map<string, tf.Variable>();
+  private readonly instance = `model${instances++}`;
   private initSeed: number;
 
   constructor(
@@ -56,7 +61,7 @@ export abstract class NextItemModel {
           : kind === 'normal'
             ? tf.truncatedNormal(shape, 0, 0.02, 'float32', this.initSeed++)
             : tf.randomUniform(shape, -limit, limit, 'float32', this.initSeed++));
-    this.variables.set(name, tf.variable(value, true, name));
+    this.variables.set(name, tf.variable(value, true, `${this.instance}/${name}`));
     if (!given) value.dispose();
   }
 

@@ -7,6 +7,14 @@ export function seededRng(seed: string | number): Rng {
   return seedrandom(String(seed));
 }
 
+/** A seeded generator whose state can be saved and restored (training checkpoints). */
+export type StatefulRng = seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
+export type RngState = seedrandom.State.Arc4;
+
+export function statefulRng(seed: string | number, state?: RngState): StatefulRng {
+  return seedrandom(String(seed), { state: state ?? true });
+}
+
 /** Fisher-Yates shuffle into a new array. */
 export function shuffled<T>(values: readonly T[], rng: Rng): T[] {
   const out = [...values];

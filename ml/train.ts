@@ -6,7 +6,10 @@
  * epoch so a leak shows up in the run report.
  */
 import * as tf from '@tensorflow/tfjs';
-import { seededRng, shuffled } from './random';
+
+/** A named tensor, as tf.io.encodeWeights and optimizer.getWeights use them. */
+export type NamedTensor = { name: string; tensor: tf.Tensor };
+import { shuffled, statefulRng, type RngState } from './random';
 import { evaluateRanking, type RankingCase } from './ranking';
 import { leftPad, type NextItemModel } from './next-item-model';
 import { createNextItemModel } from './models';
@@ -33,6 +36,8 @@ export interface TrainResult {
   steps: number;
   /** Time spent in optimizer steps only (trainSeconds also counts validation). */
   stepSeconds: number;
+  /** The step of the checkpoint training resumed from, or null for a fresh start. */
+  resumedFromStep: number | null;
 }
 
 export interface TrainOptions {
@@ -47,6 +52,9 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** Stop after this many optimizer steps (benchmarks); validation still runs once at the end. */
   maxSteps?: number;
+  /** Save a checkpoint this often; with `resumeFrom`, continue from one. */
+  checkpoints?: CheckpointPolicy;
+  resumeFrom?: Checkpoint;
 }
 
 interface Batch {
@@ -76,41 +84,98 @@ export function useSampledSoftmax(hp: RecommenderHyperparameters, numItems: numb
   return hp.softmax === 'sampled' || (hp.softmax === 'auto' && numItems > hp.fullSoftmaxMaxItems);
 }
 
+/** Everything besides tensors that training needs to continue exactly where it stopped. */
+export interface TrainingState {
+  /** Epoch in progress (1-based), its batch order, and how many of its batches are done. */
+  epoch: number;
+  order: number[];
+  position: number;
+  step: number;
+  lossSum: number;
+  epochSteps: number;
+  epochSamples: number;
+  epochSeconds: number;
+  samplesSeen: number;
+  stepSeconds: number;
+  history: EpochReport[];
+  bestNdcg: number;
+  bestEpoch: number;
+  rng: RngState;
+}
+
+/** Tensors are named `model/<variable>`, `optimizer/<index>/<name>` and `best/<variable>`. */
+export interface Checkpoint {
+  state: TrainingState;
+  tensors: NamedTensor[];
+}
+
+export interface CheckpointPolicy {
+  everySteps: number;
+  everySeconds: number;
+  save(checkpoint: Checkpoint): Promise<void>;
+}
+
 export async function trainNextItemModel(options: TrainOptions): Promise<TrainResult> {
-  const { hyperparameters: hp, numItems } = options;
-  const rng = seededRng(`${hp.model}-${hp.seed}`);
-  const model = createNextItemModel({
-    architecture: hp.model,
-    numItems,
-    maxLen: hp.maxLen,
-    hiddenDim: hp.hiddenDim,
-    blocks: hp.blocks,
-    heads: hp.heads,
-    dropout: hp.dropout,
-    seed: hp.seed,
-  });
+  const { hyperparameters: hp, numItems, resumeFrom } = options;
+  const restored = resumeFrom && tensorsByPrefix(resumeFrom.tensors);
+  const model = createNextItemModel(
+    {
+      architecture: hp.model,
+      numItems,
+      maxLen: hp.maxLen,
+      hiddenDim: hp.hiddenDim,
+      blocks: hp.blocks,
+      heads: hp.heads,
+      dropout: hp.dropout,
+      seed: hp.seed,
+    },
+    restored?.model,
+  );
   const optimizer = tf.train.adam(hp.learningRate);
+  if (restored) await optimizer.setWeights(restored.optimizer);
   const sampled = useSampledSoftmax(hp, numItems);
   const batches = makeBatches(options.sequences, hp.maxLen, hp.batchSize);
   if (batches.length === 0) throw new Error('no user has two or more training items');
 
-  const history: EpochReport[] = [];
-  let best = { ndcg: -1, epoch: 0, weights: undefined as tf.NamedTensorMap | undefined };
-  let step = 0;
-  let samplesSeen = 0;
-  let stepSeconds = 0;
+  const rng = statefulRng(`${hp.model}-${hp.seed}`, resumeFrom?.state.rng);
+  const state: TrainingState = resumeFrom?.state ?? {
+    epoch: 1,
+    order: shuffled(batches.map((_, i) => i), rng),
+    position: 0,
+    step: 0,
+    lossSum: 0,
+    epochSteps: 0,
+    epochSamples: 0,
+    epochSeconds: 0,
+    samplesSeen: 0,
+    stepSeconds: 0,
+    history: [],
+    bestNdcg: -1,
+    bestEpoch: 0,
+    rng: rng.state(),
+  };
+  let bestWeights: tf.NamedTensorMap | undefined = restored && Object.keys(restored.best).length > 0 ? restored.best : undefined;
   const started = Date.now();
+  let lastCheckpoint = { step: state.step, at: Date.now() };
+
+  const checkpoint = async () => {
+    state.rng = rng.state();
+    const tensors: NamedTensor[] = [
+      ...[...model.variables].map(([name, tensor]) => ({ name: `model/${name}`, tensor })),
+      ...(await optimizer.getWeights()).map((w, i) => ({ name: `optimizer/${i}/${w.name}`, tensor: w.tensor })),
+      ...Object.entries(bestWeights ?? {}).map(([name, tensor]) => ({ name: `best/${name}`, tensor })),
+    ];
+    await options.checkpoints!.save({ state: structuredClone(state), tensors });
+    lastCheckpoint = { step: state.step, at: Date.now() };
+  };
+
   try {
-    for (let epoch = 1; epoch <= hp.epochs; epoch++) {
-      const epochStart = Date.now();
-      const order = shuffled(batches.map((_, i) => i), rng);
-      let lossSum = 0;
-      let epochSteps = 0;
-      let epochSamples = 0;
-      for (const [i, index] of order.entries()) {
+    while (state.epoch <= hp.epochs) {
+      let segmentStart = Date.now();
+      for (; state.position < state.order.length; state.position++) {
         if (options.shouldStop?.()) throw new Error('training cancelled');
-        if (options.maxSteps !== undefined && step >= options.maxSteps) break;
-        const batch = batches[index];
+        if (options.maxSteps !== undefined && state.step >= options.maxSteps) break;
+        const batch = batches[state.order[state.position]];
         const negatives = sampled
           ? Int32Array.from({ length: hp.sampledNegatives }, () => 1 + Math.floor(rng() * numItems))
           : undefined;
@@ -123,48 +188,84 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
         });
         const value = (await loss.data())[0];
         loss.dispose();
-        if (!Number.isFinite(value)) throw new Error(`loss became ${value} at epoch ${epoch}, step ${i + 1}`);
-        lossSum += value;
-        step++;
-        epochSteps++;
-        epochSamples += batch.positions;
-        options.onStep?.(epoch, i + 1, batches.length, value);
+        if (!Number.isFinite(value)) throw new Error(`loss became ${value} at epoch ${state.epoch}, step ${state.position + 1}`);
+        state.lossSum += value;
+        state.step++;
+        state.epochSteps++;
+        state.epochSamples += batch.positions;
+        options.onStep?.(state.epoch, state.position + 1, batches.length, value);
+        const policy = options.checkpoints;
+        if (policy && (state.step - lastCheckpoint.step >= policy.everySteps || Date.now() - lastCheckpoint.at >= policy.everySeconds * 1000)) {
+          state.position++; // this batch is done: a resumed run starts after it
+          state.epochSeconds += (Date.now() - segmentStart) / 1000;
+          await checkpoint();
+          segmentStart = Date.now();
+          state.position--;
+        }
       }
-      const trainingSeconds = (Date.now() - epochStart) / 1000;
+      state.epochSeconds += (Date.now() - segmentStart) / 1000;
+      const validationStart = Date.now();
       const validation = await evaluateRanking(options.validation, numItems + 1, (h) => model.scoreNext(h));
-      const seconds = (Date.now() - epochStart) / 1000;
       const memory = tf.memory();
       const report: EpochReport = {
-        epoch,
+        epoch: state.epoch,
         epochs: hp.epochs,
-        loss: lossSum / Math.max(1, epochSteps),
+        loss: state.lossSum / Math.max(1, state.epochSteps),
         validationNdcg10: validation['ndcg@10'],
-        seconds,
-        samplesPerSecond: epochSamples / trainingSeconds,
+        seconds: state.epochSeconds + (Date.now() - validationStart) / 1000,
+        samplesPerSecond: state.epochSamples / state.epochSeconds,
         tensors: memory.numTensors,
         bytes: memory.numBytes,
       };
-      history.push(report);
+      state.history.push(report);
       await options.onEpoch?.(report);
-      samplesSeen += epochSamples;
-      stepSeconds += trainingSeconds;
-      if (report.validationNdcg10 > best.ndcg) {
-        if (best.weights) tf.dispose(Object.values(best.weights));
-        best = { ndcg: report.validationNdcg10, epoch, weights: cloneWeights(model) };
-      } else if (epoch - best.epoch >= hp.patience) {
-        break;
+      state.samplesSeen += state.epochSamples;
+      state.stepSeconds += state.epochSeconds;
+      let stop = options.maxSteps !== undefined && state.step >= options.maxSteps;
+      if (report.validationNdcg10 > state.bestNdcg) {
+        if (bestWeights) tf.dispose(Object.values(bestWeights));
+        bestWeights = cloneWeights(model);
+        state.bestNdcg = report.validationNdcg10;
+        state.bestEpoch = state.epoch;
+      } else if (state.epoch - state.bestEpoch >= hp.patience) {
+        stop = true;
       }
-      if (options.maxSteps !== undefined && step >= options.maxSteps) break;
+      if (stop) break;
+      Object.assign(state, { epoch: state.epoch + 1, order: shuffled(batches.map((_, i) => i), rng), position: 0, lossSum: 0, epochSteps: 0, epochSamples: 0, epochSeconds: 0 });
     }
   } finally {
     optimizer.dispose();
+    if (restored) tf.dispose(restored.optimizer.map((w) => w.tensor));
   }
   // Continue with the best epoch's weights, not the last (early stopping).
-  if (best.weights) {
-    for (const [name, variable] of model.variables) variable.assign(best.weights[name]);
-    tf.dispose(Object.values(best.weights));
+  if (bestWeights) {
+    for (const [name, variable] of model.variables) variable.assign(bestWeights[name]);
+    tf.dispose(Object.values(bestWeights));
   }
-  return { model, history, bestEpoch: best.epoch, trainSeconds: (Date.now() - started) / 1000, samples: samplesSeen, steps: step, stepSeconds };
+  return {
+    model,
+    history: state.history,
+    bestEpoch: state.bestEpoch,
+    trainSeconds: (Date.now() - started) / 1000,
+    samples: state.samplesSeen,
+    steps: state.step,
+    stepSeconds: state.stepSeconds,
+    resumedFromStep: resumeFrom?.state.step ?? null,
+  };
+}
+
+function tensorsByPrefix(tensors: NamedTensor[]) {
+  const model: tf.NamedTensorMap = {};
+  const best: tf.NamedTensorMap = {};
+  const optimizer: NamedTensor[] = [];
+  for (const { name, tensor } of tensors) {
+    const [prefix, ...rest] = name.split('/');
+    if (prefix === 'model') model[rest.join('/')] = tensor;
+    else if (prefix === 'best') best[rest.join('/')] = tensor;
+    else if (prefix === 'optimizer') optimizer[Number(rest[0])] = { name: rest.slice(1).join('/'), tensor };
+    else throw new Error(`checkpoint tensor ${name} has an unknown prefix`);
+  }
+  return { model, best, optimizer };
 }
 
 function cloneWeights(model: NextItemModel): tf.NamedTensorMap {

@@ -64,6 +64,15 @@ export const LifecycleInput = z
       .regex(/^[1-9][0-9]*(s|m|h|d)$/, 'must be a duration such as "90s", "30m", "24h" or "7d"')
       .default('24h'),
     hyperparameters: RecommenderHyperparameters.default(RecommenderHyperparameters.parse({})),
+    /** How training survives a lost worker: checkpoint cadence and how fast a silent worker is declared dead. */
+    training: z
+      .object({
+        checkpointEverySteps: z.number().int().min(1).default(500),
+        checkpointEverySeconds: z.number().int().min(1).default(120),
+        heartbeatTimeoutSeconds: z.number().int().min(5).max(3600).default(60),
+      })
+      .strict()
+      .default({ checkpointEverySteps: 500, checkpointEverySeconds: 120, heartbeatTimeoutSeconds: 60 }),
     promotion: z
       .object({
         metric: z.enum(['ndcg@10', 'hr@10', 'ndcg@20', 'hr@20']).default('ndcg@10'),

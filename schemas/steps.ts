@@ -76,6 +76,8 @@ export interface TrainResult {
   samplesPerSecond: number;
   finalLoss: number;
   cached: boolean;
+  /** Step of the checkpoint this training resumed from after a lost worker, else null. */
+  resumedFromStep: number | null;
 }
 
 export interface ChampionRef {

@@ -49,8 +49,8 @@ export interface LifecycleSummary {
   reasons: string[];
   report: string;
   backend: string;
-  data: { rowsImported: number; totalRows: number; quarantinedRows: number; users: number; items: number; interactions: number };
-  training: { epochs: number; bestEpoch: number; trainSeconds: number; samplesPerSecond: number; cached: boolean };
+  data: { rowsImported: number; totalRows: number; quarantinedRows: number; eventsAfterCutoff: number; users: number; items: number; interactions: number };
+  training: { epochs: number; bestEpoch: number; trainSeconds: number; samplesPerSecond: number; cached: boolean; resumedFromStep: number | null };
   feedback: { status: string; events: number };
   nextHyperparameters: { rationale: string };
 }
@@ -71,7 +71,8 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
   const training = proxyActivities<Activities>({
     taskQueue: config.trainingTaskQueue,
     startToCloseTimeout: '12h',
-    heartbeatTimeout: '5m',
+    // A killed training worker is noticed after this long; the retry resumes from its checkpoint.
+    heartbeatTimeout: `${config.training.heartbeatTimeoutSeconds}s`,
     retry,
   });
 
@@ -150,11 +151,19 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
       rowsImported: collected.rowsImported,
       totalRows: collected.totalRows,
       quarantinedRows: collected.quarantinedRows,
+      eventsAfterCutoff: prepared.afterCutoff,
       users: prepared.users,
       items: prepared.items,
       interactions: prepared.interactions,
     },
-    training: { epochs: trained.epochs, bestEpoch: trained.bestEpoch, trainSeconds: trained.trainSeconds, samplesPerSecond: trained.samplesPerSecond, cached: trained.cached },
+    training: {
+      epochs: trained.epochs,
+      bestEpoch: trained.bestEpoch,
+      trainSeconds: trained.trainSeconds,
+      samplesPerSecond: trained.samplesPerSecond,
+      cached: trained.cached,
+      resumedFromStep: trained.resumedFromStep,
+    },
     feedback: { status: feedback.status, events: feedback.events },
     nextHyperparameters: { rationale: optimized.rationale },
   };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../ml/backend';
-import { trainNextItemModel, makeBatches } from '../../ml/train';
+import { trainNextItemModel, makeBatches, type Checkpoint } from '../../ml/train';
 import { evaluateRanking, popularityScorer } from '../../ml/ranking';
 import { RecommenderHyperparameters } from '../../schemas/lifecycle-input';
 
@@ -36,5 +36,50 @@ describe('next-item model training', function () {
     assert.ok(result.history[result.history.length - 1].loss < result.history[0].loss);
     result.model.dispose();
     assert.equal(tf.memory().numTensors, before, 'training leaked tensors');
+  });
+});
+
+describe('training checkpoints', () => {
+  before(async () => {
+    await selectBackend();
+  });
+
+  it('resumes from a checkpoint to the same model as an uninterrupted run', async () => {
+    const items = 20;
+    const sequences = Array.from({ length: 120 }, (_, u) => Int32Array.from({ length: 7 }, (_, k) => ((u * 3 + k) % items) + 1));
+    const validation = sequences.slice(0, 40).map((s) => ({ history: s.subarray(0, 6), target: s[6] }));
+    const hp = RecommenderHyperparameters.parse({ epochs: 4, patience: 10, hiddenDim: 16, maxLen: 8, batchSize: 32 });
+    type Saved = { state: Checkpoint['state']; data: ArrayBuffer; specs: tf.io.WeightsManifestEntry[] };
+    const saved: Saved[] = [];
+    const checkpoints = {
+      everySteps: 5,
+      everySeconds: 3600,
+      save: async (c: Checkpoint) => {
+        const { data, specs } = await tf.io.encodeWeights(c.tensors);
+        saved.push({ state: c.state, data, specs });
+      },
+    };
+    const full = await trainNextItemModel({ hyperparameters: hp, numItems: items, sequences, validation, checkpoints });
+    assert.ok(saved.length >= 3, `${saved.length} checkpoints`);
+    const middle = saved[Math.floor(saved.length / 2)];
+    const decoded = tf.io.decodeWeights(middle.data, middle.specs);
+    const resumed = await trainNextItemModel({
+      hyperparameters: hp,
+      numItems: items,
+      sequences,
+      validation,
+      resumeFrom: { state: middle.state, tensors: Object.entries(decoded).map(([name, tensor]) => ({ name, tensor })) },
+    });
+    assert.equal(resumed.resumedFromStep, middle.state.step);
+    assert.ok(middle.state.step > 0);
+    assert.equal(resumed.steps, full.steps);
+    assert.deepEqual(resumed.history.map((h) => h.epoch), full.history.map((h) => h.epoch));
+    for (const [name, variable] of full.model.variables) {
+      const difference = tf.max(tf.abs(tf.sub(variable, resumed.model.variables.get(name)!))).dataSync()[0];
+      assert.ok(difference < 1e-4, `${name} differs by ${difference}`);
+    }
+    full.model.dispose();
+    resumed.model.dispose();
+    tf.dispose(Object.values(decoded));
   });
 });

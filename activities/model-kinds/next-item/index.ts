@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { putTable, readBatches, readTable } from '../../storage/arrow-io';
 import { cachedStep } from '../../storage/step-cache';
-import { heartbeat, isCancelled } from '../../progress';
+import { activityKey, heartbeat, isCancelled, previousHeartbeat } from '../../progress';
+import { loadCheckpoint, saveCheckpoint } from './checkpoints';
 import { readChampion, versionPrefix } from '../../registry/serving-registry';
 import { evaluateRanking, popularityScorer, type BatchScorer, type RankingMetrics } from '../../../ml/ranking';
 import { trainNextItemModel, useSampledSoftmax, type EpochReport } from '../../../ml/train';
@@ -28,6 +29,14 @@ import type { ObjectStore } from '../../storage/object-store';
 import type { ArtifactRef } from '../../../schemas/artifacts';
 import type { DatasetSnapshot, EvaluateResult, PreprocessResult, StepContext, TrainResult } from '../../../schemas/steps';
 import type { Logger } from 'pino';
+
+interface TrainHeartbeat {
+  epoch: number;
+  step: number;
+  steps: number;
+  loss: number;
+  checkpoint?: string;
+}
 
 export interface NextItemDeps {
   store: ObjectStore;
@@ -89,18 +98,34 @@ export async function trainNextItem(deps: NextItemDeps, ctx: StepContext, prepar
       { users: data.userIds.length, items: data.itemIds.length, softmax: useSampledSoftmax(hp, data.itemIds.length) ? 'sampled' : 'full', backend: backend.name },
       'training next-item recommender',
     );
+    // A retry after a lost worker continues from the checkpoint its last heartbeat named.
+    const resumeKey = previousHeartbeat<TrainHeartbeat>()?.checkpoint;
+    const resumeFrom = resumeKey ? await loadCheckpoint(store, resumeKey) : undefined;
+    if (resumeKey) log.info({ checkpoint: resumeKey, step: resumeFrom?.state.step, epoch: resumeFrom?.state.epoch }, 'resuming training from checkpoint');
+    let checkpoint = resumeKey;
+    const checkpointPrefix = `checkpoints/${ctx.config.dataset}/${ctx.workflowId}/${activityKey()}`;
     const result = await trainNextItemModel({
       hyperparameters: hp,
       numItems: data.itemIds.length,
       sequences: trainingSequences(data),
       validation,
-      onStep: (epoch, step, steps, loss) => heartbeat({ epoch, step, steps, loss }),
+      resumeFrom,
+      checkpoints: {
+        everySteps: ctx.config.training.checkpointEverySteps,
+        everySeconds: ctx.config.training.checkpointEverySeconds,
+        save: async (c) => {
+          checkpoint = await saveCheckpoint(store, checkpointPrefix, c);
+          log.info({ checkpoint, step: c.state.step, epoch: c.state.epoch }, 'checkpoint saved');
+        },
+      },
+      onStep: (epoch, step, steps, loss) => heartbeat({ epoch, step, steps, loss, checkpoint } satisfies TrainHeartbeat),
       onEpoch: async (report) => {
         log.info({ ...report, memoryMB: +(report.bytes / 2 ** 20).toFixed(1) }, 'epoch done');
         await deps.onEpoch?.(ctx, report);
       },
       shouldStop: isCancelled,
     });
+    if (resumeFrom) tf.dispose(resumeFrom.tensors.map((t) => t.tensor));
     try {
       const model = await saveModelBundle(store, `artifacts/${ctx.config.dataset}/models`, result.model, { backend: backend.name, tfjsVersion: tf.version_core }, {
         history: result.history,
@@ -117,6 +142,7 @@ export async function trainNextItem(deps: NextItemDeps, ctx: StepContext, prepar
         samplesPerSecond: result.samples / result.stepSeconds,
         finalLoss: last.loss,
         cached: false,
+        resumedFromStep: result.resumedFromStep,
       };
     } finally {
       result.model.dispose();
