@@ -25,8 +25,11 @@ export function previousHeartbeat<T>(): T | undefined {
   return activityContext()?.info.heartbeatDetails as T | undefined;
 }
 
-/** Identifies this activity execution across retries (stable per workflow run + activity). */
-export function activityKey(): string {
+/**
+ * Identifies this activity across its retries (workflow run + activity id), or undefined
+ * outside Temporal, where nothing retries.
+ */
+export function activityKey(): string | undefined {
   const info = activityContext()?.info;
-  return info ? `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}` : 'local';
+  return info && `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
 }

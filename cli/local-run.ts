@@ -22,8 +22,8 @@ import type { Logger } from 'pino';
 export interface LocalWorkers {
   client: Client;
   store: ObjectStore;
-  /** The training worker's child process, e.g. for crash tests. */
-  trainingWorker: ChildProcess;
+  /** SIGKILLs the training worker process (a crash, for fault-injection tests) and starts a new one. */
+  replaceTrainingWorker(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -42,7 +42,7 @@ export function spawnTrainingWorker(logFile: string, env: NodeJS.ProcessEnv = pr
 }
 
 export async function startLocalWorkers(config: StoreloopConfig, log: Logger, logFile: string): Promise<LocalWorkers> {
-  const trainingWorker = spawnTrainingWorker(logFile);
+  let trainingWorker = spawnTrainingWorker(logFile);
   const connection: NativeConnection = await connectWorker(config.temporal);
   const client = await connectClient(config.temporal);
   const store = new ObjectStore(config.s3);
@@ -51,7 +51,12 @@ export async function startLocalWorkers(config: StoreloopConfig, log: Logger, lo
   return {
     client,
     store,
-    trainingWorker,
+    async replaceTrainingWorker() {
+      const exited = once(trainingWorker, 'exit');
+      trainingWorker.kill('SIGKILL');
+      await exited;
+      trainingWorker = spawnTrainingWorker(logFile);
+    },
     async shutdown() {
       const exited = trainingWorker.exitCode === null ? once(trainingWorker, 'exit') : Promise.resolve();
       trainingWorker.kill('SIGTERM');

@@ -6,6 +6,7 @@
  */
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -184,6 +185,12 @@ export class ObjectStore {
 
   async putJsonArtifact(prefix: string, value: unknown): Promise<ArtifactRef> {
     return this.putArtifact(prefix, Buffer.from(stableJson(value)), 'json');
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const objects = await this.list(prefix);
+    for (const o of objects) await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: o.key }));
+    return objects.length;
   }
 
   async list(prefix: string): Promise<StoredObject[]> {

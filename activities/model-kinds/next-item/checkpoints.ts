@@ -30,3 +30,8 @@ export async function loadCheckpoint(store: ObjectStore, key: string): Promise<C
   const named = tf.io.decodeWeights(buffer, manifest.specs);
   return { state: manifest.state, tensors: Object.entries(named).map(([name, tensor]) => ({ name, tensor })) };
 }
+
+/** The newest complete checkpoint under `prefix` (keys sort by zero-padded step). */
+export async function latestCheckpoint(store: ObjectStore, prefix: string): Promise<string | undefined> {
+  return (await store.list(`${prefix}/`)).filter((o) => o.key.endsWith('.json')).pop()?.key;
+}

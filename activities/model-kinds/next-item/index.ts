@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { putTable, readBatches, readTable } from '../../storage/arrow-io';
 import { cachedStep } from '../../storage/step-cache';
 import { activityKey, heartbeat, isCancelled, previousHeartbeat } from '../../progress';
-import { loadCheckpoint, saveCheckpoint } from './checkpoints';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoints';
 import { readChampion, versionPrefix } from '../../registry/serving-registry';
 import { evaluateRanking, popularityScorer, type BatchScorer, type RankingMetrics } from '../../../ml/ranking';
 import { trainNextItemModel, useSampledSoftmax, type EpochReport } from '../../../ml/train';
@@ -98,12 +98,16 @@ export async function trainNextItem(deps: NextItemDeps, ctx: StepContext, prepar
       { users: data.userIds.length, items: data.itemIds.length, softmax: useSampledSoftmax(hp, data.itemIds.length) ? 'sampled' : 'full', backend: backend.name },
       'training next-item recommender',
     );
-    // A retry after a lost worker continues from the checkpoint its last heartbeat named.
-    const resumeKey = previousHeartbeat<TrainHeartbeat>()?.checkpoint;
+    // A retry after a lost worker continues from the newest complete checkpoint of this
+    // activity. Heartbeats name it too, but throttled heartbeats can lag behind.
+    const attempt = activityKey();
+    const checkpointPrefix = `checkpoints/${ctx.config.dataset}/${ctx.workflowId}/${attempt ?? `local-${Date.now()}`}`;
+    const resumeKey = attempt && (await latestCheckpoint(store, checkpointPrefix));
     const resumeFrom = resumeKey ? await loadCheckpoint(store, resumeKey) : undefined;
-    if (resumeKey) log.info({ checkpoint: resumeKey, step: resumeFrom?.state.step, epoch: resumeFrom?.state.epoch }, 'resuming training from checkpoint');
+    if (resumeKey) {
+      log.info({ checkpoint: resumeKey, step: resumeFrom?.state.step, epoch: resumeFrom?.state.epoch, lastHeartbeat: previousHeartbeat<TrainHeartbeat>() }, 'resuming training from checkpoint');
+    }
     let checkpoint = resumeKey;
-    const checkpointPrefix = `checkpoints/${ctx.config.dataset}/${ctx.workflowId}/${activityKey()}`;
     const result = await trainNextItemModel({
       hyperparameters: hp,
       numItems: data.itemIds.length,
@@ -132,6 +136,8 @@ export async function trainNextItem(deps: NextItemDeps, ctx: StepContext, prepar
         bestEpoch: result.bestEpoch,
         sequences: prepared.sequences.sha256,
       });
+      // The model is saved: its checkpoints have served their purpose.
+      await store.deletePrefix(`${checkpointPrefix}/`);
       const last = result.history[result.history.length - 1];
       return {
         model,
