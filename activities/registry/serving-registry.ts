@@ -139,16 +139,22 @@ export async function planPromotion(store: ObjectStore, model: string, version: 
 }
 
 /**
- * Decides a rollback to the champion before the current one. Its own `previous` is what
- * came before that one, so repeated rollbacks walk back through the history instead of
- * toggling between two versions.
+ * Decides a rollback to the champion before the current one. The champions form a stack
+ * replayed from the history (a promotion pushes, a rollback pops), so repeated rollbacks
+ * walk back through earlier champions instead of toggling between the last two.
  */
 export async function planRollback(store: ObjectStore, model: string, note: OperatorNote): Promise<AliasChange> {
   const live = await readChampion(store, model);
-  const target = live?.alias.previous;
-  if (!live || !target) throw new NoPreviousChampionError(model, live?.alias.version ?? null);
-  const madeChampion = (await readHistory(store, model)).filter((h) => h.version === target).at(-1);
-  const alias: ChampionAlias = { model, version: target, promotedAt: new Date().toISOString(), promotedBy: note.by, reason: note.reason, previous: madeChampion?.previous ?? null, action: 'rollback' };
+  if (!live) throw new NoPreviousChampionError(model, null);
+  const stack: string[] = [];
+  for (const record of await readHistory(store, model)) {
+    if (record.action === 'rollback') stack.pop();
+    else stack.push(record.version);
+  }
+  if (stack.at(-1) !== live.alias.version) stack.push(live.alias.version); // the last history write was lost
+  const target = stack.at(-2);
+  if (!target) throw new NoPreviousChampionError(model, live.alias.version);
+  const alias: ChampionAlias = { model, version: target, promotedAt: new Date().toISOString(), promotedBy: note.by, reason: note.reason, previous: stack.at(-3) ?? null, action: 'rollback' };
   return { alias, expected: live.ref };
 }
 
