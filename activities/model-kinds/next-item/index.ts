@@ -105,7 +105,8 @@ export async function trainNextItem(deps: NextItemDeps, ctx: StepContext, prepar
     const resumeKey = attempt && (await latestCheckpoint(store, checkpointPrefix));
     const resumeFrom = resumeKey ? await loadCheckpoint(store, resumeKey) : undefined;
     if (resumeKey) {
-      log.info({ checkpoint: resumeKey, step: resumeFrom?.state.step, epoch: resumeFrom?.state.epoch, lastHeartbeat: previousHeartbeat<TrainHeartbeat>() }, 'resuming training from checkpoint');
+      // Warn: a resume means a worker was lost, which operators want to see.
+      log.warn({ checkpoint: resumeKey, step: resumeFrom?.state.step, epoch: resumeFrom?.state.epoch, lastHeartbeat: previousHeartbeat<TrainHeartbeat>() }, 'resuming training from checkpoint');
     }
     let checkpoint = resumeKey;
     const result = await trainNextItemModel({
