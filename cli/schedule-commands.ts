@@ -9,6 +9,7 @@ import {
   DEFAULT_TIMEZONE,
   scheduleHandle,
   scheduleIdFor,
+  triggerSchedule,
   updateNightlySchedule,
   upsertNightlySchedule,
 } from '../infra/schedules';
@@ -108,7 +109,7 @@ export function scheduleCommand(): Command {
 
   jsonFlag(schedule.command('trigger <model>').description('start a run now (skipped if one is running); its cut-off is now')).action(
     async (model: string, options: JsonOption) => {
-      await withTemporal((client) => scheduleHandle(client, model).trigger());
+      await withTemporal((client) => triggerSchedule(client, model));
       await describeAndPrint(model, options, 'triggered');
     },
   );

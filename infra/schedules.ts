@@ -87,6 +87,14 @@ export function scheduleHandle(client: Client, model: string): ScheduleHandle {
 }
 
 /**
+ * Starts a run now, with the schedule's SKIP policy: the SDK's trigger() defaults to
+ * ALLOW_ALL, which would start it beside a night that is still running.
+ */
+export async function triggerSchedule(client: Client, model: string): Promise<void> {
+  await scheduleHandle(client, model).trigger(ScheduleOverlapPolicy.SKIP);
+}
+
+/**
  * Runs the schedule for every nominal time in [from, to], as if that time had come now.
  * Each run's cut-off is its nominal time. BUFFER_ALL, not the schedule's SKIP: the nights
  * of a backfill run one after another instead of all but the first being skipped.
