@@ -37,10 +37,11 @@ async function main(): Promise<void> {
     .option('--model <name>', 'sasrec, gru or all', 'sasrec')
     .option('--seed <n>', 'random seed', positiveInt, 42)
     .option('--epochs <n>', 'maximum epochs (default: the pipeline default)', positiveInt)
+    .option('--hp <json>', 'hyperparameter overrides for experiments, e.g. \'{"softmax":"full"}\'', (v: string) => JSON.parse(v) as Record<string, unknown>)
     .option('--force', 'retrain even if this exact configuration was trained before')
     .option('--json', 'print one JSON object on the last stdout line')
     .parse();
-  const options = program.opts<{ data: string; model: string; seed: number; epochs?: number; force?: boolean; json?: boolean }>();
+  const options = program.opts<{ data: string; model: string; seed: number; epochs?: number; hp?: Record<string, unknown>; force?: boolean; json?: boolean }>();
   if (!existsSync(options.data)) throw new Error(`${options.data}: no such file`);
   const models = options.model === 'all' ? (['sasrec', 'gru'] as const) : [options.model];
 
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
       config: parseLifecycleInput({
         dataset,
         force: options.force ?? false,
-        hyperparameters: { model, seed: options.seed, ...(options.epochs ? { epochs: options.epochs } : {}) },
+        hyperparameters: { ...options.hp, model, seed: options.seed, ...(options.epochs ? { epochs: options.epochs } : {}) },
       }),
       workflowId: `bench-recsys-${dataset}-${model}`,
       runId: `seed-${options.seed}`,
