@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { TemporalConfig } from '../infra/config';
+import { dataConverterFromEnv } from '../infra/payload-encryption';
 
 function tlsOptions(config: TemporalConfig): ConnectionOptions['tls'] {
   if (!config.tls) return undefined;
@@ -17,7 +18,7 @@ function tlsOptions(config: TemporalConfig): ConnectionOptions['tls'] {
 
 export async function connectClient(config: TemporalConfig): Promise<Client> {
   const connection = await Connection.connect({ address: config.address, tls: tlsOptions(config), apiKey: config.apiKey });
-  return new Client({ connection, namespace: config.namespace });
+  return new Client({ connection, namespace: config.namespace, dataConverter: dataConverterFromEnv() });
 }
 
 export async function connectWorker(config: TemporalConfig): Promise<NativeConnection> {

@@ -7,6 +7,7 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities, TRAINING_ACTIVITIES, type ActivityDeps } from '../activities';
 import { gpuCount, selectBackend } from '../ml/backend';
 import type { StoreloopConfig } from '../infra/config';
+import { dataConverterFromEnv } from '../infra/payload-encryption';
 
 function pick<T extends object>(all: T, include: (name: string) => boolean): Partial<T> {
   return Object.fromEntries(Object.entries(all).filter(([name]) => include(name))) as Partial<T>;
@@ -20,6 +21,7 @@ export async function createPipelineWorker(connection: NativeConnection, config:
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.pipelineTaskQueue,
     workflowsPath: require.resolve('../workflows'),
+    dataConverter: dataConverterFromEnv(),
     activities: pick(createActivities(deps), (name) => !isTrainingActivity(name)),
   });
 }
@@ -34,5 +36,6 @@ export async function createTrainingWorker(connection: NativeConnection, config:
     taskQueue: config.temporal.trainingTaskQueue,
     activities: pick(createActivities(deps), isTrainingActivity),
     maxConcurrentActivityTaskExecutions: concurrency,
+    dataConverter: dataConverterFromEnv(),
   });
 }
