@@ -109,6 +109,10 @@ function services(config: StoreloopConfig): Service[] {
         '--db-filename', path.join(dataDir, 'temporal', 'temporal.db'),
         '--ip', '127.0.0.1',
         '--port', String(temporalPort),
+        // The UI's Start Workflow form (retraining from the browser) needs no flag: the dev
+        // server of Temporal CLI v1.5.1 builds UI 2.42.1's config with startWorkflowDisabled
+        // and disableWriteActions false. test/integration/temporal-ui.test.ts checks
+        // /api/v1/settings and starts a run through the form.
         '--ui-port', String(temporalUiPort),
         '--log-level', 'warn',
       ],
