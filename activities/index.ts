@@ -17,7 +17,7 @@ import { measureFeedback } from './feedback';
 import { optimizeNext } from './optimize';
 import { applyAliasChange, ChampionChangedError, NoPreviousChampionError, planRollback, readChampion, type ChampionAlias } from './registry/serving-registry';
 import { MODEL_KIND_PLUGINS } from './model-kinds';
-import type { NextItemDeps } from './model-kinds/next-item';
+import { EmptyDatasetError, type NextItemDeps } from './model-kinds/next-item';
 import { assertSafeKeySegment, type ObjectStore } from './storage/object-store';
 import { TRAINING_PROGRESS_SIGNAL } from '../workflows/progress';
 import type { CollectResult, EvaluateResult, PreprocessResult, StepContext, TrainResult } from '../schemas/steps';
@@ -30,7 +30,7 @@ export interface ActivityDeps {
   client?: Client;
 }
 
-const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError, NoPreviousChampionError];
+const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError, NoPreviousChampionError, EmptyDatasetError];
 
 const isNonRetryable = (error: Error) => NON_RETRYABLE.some((type) => error instanceof type);
 

@@ -4,6 +4,7 @@
  * `npm run stack:up`, stopped (by pid) after the last test; no mocks of Temporal or S3.
  */
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { loadConfig, PROJECT_ROOT, type StoreloopConfig } from '../../infra/config';
@@ -25,6 +26,9 @@ Object.assign(process.env, {
   STORELOOP_TEMPORAL_UI_PORT: String(portBase + 1233),
   STORELOOP_S3_PORT: String(portBase + 70),
   S3_BUCKET: `storeloop-test-${Date.now()}`,
+  // Distinctive credentials, so a leak check cannot confuse them with ordinary words.
+  S3_ACCESS_KEY_ID: `AKTEST${randomBytes(6).toString('hex').toUpperCase()}`,
+  S3_SECRET_ACCESS_KEY: randomBytes(24).toString('base64url'),
   // Own task queues: workers of another test run or a developer's stack never take our tasks.
   STORELOOP_PIPELINE_QUEUE: `storeloop-test-${process.pid}-pipeline`,
   STORELOOP_TRAINING_QUEUE: `storeloop-test-${process.pid}-training`,

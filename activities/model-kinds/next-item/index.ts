@@ -30,6 +30,18 @@ import type { ArtifactRef } from '../../../schemas/artifacts';
 import type { DatasetSnapshot, EvaluateResult, PreprocessResult, StepContext, TrainResult } from '../../../schemas/steps';
 import type { Logger } from 'pino';
 
+/** Retrying cannot help: there is nothing to train on until data arrives. */
+export class EmptyDatasetError extends Error {
+  constructor(dataset: string, partitions: number) {
+    super(
+      partitions === 0
+        ? `dataset ${dataset} has no events: upload files to raw/${dataset}/events/ (storeloop import <file> --dataset ${dataset})`
+        : `dataset ${dataset} has no events before the cut-off`,
+    );
+    this.name = 'EmptyDatasetError';
+  }
+}
+
 interface TrainHeartbeat {
   epoch: number;
   step: number;
@@ -63,7 +75,7 @@ export async function preprocessNextItem(deps: NextItemDeps, ctx: StepContext, s
       heartbeat({ partitions: index + 1, of: snapshot.partitions.length });
     }
     const data = builder.build();
-    if (data.itemIds.length === 0) throw new Error(`dataset ${dataset} has no events before the cut-off`);
+    if (data.itemIds.length === 0) throw new EmptyDatasetError(dataset, snapshot.partitions.length);
     const sequences = await putTable(store, `artifacts/${dataset}/sequences`, sequencesTable(data));
     const vocabulary = await putTable(store, `artifacts/${dataset}/vocabulary`, vocabularyTable(data));
     return {
