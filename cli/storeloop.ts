@@ -59,7 +59,7 @@ function printHuman(outcome: RunOutcome, uiUrl: string, namespace: string): void
   }
   const s = outcome.summary;
   console.log(`\nLifecycle ${s.workflowId} completed for model ${s.model}`);
-  console.table(s.steps.map((st) => ({ step: st.name, status: st.status, seconds: st.durationMs === null ? '' : (st.durationMs / 1000).toFixed(1), rows: st.rows ?? '', detail: st.detail ?? '' })));
+  console.table(s.steps.map((st) => ({ step: st.name, status: st.status, seconds: st.durationMs === null ? '' : `${(st.durationMs / 1000).toFixed(1)}${st.savedMs ? ` (saved ${(st.savedMs / 1000).toFixed(1)})` : ''}`, rows: st.rows ?? '', detail: st.detail ?? '' })));
   console.table([metricsRow(`new (${s.backend})`, s.metrics), metricsRow('popularity baseline', s.baseline), metricsRow(`champion ${s.championVersion ?? '(none)'}`, s.champion)]);
   console.log(`Decision: ${s.promoted ? `PROMOTED ${s.version}` : `not promoted (champion stays ${s.championVersion ?? 'none'})`}`);
   for (const reason of s.reasons) console.log(`  - ${reason}`);

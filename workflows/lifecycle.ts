@@ -93,8 +93,8 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     const started = Date.now();
     try {
       const result = await work();
-      const cached = typeof result === 'object' && result !== null && (result as { cached?: boolean }).cached === true;
-      Object.assign(entry, { status: cached ? 'cached' : 'completed', durationMs: Date.now() - started }, describe?.(result));
+      const { cached, savedMs } = (typeof result === 'object' && result !== null ? result : {}) as { cached?: boolean; savedMs?: number };
+      Object.assign(entry, { status: cached ? 'cached' : 'completed', durationMs: Date.now() - started, ...(cached ? { savedMs } : {}) }, describe?.(result));
       return result;
     } catch (error) {
       Object.assign(entry, { status: 'failed', durationMs: Date.now() - started });

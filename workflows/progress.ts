@@ -9,6 +9,8 @@ export interface StepProgress {
   name: StepName;
   status: StepStatus;
   durationMs: number | null;
+  /** For a step served from the cache: how long computing it took originally. */
+  savedMs?: number;
   rows?: number;
   detail?: string;
 }

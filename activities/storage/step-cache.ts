@@ -1,7 +1,8 @@
 /**
  * Content-keyed step caching: a step's output is reused when the same step, at the same
  * code version, saw the same input artifacts (by hash) and the same configuration.
- * `force` recomputes and overwrites the cache entry.
+ * `force` recomputes and overwrites the cache entry. A hit reports how long the original
+ * computation took (`savedMs`), which the run report shows as time saved.
  */
 import { sha256Hex } from '../../schemas/artifacts';
 import { CODE_VERSION } from '../../infra/code-version';
@@ -13,13 +14,14 @@ export async function cachedStep<T extends object>(
   keyMaterial: unknown,
   force: boolean,
   compute: () => Promise<T>,
-): Promise<T & { cached: boolean }> {
+): Promise<T & { cached: boolean; savedMs?: number }> {
   const key = `cache/${step}/${sha256Hex(stableJson({ step, codeVersion: CODE_VERSION, keyMaterial }))}.json`;
   if (!force) {
-    const hit = await store.getJsonIfExists<T>(key);
-    if (hit) return { ...hit.value, cached: true };
+    const hit = await store.getJsonIfExists<{ result: T; computeMs: number }>(key);
+    if (hit) return { ...hit.value.result, cached: true, savedMs: hit.value.computeMs };
   }
+  const started = Date.now();
   const result = await compute();
-  await store.put(key, stableJson(result), 'application/json');
+  await store.put(key, stableJson({ result, computeMs: Date.now() - started }), 'application/json');
   return { ...result, cached: false };
 }

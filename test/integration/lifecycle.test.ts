@@ -37,7 +37,9 @@ describe('model lifecycle on the real stack @integration', () => {
     // compared with (and identical to) the champion the first run promoted.
     const second = await runLifecycle(workers.client, config, { dataset, hyperparameters: FAST });
     assert.equal(second.status, 'completed', second.status === 'failed' ? second.error : '');
-    assert.equal(second.summary.steps.find((st) => st.name === 'train')?.status, 'cached');
+    const cachedTrain = second.summary.steps.find((st) => st.name === 'train');
+    assert.equal(cachedTrain?.status, 'cached');
+    assert.ok((cachedTrain?.savedMs ?? 0) > 1000, `train step saved ${cachedTrain?.savedMs} ms`);
     assert.equal(second.summary.championVersion, s.version);
     assert.ok(second.summary.champion);
     assert.equal(second.summary.promoted, false);
