@@ -26,7 +26,7 @@
  * --max-wait seconds) until the 1-minute load average is below --max-load (1.0), and records
  * the load next to every number.
  *
- * Options: --json, --steps N (100), --warmup N (10), --cpu-steps N (3), --backends
+ * Options (`--help` lists them): --json, --steps N (100), --warmup N (10), --cpu-steps N (3), --backends
  * tensorflow,cpu,wasm (add tensorflow-gpu on a GPU machine), --no-reference, --data FILE,
  * --max-load X, --max-wait S, --child-timeout S (900: a run still going then is killed and
  * reported failed, or measured on the steps it finished), --cpu-timeout S (600, the same for
@@ -37,6 +37,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Command, InvalidArgumentError } from 'commander';
 import { RecommenderHyperparameters } from '../schemas/lifecycle-input';
 import { SequenceBuilder, trainingSequences } from '../activities/model-kinds/next-item/sequences';
 import { sequenceFileToEvents } from '../sources/sequence-file';
@@ -250,52 +251,28 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = {
-    json: false,
-    steps: 100,
-    warmup: 10,
-    cpuSteps: 3,
-    backends: ['tensorflow', 'cpu', 'wasm'],
-    reference: true,
-    data: DEFAULT_DATA,
-    maxLoad: 1.0,
-    maxWait: 600,
-    childTimeout: 900,
-    cpuTimeout: 600,
-    python: process.env.STORELOOP_BENCH_PYTHON ?? path.join(DEFAULT_VENV, 'bin', 'python'),
-    child: false,
+  const count = (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+    return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    const int = () => {
-      const v = Number(value());
-      if (!Number.isInteger(v) || v < 0) throw new Error(`${flag} needs a non-negative integer`);
-      return v;
-    };
-    switch (flag) {
-      case '--json': a.json = true; break;
-      case '--steps': a.steps = int(); break;
-      case '--warmup': a.warmup = int(); break;
-      case '--cpu-steps': a.cpuSteps = int(); break;
-      case '--backends': a.backends = value().split(',').filter(Boolean); break;
-      case '--no-reference': a.reference = false; break;
-      case '--data': a.data = path.resolve(value()); break;
-      case '--max-load': a.maxLoad = Number(value()); break;
-      case '--max-wait': a.maxWait = Number(value()); break;
-      case '--python': a.python = value(); break;
-      case '--child-timeout': a.childTimeout = Number(value()); break;
-      case '--cpu-timeout': a.cpuTimeout = Number(value()); break;
-      case '--child': a.child = true; break;
-      case '--backend': a.backend = value(); break;
-      case '--': break;
-      default: throw new Error(`unknown option ${flag} (see the header of bench/training.ts)`);
-    }
-  }
+  const program = new Command('bench:training')
+    .option('--json', 'print one JSON object on the last stdout line', false)
+    .option('--steps <n>', 'timed + warm-up optimizer steps per implementation', count, 100)
+    .option('--warmup <n>', 'untimed warm-up steps', count, 10)
+    .option('--cpu-steps <n>', 'steps for the slow pure-JS cpu backend', count, 3)
+    .option('--backends <list>', 'our backends to run, comma-separated', (v: string) => v.split(',').filter(Boolean), ['tensorflow', 'cpu', 'wasm'])
+    .option('--no-reference', 'skip the Keras and PyTorch references')
+    .option('--data <file>', 'sequences file', (v: string) => path.resolve(v), DEFAULT_DATA)
+    .option('--max-load <x>', 'wait until the 1-minute load average is below this', Number, 1.0)
+    .option('--max-wait <s>', 'longest wait for a quiet machine (then measure, marked)', Number, 600)
+    .option('--child-timeout <s>', 'kill a run still going after this many seconds', Number, 900)
+    .option('--cpu-timeout <s>', 'the same for the cpu backend', Number, 600)
+    .option('--python <path>', 'python of the reference virtualenv', process.env.STORELOOP_BENCH_PYTHON ?? path.join(DEFAULT_VENV, 'bin', 'python'))
+    .option('--child', 'internal: run one of our backends in this process', false)
+    .option('--backend <name>', 'internal: the backend of a --child run')
+    .parse(argv, { from: 'user' });
+  const a = program.opts<Args>();
   if (a.steps < 2) throw new Error('--steps must be at least 2');
   return a;
 }
