@@ -9,7 +9,7 @@ import { rawEventsPrefix, eventsToArrowBytes } from '../activities/collect/colle
 import { assertSafeKeySegment, type ObjectStore } from '../activities/storage/object-store';
 import { detectFormat } from '../activities/collect/raw-files';
 import { sequenceFileToEvents } from './sequence-file';
-import { DEFAULT_STORE, catalogueToCsv, generateSyntheticStore, weeklyEventFiles } from './synthetic-store';
+import { DEFAULT_STORE, catalogueToCsv, generateSyntheticStore, weeklyEventFiles, type SyntheticStoreOptions } from './synthetic-store';
 
 export interface ImportResult {
   dataset: string;
@@ -41,10 +41,14 @@ export async function importFile(store: ObjectStore, file: string, dataset: stri
   return { dataset, keys: [key] };
 }
 
-/** Loads the embedded synthetic store into `dataset` when its raw prefix is empty. */
-export async function ensureSyntheticData(store: ObjectStore, dataset: string): Promise<ImportResult | null> {
+/** Loads a synthetic store (by default the embedded one) into `dataset` when its raw prefix is empty. */
+export async function ensureSyntheticData(
+  store: ObjectStore,
+  dataset: string,
+  options: SyntheticStoreOptions = DEFAULT_STORE,
+): Promise<ImportResult | null> {
   if ((await store.list(rawEventsPrefix(dataset))).length > 0) return null;
-  const { events, catalogue } = generateSyntheticStore(DEFAULT_STORE);
+  const { events, catalogue } = generateSyntheticStore(options);
   const keys: string[] = [];
   for (const file of weeklyEventFiles(events)) {
     const key = `${rawEventsPrefix(dataset)}${file.name}`;

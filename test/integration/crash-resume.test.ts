@@ -4,15 +4,14 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testStack } from './test-stack';
 import { runLifecycle, workflowIdFor } from '../../cli/local-run';
-import { generateSyntheticStore, weeklyEventFiles } from '../../sources/synthetic-store';
+import { ensureSyntheticData } from '../../sources/import';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
 
 describe('training survives a killed worker @integration', () => {
   it('resumes from the last checkpoint after SIGKILL and ends where an uninterrupted run ends', async () => {
     const { config, workers } = await testStack();
     const dataset = 'crash-test';
-    const { events } = generateSyntheticStore({ seed: 5, users: 1500, items: 300, categories: 10, days: 28, endDate: '2026-11-01' });
-    for (const file of weeklyEventFiles(events)) await workers.store.put(`raw/${dataset}/events/${file.name}`, file.csv);
+    await ensureSyntheticData(workers.store, dataset, { seed: 5, users: 1500, items: 300, categories: 10, days: 28, endDate: '2026-11-01' });
     const input: LifecycleInputFields = {
       dataset,
       hyperparameters: { epochs: 10, patience: 10, hiddenDim: 32, maxLen: 20, learningRate: 0.003 },

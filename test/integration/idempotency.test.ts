@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { testStack, log } from './test-stack';
 import { createActivities } from '../../activities';
-import { generateSyntheticStore, weeklyEventFiles } from '../../sources/synthetic-store';
+import { ensureSyntheticData } from '../../sources/import';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
 import type { StepContext } from '../../schemas/steps';
 
@@ -10,8 +10,7 @@ describe('re-executed steps write the same objects @integration', () => {
     const { workers } = await testStack();
     const store = workers.store;
     const dataset = 'idempotency';
-    const { events } = generateSyntheticStore({ seed: 9, users: 800, items: 120, categories: 6, days: 14, endDate: '2026-11-01' });
-    for (const file of weeklyEventFiles(events)) await store.put(`raw/${dataset}/events/${file.name}`, file.csv);
+    await ensureSyntheticData(store, dataset, { seed: 9, users: 800, items: 120, categories: 6, days: 14, endDate: '2026-11-01' });
     const activities = createActivities({ store, log });
     const ctx: StepContext = {
       config: parseLifecycleInput({ dataset, force: true, hyperparameters: { epochs: 15, patience: 15, hiddenDim: 32, maxLen: 10, learningRate: 0.005 } }),

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { testStack, sliceOfSequences, SHARED_DATASETS } from './test-stack';
 import { runLifecycle } from '../../cli/local-run';
 import { importFile } from '../../sources/import';
-import { generateSyntheticStore, weeklyEventFiles } from '../../sources/synthetic-store';
+import { ensureSyntheticData } from '../../sources/import';
 import { readTable } from '../../activities/storage/arrow-io';
 import { readChampion } from '../../activities/registry/serving-registry';
 import { STEP_NAMES } from '../../schemas/steps';
@@ -16,14 +16,13 @@ describe('model lifecycle on the real stack @integration', () => {
   it('trains on the synthetic store, beats popularity and promotes; the next run compares with that champion', async () => {
     const { config, workers } = await testStack();
     const dataset = 'synthetic-test';
-    const { events } = generateSyntheticStore({ seed: 11, users: 1500, items: 300, categories: 10, days: 28, endDate: '2026-11-01' });
-    for (const file of weeklyEventFiles(events)) await workers.store.put(`raw/${dataset}/events/${file.name}`, file.csv);
+    const synthetic = await ensureSyntheticData(workers.store, dataset, { seed: 11, users: 1500, items: 300, categories: 10, days: 28, endDate: '2026-11-01' });
 
     const first = await runLifecycle(workers.client, config, { dataset, hyperparameters: FAST });
     assert.equal(first.status, 'completed', first.status === 'failed' ? first.error : '');
     const s = first.summary;
     assert.deepEqual(s.steps.map((st) => [st.name, st.status]), STEP_NAMES.map((n) => [n, 'completed']));
-    assert.equal(s.data.rowsImported, events.length);
+    assert.equal(s.data.rowsImported, synthetic?.rows);
     assert.ok(s.metrics['ndcg@10'] > s.baseline['ndcg@10'] * 1.2, `model ${s.metrics['ndcg@10']} vs popularity ${s.baseline['ndcg@10']}`);
     assert.equal(s.champion, null);
     assert.equal(s.promoted, true);
