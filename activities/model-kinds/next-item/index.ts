@@ -7,7 +7,7 @@ import { putTable, readBatches, readTable } from '../../storage/arrow-io';
 import { cachedStep } from '../../storage/step-cache';
 import { activityKey, heartbeat, isCancelled, previousHeartbeat } from '../../progress';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoints';
-import { readChampion, versionPrefix } from '../../registry/serving-registry';
+import { readChampion, readVersionManifest, versionPrefix } from '../../registry/serving-registry';
 import { evaluateRanking, popularityScorer, type BatchScorer, type RankingMetrics } from '../../../ml/ranking';
 import { trainNextItemModel, useSampledSoftmax, type EpochReport } from '../../../ml/train';
 import { loadModelBundle, saveModelBundle } from '../../../ml/model-bundle';
@@ -223,7 +223,7 @@ export async function evaluateNextItem(
   let champion: RankingMetrics | null = null;
   let championWeights: string | undefined;
   if (live) {
-    const manifest = await store.getJson<{ lineage: { weightsSha256: string } }>(`${versionPrefix(modelName, live.alias.version)}/manifest.json`);
+    const manifest = await readVersionManifest(store, modelName, live.alias.version);
     championWeights = manifest.lineage.weightsSha256;
     const scorer = await championScorer(store, modelName, live.alias.version, data);
     try {
