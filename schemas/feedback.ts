@@ -1,6 +1,10 @@
 /**
  * Feedback events written by the serving side: impressions of served recommendation
  * lists and what users did with them, tagged with the model version that served them.
+ * An impression is one row per item shown, with its 0-based `position` in the list and the
+ * `request_id` of the response; an outcome (click, add_to_cart, purchase) carries the
+ * `request_id` of the list it came from when the client knows it, so the feedback step can
+ * join outcomes to what was served. Files: `feedback/<model>/date=YYYY-MM-DD/<batch>.arrow`.
  */
 import { z } from 'zod';
 
@@ -13,6 +17,7 @@ export const FeedbackRow = z
     user_id: z.string().min(1).max(256),
     item_id: z.string().min(1).max(256),
     request_id: z.string().max(128).nullish(),
+    position: z.number().int().min(0).max(1000).nullish(),
     timestamp: z.union([z.number(), z.string()]),
   })
   .strict();
