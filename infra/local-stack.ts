@@ -173,20 +173,33 @@ export async function stackUp(log: Logger, config: StoreloopConfig = loadConfig(
   return statuses;
 }
 
+async function stopService(config: StoreloopConfig, service: Service): Promise<StackStatus> {
+  const pid = runningPid(config, service);
+  if (pid === undefined) return { name: service.name, state: 'not running' };
+  process.kill(pid, 'SIGTERM');
+  const exited = await waitUntil(async () => runningPid(config, service) === undefined, 15_000);
+  if (!exited) process.kill(pid, 'SIGKILL');
+  rmSync(pidFile(config, service.name), { force: true });
+  return { name: service.name, state: 'stopped', pid };
+}
+
 /** Stops exactly the processes this project started, by their recorded pids. */
 export async function stackDown(config: StoreloopConfig = loadConfig()): Promise<StackStatus[]> {
   const statuses: StackStatus[] = [];
-  for (const service of services(config)) {
-    const pid = runningPid(config, service);
-    if (pid === undefined) {
-      statuses.push({ name: service.name, state: 'not running' });
-      continue;
-    }
-    process.kill(pid, 'SIGTERM');
-    const exited = await waitUntil(async () => runningPid(config, service) === undefined, 15_000);
-    if (!exited) process.kill(pid, 'SIGKILL');
-    rmSync(pidFile(config, service.name), { force: true });
-    statuses.push({ name: service.name, state: 'stopped', pid });
-  }
+  for (const service of services(config)) statuses.push(await stopService(config, service));
   return statuses;
+}
+
+export type ServiceName = 'temporal' | 's3';
+
+/**
+ * Stops one service this project started and starts it again on the same state (the
+ * Temporal SQLite file, the S3 directory): what an operator's restart or a crash-looping
+ * host does to the pipeline, used by the fault-injection tests.
+ */
+export async function restartService(name: ServiceName, log: Logger, config: StoreloopConfig = loadConfig()): Promise<StackStatus> {
+  const service = services(config).find((s) => s.name === name)!;
+  const stopped = await stopService(config, service);
+  if (stopped.state !== 'stopped') throw new Error(`${name} was not started by storeloop, so it cannot be restarted here`);
+  return startService(config, service, log);
 }
