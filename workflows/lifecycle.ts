@@ -106,7 +106,8 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
 
   const collected = await run('collect', () => pipeline.collect(ctx), (r) => ({
     rows: r.rowsImported,
-    detail: `${r.newFiles.length} new file(s), ${r.totalRows} rows in ${r.partitions} partitions, ${r.quarantinedRows} quarantined`,
+    detail: `${r.newFiles.length} new file(s), ${r.totalRows} rows in ${r.partitions} partitions, ${r.quarantinedRows} quarantined` +
+      (r.vanishedFiles.length > 0 ? `, ${r.vanishedFiles.length} deleted before reading (${r.vanishedFiles.join(', ')})` : ''),
   }));
   const prepared = await run('preprocess', () => pipeline.preprocess(ctx, collected), (r) => ({
     rows: r.interactions,

@@ -79,6 +79,7 @@ export async function collectEvents(store: ObjectStore, log: Logger, options: Co
   const partitions: ArtifactRef[] = [];
   const ingested: DatasetSnapshot['ingestedFiles'] = [];
   const problems: RowProblem[] = [];
+  const vanished: string[] = [];
   let rowsImported = 0;
 
   for (const [index, object] of pending.entries()) {
@@ -87,6 +88,7 @@ export async function collectEvents(store: ObjectStore, log: Logger, options: Co
     if (!found) {
       // Deleted between listing and reading: nothing to import; it is not marked as seen.
       log.warn({ key: object.key }, 'raw file disappeared before it could be read; skipped');
+      vanished.push(object.key);
       continue;
     }
     const parsed = parseRawFile(object.key, found.bytes, RawEventRow, REQUIRED_EVENT_COLUMNS);
@@ -138,6 +140,7 @@ export async function collectEvents(store: ObjectStore, log: Logger, options: Co
     snapshot: snapshotRef,
     newFiles: ingested.map((f) => f.key),
     skippedFiles: listed.length - pending.length,
+    vanishedFiles: vanished,
     rowsImported,
     totalRows: snapshot.ingestedFiles.reduce((n, f) => n + f.rows, 0),
     partitions: snapshot.partitions.length,
