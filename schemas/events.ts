@@ -22,7 +22,8 @@ export const MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000;
 export const MAX_ID_LENGTH = 256;
 export const MAX_PRICE = 1_000_000;
 
-const identifier = z
+/** A user, item or session id: trimmed, printable, at most MAX_ID_LENGTH characters. */
+export const identifier = z
   .string()
   .trim()
   .min(1, 'must not be empty')
@@ -39,7 +40,7 @@ const optionalText = z
   });
 
 /** Accepts epoch milliseconds, epoch seconds (10 digits or fewer) or an ISO-8601 string. */
-const timestamp = z.union([z.number(), z.string()]).transform((value, ctx) => {
+export const timestamp = z.union([z.number(), z.string()]).transform((value, ctx) => {
   let ms: number;
   if (typeof value === 'number' || /^-?\d+(\.\d+)?$/.test(value.trim())) {
     const n = Number(value);

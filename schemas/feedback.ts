@@ -6,6 +6,7 @@
  * `request_id` of the list it came from when the client knows it, so the feedback step can
  * join outcomes to what was served. Files: `feedback/<model>/date=YYYY-MM-DD/<batch>.arrow`.
  */
+import { Field, Int32, Schema, TimestampMillisecond, Utf8 } from 'apache-arrow';
 import { z } from 'zod';
 
 export const FEEDBACK_TYPES = ['impression', 'click', 'add_to_cart', 'purchase'] as const;
@@ -23,3 +24,14 @@ export const FeedbackRow = z
   .strict();
 export type FeedbackEvent = z.output<typeof FeedbackRow>;
 export const REQUIRED_FEEDBACK_COLUMNS = ['type', 'model_version', 'user_id', 'item_id', 'timestamp'] as const;
+
+/** Arrow layout of the serving side's feedback batches; parseRawFile reads them back through FeedbackRow. */
+export const FEEDBACK_SCHEMA = new Schema([
+  new Field('type', new Utf8(), false),
+  new Field('model_version', new Utf8(), false),
+  new Field('user_id', new Utf8(), false),
+  new Field('item_id', new Utf8(), false),
+  new Field('request_id', new Utf8(), true),
+  new Field('position', new Int32(), true),
+  new Field('timestamp', new TimestampMillisecond(), false),
+]);

@@ -1,0 +1,103 @@
+/**
+ * Follows a model's champion alias. Every poll is one HEAD of `champion.json`; only when its
+ * ETag changes is the alias read and, if it names another version, that version loaded in
+ * the background while the current one keeps answering. The swap is one assignment, so
+ * every request sees either the old or the new version, never neither. The old version is
+ * retired: disposed once its in-flight requests have finished.
+ */
+import { readChampion, servingPrefix } from '../activities/registry/serving-registry';
+import { loadChampion, type LoadedChampion } from './champion';
+import type { ObjectStore } from '../activities/storage/object-store';
+import type { Logger } from 'pino';
+
+export class NoChampionError extends Error {
+  readonly statusCode = 503;
+  constructor(model: string) {
+    super(`model ${model} has no champion loaded yet; retry when /ready answers 200`);
+    this.name = 'NoChampionError';
+  }
+}
+
+export interface ChampionWatcherOptions {
+  store: ObjectStore;
+  model: string;
+  pollIntervalMs: number;
+  maxBatch: number;
+  log: Logger;
+}
+
+export class ChampionWatcher {
+  private current: LoadedChampion | null = null;
+  private seenEtag: string | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private stopped = false;
+  /** When the last poll failed (S3 unreachable, a version that does not load), why. */
+  lastError: string | null = null;
+  loadedAt: Date | null = null;
+
+  constructor(private readonly options: ChampionWatcherOptions) {}
+
+  /** Loads the champion there is now, if any, then keeps polling. */
+  async start(): Promise<void> {
+    await this.poll();
+    this.schedule();
+  }
+
+  get champion(): LoadedChampion | null {
+    return this.current;
+  }
+
+  /** The live version, leased for one request: release it when the request is done. */
+  acquire(): LoadedChampion {
+    if (!this.current) throw new NoChampionError(this.options.model);
+    return this.current.acquire();
+  }
+
+  /** The live version's id, for events that only need to name it. */
+  liveVersion(): string {
+    if (!this.current) throw new NoChampionError(this.options.model);
+    return this.current.version;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.polling;
+    this.current?.retire();
+    this.current = null;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.polling = this.poll().finally(() => this.schedule());
+    }, this.options.pollIntervalMs);
+  }
+
+  private async poll(): Promise<void> {
+    const { store, model, log } = this.options;
+    try {
+      const head = await store.head(`${servingPrefix(model)}/champion.json`);
+      if (!head || head.etag === this.seenEtag) return;
+      const live = await readChampion(store, model);
+      if (!live) return;
+      if (live.alias.version !== this.current?.version) {
+        const started = Date.now();
+        const next = await loadChampion(store, model, live.alias.version, this.options.maxBatch);
+        if (this.stopped) return next.retire();
+        const previous = this.current;
+        this.current = next;
+        this.loadedAt = new Date();
+        previous?.retire();
+        log.info({ model, version: next.version, previous: previous?.version ?? null, loadMs: Date.now() - started, users: next.users, items: next.numItems }, `serving ${model} ${next.version}`);
+      }
+      // Remember the ETag only once its version is live, so a failed load is retried on the next poll.
+      this.seenEtag = live.ref.aliasEtag;
+      this.lastError = null;
+    } catch (error) {
+      this.lastError = (error as Error).message;
+      log.warn({ model, err: error }, `champion poll failed; still serving ${this.current?.version ?? 'nothing'}`);
+    }
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Buffers impressions and outcome events and writes them to
+ * `feedback/<model>/date=YYYY-MM-DD/<sha256>.arrow` (Arrow IPC file, FEEDBACK_SCHEMA), one
+ * file per date per batch, where the feedback step reads them.
+ *
+ * - A batch is written when `batchRows` rows are waiting, every `flushIntervalMs`, and on close.
+ * - The buffer holds at most `capacityRows` rows not yet in S3 (waiting or being written).
+ *   When it is full, append() waits for a flush to make room: callers slow down, nothing is dropped.
+ * - A batch's rows are fixed when it is cut and its objects are named by their content, so a
+ *   retried write (S3 unavailable, a lost response) puts the same bytes under the same keys.
+ */
+import { tableToIPC } from 'apache-arrow';
+import { tableFromColumns } from '../activities/storage/arrow-io';
+import { FEEDBACK_SCHEMA } from '../schemas/feedback';
+import type { ObjectStore } from '../activities/storage/object-store';
+import type { Logger } from 'pino';
+
+export interface FeedbackRecord {
+  type: 'impression' | 'click' | 'add_to_cart' | 'purchase';
+  model_version: string;
+  user_id: string;
+  item_id: string;
+  request_id: string | null;
+  position: number | null;
+  /** Epoch milliseconds. */
+  timestamp: number;
+}
+
+export interface FeedbackLogOptions {
+  store: ObjectStore;
+  model: string;
+  batchRows: number;
+  flushIntervalMs: number;
+  capacityRows: number;
+  log: Logger;
+  /** Longest pause between retries of a failed write. */
+  maxRetryDelayMs?: number;
+}
+
+export interface FeedbackLogStats {
+  bufferedRows: number;
+  capacityRows: number;
+  writtenRows: number;
+  writtenFiles: number;
+  failedWrites: number;
+}
+
+export const feedbackPrefix = (model: string) => `feedback/${model}/`;
+
+export class FeedbackLog {
+  private waiting: FeedbackRecord[] = [];
+  /** Rows accepted but not yet in S3: the waiting ones plus the batch being written. */
+  private unwritten = 0;
+  private roomWaiters: (() => void)[] = [];
+  private draining: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+  private readonly stats = { writtenRows: 0, writtenFiles: 0, failedWrites: 0 };
+
+  constructor(private readonly options: FeedbackLogOptions) {
+    if (options.batchRows > options.capacityRows) throw new Error('feedback batchRows must not exceed capacityRows');
+    this.timer = setInterval(() => this.flushSoon(), options.flushIntervalMs);
+  }
+
+  /** Accepts rows once there is room for them; resolves when they are buffered, not yet written. */
+  async append(rows: FeedbackRecord[]): Promise<void> {
+    if (rows.length > this.options.capacityRows) throw new Error(`${rows.length} feedback rows do not fit a buffer of ${this.options.capacityRows}`);
+    while (this.unwritten + rows.length > this.options.capacityRows) {
+      if (this.closed) throw new Error('the feedback log is closed');
+      this.flushSoon();
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+    if (this.closed) throw new Error('the feedback log is closed');
+    this.waiting.push(...rows);
+    this.unwritten += rows.length;
+    if (this.waiting.length >= this.options.batchRows) this.flushSoon();
+  }
+
+  /** Writes everything accepted so far. */
+  async flush(): Promise<void> {
+    while (this.waiting.length > 0 || this.draining) {
+      this.flushSoon();
+      await this.draining;
+    }
+  }
+
+  /** Takes no more rows, writes what it holds. Appends already waiting for room still get in. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+    this.closed = true;
+    for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+
+  snapshot(): FeedbackLogStats {
+    return { bufferedRows: this.unwritten, capacityRows: this.options.capacityRows, ...this.stats };
+  }
+
+  private flushSoon(): void {
+    if (this.draining || this.waiting.length === 0) return;
+    this.draining = this.drain().finally(() => (this.draining = undefined));
+  }
+
+  private async drain(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, this.options.batchRows);
+      await this.writeUntilStored(batch);
+      this.unwritten -= batch.length;
+      for (const wake of this.roomWaiters.splice(0)) wake();
+    }
+  }
+
+  private async writeUntilStored(batch: FeedbackRecord[]): Promise<void> {
+    const maxDelay = this.options.maxRetryDelayMs ?? 5000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.write(batch);
+        return;
+      } catch (error) {
+        this.stats.failedWrites++;
+        const delay = Math.min(maxDelay, 100 * 2 ** attempt);
+        this.options.log.warn({ err: error, rows: batch.length, attempt, retryInMs: delay }, 'feedback batch write failed; retrying the same batch');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  private async write(batch: FeedbackRecord[]): Promise<void> {
+    const byDate = new Map<string, FeedbackRecord[]>();
+    for (const row of batch) {
+      const date = new Date(row.timestamp).toISOString().slice(0, 10);
+      const rows = byDate.get(date) ?? [];
+      rows.push(row);
+      byDate.set(date, rows);
+    }
+    for (const [date, rows] of byDate) {
+      const columns = Object.fromEntries(FEEDBACK_SCHEMA.fields.map((f) => [f.name, rows.map((r) => r[f.name as keyof FeedbackRecord])]));
+      const bytes = tableToIPC(tableFromColumns(FEEDBACK_SCHEMA, columns), 'file');
+      await this.options.store.putArtifact(`${feedbackPrefix(this.options.model)}date=${date}`, bytes, 'arrow', { rows: rows.length });
+    }
+    // Counted once the whole batch is stored, so a retried batch is not counted twice.
+    this.stats.writtenRows += batch.length;
+    this.stats.writtenFiles += byDate.size;
+  }
+}

@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { testStack, log } from './test-stack';
+import { seedDataset, TINY, eventually } from './ops-fixtures';
+import { runLifecycle } from '../../cli/local-run';
+import { PROJECT_ROOT } from '../../infra/config';
+import { readTable } from '../../activities/storage/arrow-io';
+import { parseRawFile } from '../../activities/collect/raw-files';
+import { applyAliasChange, planPromotion, readVersionManifest, versionPrefix } from '../../activities/registry/serving-registry';
+import { datasetFromTables } from '../../activities/model-kinds/next-item/sequences';
+import { loadModelBundle } from '../../ml/model-bundle';
+import { FeedbackRow, REQUIRED_FEEDBACK_COLUMNS, type FeedbackEvent } from '../../schemas/feedback';
+import { startServingServer, type ServingServer } from '../../serving/server';
+import { feedbackPrefix } from '../../serving/feedback-log';
+import type { ObjectStore } from '../../activities/storage/object-store';
+
+interface RecommendationResponse {
+  request_id: string;
+  model: string;
+  version: string;
+  strategy: 'model' | 'popular';
+  items: { item_id: string; score: number }[];
+  ignored_items?: string[];
+}
+
+async function call(url: string, init?: { method?: string; body?: unknown; raw?: string }): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(url, {
+    method: init?.method ?? 'GET',
+    headers: init?.body !== undefined || init?.raw !== undefined ? { 'content-type': 'application/json' } : undefined,
+    body: init?.raw ?? (init?.body === undefined ? undefined : JSON.stringify(init.body)),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
+}
+
+async function feedbackRows(store: ObjectStore, model: string): Promise<FeedbackEvent[]> {
+  const rows: FeedbackEvent[] = [];
+  for (const object of await store.list(feedbackPrefix(model))) {
+    assert.match(object.key, new RegExp(`^feedback/${model}/date=\\d{4}-\\d{2}-\\d{2}/[0-9a-f]{64}\\.arrow$`));
+    const parsed = parseRawFile(object.key, await store.getBytes(object.key), FeedbackRow, REQUIRED_FEEDBACK_COLUMNS);
+    assert.deepEqual(parsed.problems, []);
+    rows.push(...parsed.rows);
+  }
+  return rows;
+}
+
+/** Another version of the model: the champion's files under a new version id, as an operator could publish. */
+async function publishCopy(store: ObjectStore, model: string, from: string, to: string): Promise<void> {
+  for (const file of ['model.json', 'weights.bin', 'vocabulary.arrow']) {
+    await store.put(`${versionPrefix(model, to)}/${file}`, await store.getBytes(`${versionPrefix(model, from)}/${file}`));
+  }
+  const manifest = await readVersionManifest(store, model, from);
+  await store.put(`${versionPrefix(model, to)}/manifest.json`, JSON.stringify({ ...manifest, version: to }), 'application/json');
+}
+
+describe('serving the champion recommender @integration', () => {
+  const dataset = `serve-${Date.now()}`;
+  const model = `${dataset}-next-item`;
+  let store: ObjectStore;
+  let server: ServingServer;
+  let champion = '';
+  let knownUser = '';
+  let knownHistory: string[] = [];
+  let itemIds: string[] = [];
+
+  before(async () => {
+    const { config, workers } = await testStack();
+    store = workers.store;
+    await seedDataset(store, dataset);
+    const run = await runLifecycle(workers.client, config, { dataset, hyperparameters: TINY });
+    assert.equal(run.status, 'completed', run.status === 'failed' ? run.error : '');
+    assert.equal(run.summary.promoted, true, run.summary.reasons.join('; '));
+    champion = run.summary.version!;
+
+    const manifest = await readVersionManifest(store, model, champion);
+    const data = datasetFromTables(await readTable(store, `${versionPrefix(model, champion)}/vocabulary.arrow`), await readTable(store, store.keyOf(manifest.lineage.sequences)));
+    itemIds = data.itemIds;
+    const longest = data.sequences.reduce((best, s, i) => (s.length > data.sequences[best].length ? i : best), 0);
+    knownUser = data.userIds[longest];
+    knownHistory = Array.from(data.sequences[longest], (index) => itemIds[index - 1]);
+
+    server = await startServingServer({ model, store, pollIntervalMs: 200, feedback: { batchRows: 40, flushIntervalMs: 60_000, capacityRows: 100 }, log });
+  });
+
+  after(async () => {
+    await server?.close();
+  });
+
+  it('recommends the model\'s top items for a known user, without items the user has seen, with version and request id', async () => {
+    const { status, body, headers } = await call(`${server.url}/recommendations?user=${encodeURIComponent(knownUser)}&k=5`);
+    assert.equal(status, 200, JSON.stringify(body));
+    const answer = body as unknown as RecommendationResponse;
+    assert.equal(answer.version, champion);
+    assert.equal(answer.model, model);
+    assert.equal(headers.get('x-model-version'), champion);
+    assert.match(answer.request_id, /^[0-9a-f-]{36}$/);
+    assert.equal(headers.get('x-request-id'), answer.request_id);
+    assert.equal(answer.strategy, 'model');
+
+    // The same ranking computed here straight from the published bundle.
+    const { model: net } = await loadModelBundle(store, `${versionPrefix(model, champion)}/model.json`);
+    const indexOf = new Map(itemIds.map((id, i) => [id, i + 1]));
+    const history = Int32Array.from(knownHistory, (id) => indexOf.get(id)!);
+    const scores = await net.scoreNext([history.subarray(Math.max(0, history.length - net.config.maxLen))]);
+    net.dispose();
+    const expected = itemIds
+      .map((id, i) => ({ id, score: scores[i + 1] }))
+      .filter((c) => !knownHistory.includes(c.id))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, 5);
+    assert.deepEqual(answer.items.map((i) => i.item_id), expected.map((c) => c.id));
+    for (const item of answer.items) assert.ok(!knownHistory.includes(item.item_id));
+  });
+
+  it('answers an anonymous session from its item sequence, and a user without history with popular items', async () => {
+    const session = itemIds.slice(0, 3);
+    const posted = await call(`${server.url}/recommendations`, { method: 'POST', body: { items: [...session, 'no-such-item'], k: 10, session: 's-1' } });
+    assert.equal(posted.status, 200, JSON.stringify(posted.body));
+    const answer = posted.body as unknown as RecommendationResponse;
+    assert.equal(answer.version, champion);
+    assert.equal(answer.items.length, 10);
+    assert.deepEqual(answer.ignored_items, ['no-such-item']);
+    for (const item of answer.items) assert.ok(!session.includes(item.item_id));
+
+    const stranger = (await call(`${server.url}/recommendations?user=nobody-knows-me&k=3`)).body as unknown as RecommendationResponse;
+    assert.equal(stranger.strategy, 'popular');
+    assert.equal(stranger.items.length, 3);
+    assert.ok(stranger.items[0].score >= stranger.items[2].score);
+  });
+
+  it('rejects invalid requests with a 400 that names the field', async () => {
+    const cases: [string, Parameters<typeof call>[1], string][] = [
+      ['/recommendations', undefined, 'user'],
+      [`/recommendations?user=${knownUser}&k=0`, undefined, 'k'],
+      [`/recommendations?user=${knownUser}&k=many`, undefined, 'k'],
+      [`/recommendations?user=${knownUser}&k=101`, undefined, 'k'],
+      [`/recommendations?user=${knownUser}&colour=red`, undefined, 'colour'],
+      [`/recommendations?user=${knownUser}&timestamp=yesterday`, undefined, 'timestamp'],
+      ['/recommendations', { method: 'POST', body: { items: [] } }, 'items'],
+      ['/recommendations', { method: 'POST', body: { items: 'abc' } }, 'items'],
+      ['/recommendations', { method: 'POST', body: { items: ['a', ''] } }, 'items[1]'],
+      ['/feedback', { method: 'POST', body: { type: 'like', user: 'u', item: 'i' } }, 'type'],
+      ['/feedback', { method: 'POST', body: { type: 'click', item: 'i' } }, 'user'],
+      ['/feedback', { method: 'POST', body: [{ type: 'click', user: 'u', item: 'i' }, { type: 'click', user: 'u' }] }, '[1].item'],
+      ['/feedback', { method: 'POST', body: { type: 'click', user: 'u', item: 'i', position: -1 } }, 'position'],
+    ];
+    for (const [url, init, field] of cases) {
+      const { status, body } = await call(`${server.url}${url}`, init);
+      assert.equal(status, 400, `${url} ${JSON.stringify(init?.body)}: ${JSON.stringify(body)}`);
+      assert.equal(body.field, field, JSON.stringify(body));
+      assert.match(String(body.error), new RegExp(`^${field.replace(/[[\]]/g, '\\$&')}: `));
+      assert.match(String(body.request_id), /^[0-9a-f-]{36}$/);
+    }
+    const malformed = await call(`${server.url}/feedback`, { method: 'POST', raw: '{"type": "click",' });
+    assert.equal(malformed.status, 400);
+    assert.equal((await call(`${server.url}/nowhere`)).status, 404);
+  });
+
+  it('takes feedback events, credits them to the serving version, and excludes clicked items next time', async () => {
+    const first = (await call(`${server.url}/recommendations?user=${knownUser}&k=5`)).body as unknown as RecommendationResponse;
+    const clicked = first.items[2].item_id;
+    const accepted = await call(`${server.url}/feedback`, { method: 'POST', body: { type: 'click', user: knownUser, item: clicked, request_id: first.request_id, position: 2 } });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    assert.equal(accepted.body.accepted, 1);
+    const batch = await call(`${server.url}/feedback`, { method: 'POST', body: [{ type: 'add_to_cart', user: knownUser, item: clicked }, { type: 'purchase', user: knownUser, item: clicked, timestamp: '2026-11-02T10:00:00Z' }] });
+    assert.equal(batch.body.accepted, 2);
+    const next = (await call(`${server.url}/recommendations?user=${knownUser}&k=5`)).body as unknown as RecommendationResponse;
+    assert.ok(!next.items.some((i) => i.item_id === clicked), 'the clicked item is now part of the history');
+  });
+
+  it('hot-swaps to a newly promoted version within seconds, with no failed request meanwhile', async () => {
+    const next = `${champion}-b`;
+    await publishCopy(store, model, champion, next);
+    const seen: string[] = [];
+    const failures: string[] = [];
+    let stop = false;
+    const client = async () => {
+      while (!stop) {
+        const response = await call(`${server.url}/recommendations?user=${knownUser}&k=10`).catch((error: Error) => ({ status: 0, body: { error: error.message } as Record<string, unknown> }));
+        if (response.status !== 200) failures.push(`${response.status} ${JSON.stringify(response.body)}`);
+        else seen.push(String(response.body.version));
+      }
+    };
+    const clients = Array.from({ length: 4 }, client);
+    await eventually('a few requests on the old version', async () => (seen.length >= 20 ? true : undefined), 30_000);
+    const promotedAt = Date.now();
+    await applyAliasChange(store, await planPromotion(store, model, next, { by: 'serving-test', reason: 'hot swap' }));
+    await eventually('responses from the new version', async () => (seen.at(-1) === next ? true : undefined), 10_000);
+    const switchSeconds = (Date.now() - promotedAt) / 1000;
+    const before = seen.length;
+    await eventually('more requests on the new version', async () => (seen.length >= before + 20 ? true : undefined), 30_000);
+    stop = true;
+    await Promise.all(clients);
+
+    assert.deepEqual(failures, []);
+    const firstNew = seen.indexOf(next);
+    assert.ok(seen.slice(0, firstNew).every((v) => v === champion));
+    // Requests already scoring on the old version may finish after the first new answer, never later than that.
+    assert.ok(seen.slice(firstNew + 4).every((v) => v === next), 'no request goes back to the old version');
+    assert.ok(switchSeconds < 5, `switched after ${switchSeconds} s`);
+    assert.equal(server.version(), next);
+  });
+
+  it('writes every impression and event to S3 as Arrow when closed, in batches bounded by the buffer', async () => {
+    // Load enough rows that the 100-row buffer must flush, and wait, while requests keep coming.
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => call(`${server.url}/recommendations?user=u${i}&k=7`).then((r) => r.body as unknown as RecommendationResponse)),
+    );
+    for (const a of answers) assert.equal(a.items.length, 7);
+    assert.ok(server.feedbackStats().writtenRows > 0, 'size-triggered flushes happened before close');
+    assert.ok(server.feedbackStats().bufferedRows <= 100);
+    await server.close();
+
+    const stats = server.feedbackStats();
+    assert.equal(stats.bufferedRows, 0);
+    const rows = await feedbackRows(store, model);
+    assert.equal(rows.length, stats.writtenRows);
+    const byType = (type: string) => rows.filter((r) => r.type === type);
+    assert.equal(byType('click').length, 1);
+    assert.equal(byType('add_to_cart').length, 1);
+    assert.equal(byType('purchase').length, 1);
+    // Every served list is there, one row per shown item with its position.
+    for (const a of answers) {
+      const shown = rows.filter((r) => r.request_id === a.request_id).sort((x, y) => x.position! - y.position!);
+      assert.deepEqual(shown.map((r) => [r.type, r.item_id, r.position, r.model_version, r.user_id.startsWith('u')]), a.items.map((item, position) => ['impression', item.item_id, position, a.version, true]));
+    }
+    const click = byType('click')[0];
+    assert.equal(click.position, 2);
+    assert.equal(click.model_version, champion, 'credited to the version that served the list');
+    assert.ok(rows.some((r) => r.type === 'purchase' && r.timestamp === Date.parse('2026-11-02T10:00:00Z')));
+    assert.ok((await store.list(`${feedbackPrefix(model)}date=2026-11-02/`)).length === 1, 'events are partitioned by their own date');
+  });
+
+  it('`npm run serve` flushes everything it buffered on SIGTERM and exits 0', async () => {
+    const before = (await feedbackRows(store, model)).length;
+    const port = 19000 + 500 + (process.pid % 400);
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'serving', 'main.ts'), '--model', model, '--port', String(port), '--feedback-flush-ms', '600000', '--feedback-batch', '5000'], {
+      cwd: PROJECT_ROOT,
+      env: process.env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await eventually('the service to be ready', async () => ((await fetch(`${url}/ready`)).status === 200 ? true : undefined), 60_000);
+      let sent = 0;
+      for (let i = 0; i < 10; i++) {
+        const answer = (await call(`${url}/recommendations?user=${knownUser}&k=4`)).body as unknown as RecommendationResponse;
+        sent += answer.items.length;
+      }
+      sent += Number((await call(`${url}/feedback`, { method: 'POST', body: { type: 'click', user: knownUser, item: itemIds[0] } })).body.accepted);
+      assert.equal((await feedbackRows(store, model)).length, before, 'nothing written before the signal');
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      assert.equal(code, 0, stderr);
+      assert.equal((await feedbackRows(store, model)).length, before + sent);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
