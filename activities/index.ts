@@ -7,7 +7,7 @@
  * cannot fix (bad input files, lost promotion races) become non-retryable failures
  * with their name as the failure type.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { collectEvents, TooManyBadRowsError } from './collect/collect';
@@ -17,6 +17,7 @@ import { measureFeedback } from './feedback';
 import { optimizeNext } from './optimize';
 import { applyAliasChange, ChampionChangedError, NoPreviousChampionError, planRollback, readChampion, type ChampionAlias } from './registry/serving-registry';
 import { MODEL_KIND_PLUGINS } from './model-kinds';
+import { isCancelled } from './progress';
 import { EmptyDatasetError, type NextItemDeps } from './model-kinds/next-item';
 import { assertSafeKeySegment, type ObjectStore } from './storage/object-store';
 import { TRAINING_PROGRESS_SIGNAL } from '../workflows/progress';
@@ -43,6 +44,11 @@ async function step<T>(name: string, ctx: StepContext, log: Logger, work: () => 
     return result;
   } catch (error) {
     const err = error as Error;
+    if (isCancelled()) {
+      // Reported as a cancellation, not a failure, so Temporal records the step as cancelled.
+      log.warn({ step: name, workflowId: ctx.workflowId, ms: Date.now() - started }, 'step cancelled');
+      throw new CancelledFailure(err.message);
+    }
     if (isNonRetryable(err)) {
       log.error({ step: name, workflowId: ctx.workflowId, error: err.message }, 'step failed: not retryable');
       throw ApplicationFailure.nonRetryable(err.message, err.name);
@@ -57,14 +63,18 @@ export function createActivities({ store, log, client }: ActivityDeps) {
     store,
     log,
     onEpoch: async (ctx, report) => {
-      await client?.workflow.getHandle(ctx.workflowId, ctx.runId).signal(TRAINING_PROGRESS_SIGNAL, {
-        epoch: report.epoch,
-        epochs: report.epochs,
-        step: 0,
-        steps: 0,
-        loss: report.loss,
-        validationNdcg10: report.validationNdcg10,
-      });
+      // Progress display only: a failed signal (server restarting, run just closed) must not fail training.
+      await client?.workflow
+        .getHandle(ctx.workflowId, ctx.runId)
+        .signal(TRAINING_PROGRESS_SIGNAL, {
+          epoch: report.epoch,
+          epochs: report.epochs,
+          step: 0,
+          steps: 0,
+          loss: report.loss,
+          validationNdcg10: report.validationNdcg10,
+        })
+        .catch((error: Error) => log.warn({ workflowId: ctx.workflowId, error: error.message }, 'training progress signal not delivered'));
     },
   };
   return {

@@ -20,6 +20,14 @@ export function isCancelled(): boolean {
   return activityContext()?.cancellationSignal.aborted ?? false;
 }
 
+/**
+ * True when the workflow asked this activity to stop. Unlike isCancelled, false after a
+ * heartbeat timeout, pause or reset, after which the activity is retried and resumes.
+ */
+export function cancellationRequested(): boolean {
+  return activityContext()?.cancellationDetails?.cancelRequested ?? false;
+}
+
 /** Details of the last heartbeat of a previous attempt of this activity (after a crash). */
 export function previousHeartbeat<T>(): T | undefined {
   return activityContext()?.info.heartbeatDetails as T | undefined;

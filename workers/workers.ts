@@ -36,6 +36,9 @@ export async function createTrainingWorker(connection: NativeConnection, config:
     taskQueue: config.temporal.trainingTaskQueue,
     activities: pick(createActivities(deps), isTrainingActivity),
     maxConcurrentActivityTaskExecutions: concurrency,
+    // Training learns of a cancellation only from a heartbeat's reply: send one at least
+    // every 5 s (not 0.8 x the heartbeat timeout), so a cancelled run stops training promptly.
+    maxHeartbeatThrottleInterval: '5s',
     dataConverter: dataConverterFromEnv(),
   });
 }

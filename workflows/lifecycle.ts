@@ -3,7 +3,7 @@
  * -> optimize. Deterministic and short: every piece of real work is an activity, only
  * artifact references travel between them, and the `progress` query shows where it is.
  */
-import { ApplicationFailure, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { parseLifecycleInput, servingModelName, type LifecycleInputFields } from '../schemas/lifecycle-input';
@@ -73,6 +73,9 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     startToCloseTimeout: '12h',
     // A killed training worker is noticed after this long; the retry resumes from its checkpoint.
     heartbeatTimeout: `${config.training.heartbeatTimeoutSeconds}s`,
+    // A cancelled run ends only once training has seen the cancellation (through its
+    // heartbeats) and stopped, so no model keeps training behind the operator's back.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry,
   });
 

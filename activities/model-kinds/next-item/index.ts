@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { putTable, readBatches, readTable } from '../../storage/arrow-io';
 import { cachedStep } from '../../storage/step-cache';
-import { activityKey, heartbeat, isCancelled, previousHeartbeat } from '../../progress';
+import { activityKey, cancellationRequested, heartbeat, isCancelled, previousHeartbeat } from '../../progress';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoints';
 import { readChampion, readVersionManifest, versionPrefix } from '../../registry/serving-registry';
 import { evaluateRanking, popularityScorer, type BatchScorer, type RankingMetrics } from '../../../ml/ranking';
@@ -141,6 +141,10 @@ export async function trainNextItem(deps: NextItemDeps, ctx: StepContext, prepar
         await deps.onEpoch?.(ctx, report);
       },
       shouldStop: isCancelled,
+    }).catch(async (error: unknown) => {
+      // A cancelled run is never resumed (a new run trains under its own prefix): drop its checkpoints.
+      if (cancellationRequested()) await store.deletePrefix(`${checkpointPrefix}/`);
+      throw error;
     });
     if (resumeFrom) tf.dispose(resumeFrom.tensors.map((t) => t.tensor));
     try {
