@@ -42,6 +42,43 @@ async function tryNative(pkg: string): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require(pkg);
   if (!(await tf.setBackend('tensorflow'))) throw new Error('backend did not initialise');
+  elideNoOpKernels('tensorflow');
+}
+
+/** A shape with its one -1 (if any) resolved against `size` elements. */
+function resolveShape(shape: number[], size: number): number[] {
+  const known = shape.reduce((n, dim) => (dim === -1 ? n : n * dim), 1);
+  return shape.map((dim) => (dim === -1 ? size / known : dim));
+}
+
+/**
+ * tfjs-core's gradients reshape and cast every result to its input's shape and type, most
+ * often to what it already is; tfjs-node runs each of those as a TensorFlow op (tens of
+ * microseconds, ~40% of a SASRec step's kernels). A reshape to the same shape or a cast to
+ * the same type is handed back as the same data, as tfjs's Identity kernel does.
+ */
+function elideNoOpKernels(backendName: string): void {
+  const isNoOp: Record<string, (x: tf.TensorInfo, attrs: tf.NamedAttrMap) => boolean> = {
+    Reshape: (x, attrs) => {
+      const shape = resolveShape(attrs.shape as number[], tf.util.sizeFromShape(x.shape));
+      return shape.length === x.shape.length && shape.every((dim, i) => dim === x.shape[i]);
+    },
+    Cast: (x, attrs) => attrs.dtype === x.dtype,
+  };
+  for (const [kernelName, noOp] of Object.entries(isNoOp)) {
+    const original = tf.getKernel(kernelName, backendName);
+    if (!original) continue;
+    tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel({
+      ...original,
+      kernelFunc: (args) => {
+        const x = args.inputs.x as tf.TensorInfo;
+        if (!noOp(x, args.attrs ?? {})) return original.kernelFunc(args);
+        (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+      },
+    });
+  }
 }
 
 export async function selectBackend(log?: Logger, preferred = process.env.STORELOOP_TF_BACKEND): Promise<BackendInfo> {

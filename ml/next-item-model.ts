@@ -10,6 +10,7 @@
  * cancels out.
  */
 import * as tf from '@tensorflow/tfjs';
+import { dropout } from './layers';
 
 export type NextItemArchitecture = 'sasrec' | 'gru';
 
@@ -74,7 +75,7 @@ export abstract class NextItemModel {
   protected dropoutFn(training: boolean, seed: number): <T extends tf.Tensor>(x: T) => T {
     let next = seed;
     const rate = this.config.dropout;
-    return <T extends tf.Tensor>(x: T): T => (training && rate > 0 ? (tf.dropout(x, rate, undefined, next++) as T) : x);
+    return <T extends tf.Tensor>(x: T): T => (training && rate > 0 ? dropout(x, rate, next++) : x);
   }
 
   /** Hidden states [batch, length, d] for left-padded item sequences [batch, length]. */

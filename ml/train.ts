@@ -13,6 +13,7 @@ import { shuffled, statefulRng, type RngState } from './random';
 import { evaluateRanking, type RankingCase } from './ranking';
 import { leftPad, type NextItemModel } from './next-item-model';
 import { createNextItemModel } from './models';
+import { FlatAdam } from './adam';
 import type { RecommenderHyperparameters } from '../schemas/lifecycle-input';
 
 export interface EpochReport {
@@ -131,8 +132,8 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
     },
     restored?.model,
   );
-  const optimizer = tf.train.adam(hp.learningRate);
-  if (restored) await optimizer.setWeights(restored.optimizer);
+  const optimizer = new FlatAdam([...model.variables.values()], { learningRate: hp.learningRate });
+  if (restored) optimizer.setWeights(restored.optimizer);
   const sampled = useSampledSoftmax(hp, numItems);
   const batches = makeBatches(options.sequences, hp.maxLen, hp.batchSize);
   if (batches.length === 0) throw new Error('no user has two or more training items');
@@ -162,7 +163,7 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
     state.rng = rng.state();
     const tensors: NamedTensor[] = [
       ...[...model.variables].map(([name, tensor]) => ({ name: `model/${name}`, tensor })),
-      ...(await optimizer.getWeights()).map((w, i) => ({ name: `optimizer/${i}/${w.name}`, tensor: w.tensor })),
+      ...optimizer.getWeights().map((w, i) => ({ name: `optimizer/${i}/${w.name}`, tensor: w.tensor })),
       ...Object.entries(bestWeights ?? {}).map(([name, tensor]) => ({ name: `best/${name}`, tensor })),
     ];
     await options.checkpoints!.save({ state: structuredClone(state), tensors });
@@ -184,7 +185,7 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
           const inputs = tf.tensor2d(batch.inputs, [batch.rows, batch.length], 'int32');
           const targets = tf.tensor2d(batch.targets, [batch.rows, batch.length], 'int32');
           const negativeTensor = negatives && tf.tensor1d(negatives, 'int32');
-          return optimizer.minimize(() => model.loss(inputs, targets, dropoutSeed, negativeTensor), true)!;
+          return optimizer.minimize(() => model.loss(inputs, targets, dropoutSeed, negativeTensor));
         });
         const value = (await loss.data())[0];
         loss.dispose();
