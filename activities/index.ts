@@ -13,8 +13,7 @@ import type { Logger } from 'pino';
 import { collectEvents, TooManyBadRowsError } from './collect/collect';
 import { InvalidInputFileError } from './collect/raw-files';
 import { deployModel, type DeployInput } from './deploy';
-import { measureFeedback } from './feedback';
-import { optimizeNext } from './optimize';
+import { createLearningLoopActivities } from './learning-loop';
 import { applyAliasChange, ChampionChangedError, NoPreviousChampionError, planRollback, readChampion, type ChampionAlias } from './registry/serving-registry';
 import { MODEL_KIND_PLUGINS } from './model-kinds';
 import { isCancelled } from './progress';
@@ -35,7 +34,7 @@ const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChang
 
 const isNonRetryable = (error: Error) => NON_RETRYABLE.some((type) => error instanceof type);
 
-async function step<T>(name: string, ctx: StepContext, log: Logger, work: () => Promise<T>): Promise<T> {
+export async function step<T>(name: string, ctx: StepContext, log: Logger, work: () => Promise<T>): Promise<T> {
   assertSafeKeySegment(ctx.config.dataset, 'dataset');
   const started = Date.now();
   try {
@@ -87,9 +86,7 @@ export function createActivities({ store, log, client }: ActivityDeps) {
     evaluate: (ctx: StepContext, prepared: PreprocessResult, trained: TrainResult): Promise<EvaluateResult> =>
       step('evaluate', ctx, log, () => MODEL_KIND_PLUGINS[ctx.config.kind].evaluate(nextItem, ctx, prepared, trained)),
     deploy: (ctx: StepContext, input: DeployInput) => step('deploy', ctx, log, () => deployModel(store, ctx, input)),
-    feedback: (ctx: StepContext) => step('feedback', ctx, log, () => measureFeedback(store, ctx)),
-    optimize: (ctx: StepContext, evaluation: EvaluateResult, trained: TrainResult) =>
-      step('optimize', ctx, log, () => optimizeNext(store, ctx, evaluation, trained)),
+    ...createLearningLoopActivities({ store, log, client }),
     /** The rollback workflow's one step. A retry after a successful swap finds its own record and stops. */
     rollback: async (request: RollbackRequest, workflowId: string): Promise<ChampionAlias> => {
       const by = `${request.by} (workflow ${workflowId})`;

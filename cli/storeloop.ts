@@ -12,7 +12,7 @@ import { modelsCommand } from './models-commands';
 import { runsCommand } from './runs-commands';
 import cliProgress from 'cli-progress';
 import pino from 'pino';
-import { loadConfig, describeConfig } from '../infra/config';
+import { loadConfig, describeConfig, usesLocalStack, type StoreloopConfig } from '../infra/config';
 import { createLogger } from '../infra/logger';
 import { ensureGoBinary, stackDown, stackUp, TEMPORAL_CLI, VERSITY_GATEWAY } from '../infra/local-stack';
 import { ObjectStore } from '../activities/storage/object-store';
@@ -49,7 +49,14 @@ function metricsRow(name: string, m: RankingMetrics | null): Record<string, stri
   return Object.fromEntries([['model', name], ...METRIC_KEYS.map((k) => [k, m ? m[k].toFixed(4) : '-'])]);
 }
 
-function printHuman(outcome: RunOutcome, uiUrl: string, namespace: string): void {
+/** The report's S3 URI, and on the local stack also the file the gateway keeps it in, which any Markdown viewer opens. */
+function reportLocation(uri: string, config: StoreloopConfig): string {
+  if (!usesLocalStack(config).s3) return uri;
+  return `${uri}\n             ${path.join(config.local.dataDir, 's3', config.s3.bucket, uri.replace(/^s3:\/\/[^/]+\//, ''))}`;
+}
+
+function printHuman(outcome: RunOutcome, config: StoreloopConfig): void {
+  const { uiUrl, namespace } = config.temporal;
   const link = `${uiUrl}/namespaces/${namespace}/workflows/${encodeURIComponent(outcome.workflowId)}/${outcome.runId}/history`;
   if (outcome.status === 'failed') {
     console.log(`\nLifecycle ${outcome.workflowId} FAILED: ${outcome.error}`);
@@ -63,8 +70,11 @@ function printHuman(outcome: RunOutcome, uiUrl: string, namespace: string): void
   console.table([metricsRow(`new (${s.backend})`, s.metrics), metricsRow('popularity baseline', s.baseline), metricsRow(`champion ${s.championVersion ?? '(none)'}`, s.champion)]);
   console.log(`Decision: ${s.promoted ? `PROMOTED ${s.version}` : `not promoted (champion stays ${s.championVersion ?? 'none'})`}`);
   for (const reason of s.reasons) console.log(`  - ${reason}`);
+  console.log(`Hyperparams: ${s.hyperparameters.source}: ${s.hyperparameters.note}`);
+  console.log(`Feedback:    ${s.feedback.status === 'measured' ? `${s.feedback.events} events, ${Object.keys(s.feedback.perVersion).length} version(s)` : 'no feedback yet'}${s.feedback.alarms.length > 0 ? `; alarms: ${s.feedback.alarms.join('; ')}` : ''}`);
+  console.log(`Optimize:    ${s.optimize.rationale}`);
   console.log(`Serving:     ${s.servingUri ?? '(nothing served yet)'}`);
-  console.log(`Report:      ${s.report}`);
+  console.log(`Report:      ${reportLocation(s.runReport, config)}`);
   console.log(`Temporal UI: ${link}`);
 }
 
@@ -118,7 +128,7 @@ async function runCommand(options: { data?: string; dataset?: string; json?: boo
       : { workflowId: outcome.workflowId, runId: outcome.runId, status: 'failed', error: outcome.error, steps: outcome.progress?.steps ?? [], metrics: null, baseline: null, champion: null, promoted: false, servingUri: null };
     process.stdout.write(`${JSON.stringify(json)}\n`);
   } else {
-    printHuman(outcome, config.temporal.uiUrl, config.temporal.namespace);
+    printHuman(outcome, config);
   }
   process.exitCode = outcome.status === 'completed' ? 0 : 1;
 }

@@ -45,7 +45,9 @@ function lifecycleAction(config: TemporalConfig, model: string, extra: Lifecycle
     throw new Error('a schedule\'s runs take their data cut-off from their nominal time; leave dataCutoff out of --input');
   }
   // The workflow cannot read this process's environment: tell it where training runs.
-  const input: LifecycleInputFields = { trainingTaskQueue: config.trainingTaskQueue, ...extra, dataset, kind };
+  // Nights have time for the hyperparameter search that ad-hoc runs leave off by default.
+  const optimize = { ...extra.optimize, search: { enabled: true, ...extra.optimize?.search } };
+  const input: LifecycleInputFields = { trainingTaskQueue: config.trainingTaskQueue, ...extra, optimize, dataset, kind };
   parseLifecycleInput(input); // refuse a bad input now, not at 02:00
   return { type: 'startWorkflow', workflowType: 'modelLifecycle', taskQueue: config.pipelineTaskQueue, workflowId: scheduleIdFor(model), args: [input] };
 }

@@ -42,6 +42,89 @@ export const RecommenderHyperparameters = z
   .refine((hp) => hp.hiddenDim % hp.heads === 0, { message: 'hiddenDim must be divisible by heads', path: ['heads'] });
 export type RecommenderHyperparameters = z.output<typeof RecommenderHyperparameters>;
 
+/**
+ * The feedback step: which window of served traffic it measures, and when drift or an
+ * online-metric drop is large enough to start a retrain. PSI (population stability
+ * index) below 0.1 is usually read as stable, 0.1-0.25 as a moderate and above 0.25 as a
+ * significant shift.
+ */
+export const FeedbackConfig = z
+  .object({
+    /** Days of feedback, ending at the run's data cut-off (or its start), that count as recent traffic. */
+    windowDays: z.number().int().min(1).max(90).default(7),
+    /** Buckets of equal training-data mass for the item-popularity PSI (plus one for items the training data lacks). */
+    popularityBuckets: z.number().int().min(2).max(100).default(10),
+    /** Retrain above this PSI between training and recent item popularity. */
+    maxItemPopularityPsi: z.number().min(0).default(0.25),
+    /** Retrain above this PSI between training users' sequence lengths and the served users' history lengths. */
+    maxSequenceLengthPsi: z.number().min(0).default(0.25),
+    /** Retrain when the newest version's hit rate is this much (relative) below the version served before it. */
+    maxHitRateDrop: z.number().min(0).max(1).default(0.2),
+    /** Fewer requests (or outcomes, for popularity) than this and the step measures but raises no alarm. */
+    minRequests: z.number().int().min(1).default(200),
+    /** Start a retrain (a new lifecycle run) when an alarm is raised; false only reports it. */
+    retrainOnAlarm: z.boolean().default(true),
+  })
+  .strict();
+export type FeedbackConfig = z.output<typeof FeedbackConfig>;
+
+/** Hyperparameters a search may vary: numbers (not epochs, which is the search's budget) and the architecture. */
+export const SEARCHABLE_HYPERPARAMETERS = ['model', 'maxLen', 'hiddenDim', 'blocks', 'heads', 'dropout', 'learningRate', 'batchSize', 'sampledNegatives'] as const;
+export type SearchableHyperparameter = (typeof SEARCHABLE_HYPERPARAMETERS)[number];
+
+/** One dimension of the search space: a list of choices, or a numeric range (log scale for rates). */
+export const SearchDimension = z.union([
+  z.object({ choices: z.array(z.union([z.number(), z.string()])).min(1).max(20) }).strict(),
+  z
+    .object({ min: z.number(), max: z.number(), scale: z.enum(['linear', 'log']).default('linear'), integer: z.boolean().default(false) })
+    .strict()
+    .refine((d) => d.min <= d.max, 'min must not be above max')
+    .refine((d) => d.scale === 'linear' || d.min > 0, 'a log-scale range needs min > 0'),
+]);
+export type SearchDimension = z.output<typeof SearchDimension>;
+
+const DEFAULT_SEARCH_SPACE: Partial<Record<SearchableHyperparameter, z.input<typeof SearchDimension>>> = {
+  learningRate: { min: 0.0003, max: 0.01, scale: 'log' },
+  dropout: { min: 0, max: 0.5 },
+  hiddenDim: { choices: [32, 64, 128] },
+};
+
+/**
+ * The optimize step: successive halving over `space`. `trials` configurations train for
+ * `minEpochs`; the best 1/`eta` of them train again for `eta` times the epochs, up to
+ * `maxEpochs` (and never more than the run's `hyperparameters.epochs`), until one is left
+ * or `maxMinutes` is spent. The winner is stored and later
+ * runs use it unless their input sets hyperparameters.
+ */
+export const SearchConfig = z
+  .object({
+    /** Off by default so ad-hoc runs stay fast; the nightly schedule turns it on. */
+    enabled: z.boolean().default(false),
+    trials: z.number().int().min(1).max(64).default(6),
+    eta: z.number().int().min(2).max(8).default(3),
+    minEpochs: z.number().int().min(1).max(100).default(2),
+    maxEpochs: z.number().int().min(1).max(500).default(18),
+    /** Wall-clock budget of the whole search; trials still running then are cancelled. */
+    maxMinutes: z.number().min(1).max(24 * 60).default(120),
+    seed: z.number().int().min(0).default(1),
+    space: z
+      .partialRecord(z.enum(SEARCHABLE_HYPERPARAMETERS), SearchDimension)
+      .refine((space) => Object.keys(space).length > 0, 'the search space needs at least one hyperparameter')
+      .prefault(DEFAULT_SEARCH_SPACE),
+  })
+  .strict()
+  .refine((s) => s.minEpochs <= s.maxEpochs, { message: 'minEpochs must not be above maxEpochs', path: ['minEpochs'] });
+export type SearchConfig = z.output<typeof SearchConfig>;
+
+export const OptimizeConfig = z
+  .object({
+    search: SearchConfig.default(SearchConfig.parse({})),
+    /** Train with the stored winner of the last search when the input sets no hyperparameters. */
+    useSearchedHyperparameters: z.boolean().default(true),
+  })
+  .strict();
+export type OptimizeConfig = z.output<typeof OptimizeConfig>;
+
 export const LifecycleInput = z
   .object({
     /** Which model plug-in runs the lifecycle. */
@@ -81,6 +164,10 @@ export const LifecycleInput = z
       })
       .strict()
       .default({ metric: 'ndcg@10', minImprovement: 0 }),
+    feedback: FeedbackConfig.default(FeedbackConfig.parse({})),
+    optimize: OptimizeConfig.default(OptimizeConfig.parse({})),
+    /** Set on a retrain that a drift or online-metric alarm started: which run raised it, and why. A retrain never starts another. */
+    retrainOf: z.object({ workflowId: z.string().min(1).max(400), reasons: z.array(z.string().max(500)).max(10) }).strict().optional(),
   })
   .strict();
 

@@ -10,7 +10,7 @@ import {
   Utf8,
 } from 'apache-arrow';
 import type { ArtifactRef } from './artifacts';
-import type { LifecycleConfig } from './lifecycle-input';
+import type { LifecycleConfig, RecommenderHyperparameters } from './lifecycle-input';
 import type { RankingMetrics } from '../ml/ranking';
 
 export type StepName = 'collect' | 'preprocess' | 'train' | 'evaluate' | 'deploy' | 'feedback' | 'optimize';
@@ -108,17 +108,97 @@ export interface DeployResult {
   reason: string;
 }
 
+/** Online metrics of one model version over the feedback window. Outcomes count once per request and item. */
+export interface OnlineMetrics {
+  requests: number;
+  impressions: number;
+  /** Outcomes on an item of a list this version served (joined by request_id, else by user and item). */
+  clicks: number;
+  addToCarts: number;
+  purchases: number;
+  /** Outcomes that matched no impression in the window (item not shown, or its request too old). */
+  unattributedOutcomes: number;
+  /** Per impression. */
+  ctr: number;
+  addToCartRate: number;
+  purchaseRate: number;
+  /** Share of requests whose list held an item the user then clicked, added to the cart or bought. */
+  hitRate: number;
+  /** First impression of this version in the window (ISO): orders versions by when they went live. */
+  firstSeen: string;
+}
+
+/** Population stability index between the training data (expected) and recent traffic (actual). */
+export interface DriftMeasure {
+  psi: number | null;
+  threshold: number;
+  /** Observations on the traffic side; below the configured minimum the PSI is not computed. */
+  sample: number;
+  buckets: { label: string; expected: number; actual: number }[];
+}
+
 export interface FeedbackResult {
   status: 'no-feedback' | 'measured';
+  window: { from: string; to: string };
+  files: number;
   events: number;
-  perVersion: Record<string, { impressions: number; clicks: number; addToCarts: number; purchases: number; ctr: number }>;
+  invalidRows: number;
+  perVersion: Record<string, OnlineMetrics>;
+  drift: { itemPopularity: DriftMeasure; sequenceLength: DriftMeasure };
+  /** Thresholds crossed, in words; each is a reason to retrain. */
+  alarms: string[];
+}
+
+/** One configuration of a hyperparameter search: the values it sets on top of the run's hyperparameters. */
+export interface SearchCandidate {
+  id: string;
+  params: Record<string, number | string>;
+}
+
+export interface TrialResult {
+  candidate: SearchCandidate;
+  rung: number;
+  epochs: number;
+  workflowId: string;
+  /** Best validation NDCG@10 of the trial's training (never the test split). */
+  validationNdcg10: number;
+  bestEpoch: number;
+  trainSeconds: number;
+  cached: boolean;
+  /** Why the trial could not train; it then scores 0. */
+  error?: string;
+}
+
+export interface SearchResult {
+  workflowId: string;
+  trials: TrialResult[];
+  /** The best trial of the highest rung that finished any trial. */
+  best: TrialResult | null;
+  /** What later runs use: the run's hyperparameters with the winner's values. */
+  hyperparameters: RecommenderHyperparameters | null;
+  stoppedBy: 'finished' | 'time budget';
+  stored: string | null;
+}
+
+/** Where a run's hyperparameters came from, recorded in its summary and report. */
+export interface ChosenHyperparameters {
+  source: 'input' | 'search' | 'defaults';
+  searchWorkflowId: string | null;
+  values: RecommenderHyperparameters;
+  note: string;
+}
+
+export interface RetrainRequest {
+  workflowId: string;
+  reasons: string[];
 }
 
 export interface OptimizeResult {
   historyRuns: number;
-  proposal: Record<string, number | string>;
-  rationale: string;
   historyKey: string;
+  search: SearchResult | null;
+  retrain: RetrainRequest | null;
+  rationale: string;
 }
 
 /** Dense item vocabulary: index 0 is padding, items are 1..n. */

@@ -1,2 +1,3 @@
 export { modelLifecycle } from './lifecycle';
 export { rollbackModel } from './rollback';
+export { hyperparameterSearch, hyperparameterTrial } from './hyperparameter-search';

@@ -3,22 +3,33 @@
  * -> optimize. Deterministic and short: every piece of real work is an activity, only
  * artifact references travel between them, and the `progress` query shows where it is.
  */
-import { ActivityCancellationType, ApplicationFailure, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  executeChild,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { parseLifecycleInput, servingModelName, type LifecycleInputFields } from '../schemas/lifecycle-input';
-import { STEP_NAMES, type StepContext, type StepName } from '../schemas/steps';
+import { parseLifecycleInput, servingModelName, type LifecycleConfig, type LifecycleInputFields } from '../schemas/lifecycle-input';
+import {
+  STEP_NAMES,
+  type ChosenHyperparameters,
+  type FeedbackResult,
+  type OptimizeResult,
+  type RetrainRequest,
+  type StepContext,
+  type StepName,
+} from '../schemas/steps';
 import type { RankingMetrics } from '../ml/ranking';
 import { progressQuery, trainingProgressSignal, type ApprovalState, type LifecycleProgress, type StepProgress } from './progress';
 import { describeApproval, installApprovalGate } from './approval';
-
-const retry: RetryPolicy = {
-  initialInterval: '2s',
-  backoffCoefficient: 2,
-  maximumInterval: '1m',
-  maximumAttempts: 5,
-  nonRetryableErrorTypes: ['InvalidInputFileError', 'TooManyBadRowsError', 'ChampionChangedError'],
-};
+import { hyperparameterSearch } from './hyperparameter-search';
+import { ACTIVITY_RETRY as retry } from './retry';
 
 const pipeline = proxyActivities<Activities>({
   startToCloseTimeout: '30m',
@@ -47,16 +58,45 @@ export interface LifecycleSummary {
   version: string | null;
   servingUri: string | null;
   reasons: string[];
+  /** The evaluation's JSON record (content-addressed). */
   report: string;
+  /** The human-readable run report (Markdown with SVG charts beside it). */
+  runReport: string;
+  hyperparameters: ChosenHyperparameters;
   backend: string;
   data: { rowsImported: number; totalRows: number; quarantinedRows: number; eventsAfterCutoff: number; users: number; items: number; interactions: number };
   training: { epochs: number; bestEpoch: number; trainSeconds: number; samplesPerSecond: number; cached: boolean; resumedFromStep: number | null };
-  feedback: { status: string; events: number };
-  nextHyperparameters: { rationale: string };
+  feedback: FeedbackResult;
+  optimize: OptimizeResult;
+  /** The retrain this run started because of a feedback alarm, if any. */
+  retrain: RetrainRequest | null;
+}
+
+/**
+ * A feedback alarm starts a new lifecycle on all data collected until this run started.
+ * Durable and idempotent: an abandoned child (it outlives this run) with an id derived
+ * from this run's, so a replayed or retried start cannot launch a second one. A retrain
+ * never starts another; its alarms are only reported.
+ */
+async function startRetrain(input: LifecycleInputFields, config: LifecycleConfig, ctx: StepContext, alarms: string[]): Promise<{ retrain: RetrainRequest | null; note: string }> {
+  if (alarms.length === 0) return { retrain: null, note: 'no alarm' };
+  if (!config.feedback.retrainOnAlarm) return { retrain: null, note: 'alarm raised; retraining is off (feedback.retrainOnAlarm)' };
+  if (config.retrainOf) return { retrain: null, note: `alarm raised; this run is already a retrain of ${config.retrainOf.workflowId}` };
+  const retrain: RetrainRequest = { workflowId: `retrain-${ctx.workflowId}`, reasons: alarms };
+  try {
+    await startChild(modelLifecycle, {
+      workflowId: retrain.workflowId,
+      args: [{ ...input, dataCutoff: ctx.startedAt, retrainOf: { workflowId: ctx.workflowId, reasons: alarms } }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+  }
+  return { retrain, note: `started retrain ${retrain.workflowId}` };
 }
 
 export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<LifecycleSummary> {
-  let config;
+  let config: LifecycleConfig;
   try {
     config = parseLifecycleInput(input);
   } catch (error) {
@@ -68,6 +108,8 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
   const scheduledAt = info.typedSearchAttributes.get(SCHEDULED_START_TIME);
   if (config.dataCutoff === undefined && scheduledAt) config.dataCutoff = scheduledAt.toISOString();
   const ctx: StepContext = { config, workflowId: info.workflowId, runId: info.runId, startedAt: info.runStartTime.toISOString() };
+  const chosen = await pipeline.chooseHyperparameters(ctx, input.hyperparameters !== undefined);
+  ctx.config = config = { ...config, hyperparameters: chosen.values };
   const training = proxyActivities<Activities>({
     taskQueue: config.trainingTaskQueue,
     startToCloseTimeout: '12h',
@@ -130,10 +172,37 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
   const deployed = await run('deploy', () => pipeline.deploy(ctx, { collected, prepared, trained, evaluation: decided, approvedBy: approval?.by }), (r) => ({
     detail: r.promoted ? `promoted ${r.version}` : `kept ${r.version ?? 'no champion'}`,
   }));
-  const feedback = await run('feedback', () => pipeline.feedback(ctx), (r) => ({ rows: r.events, detail: r.status }));
-  const optimized = await run('optimize', () => pipeline.optimize(ctx, evaluation, trained), (r) => ({ detail: r.rationale }));
+  const feedback = await run('feedback', () => pipeline.feedback(ctx, prepared), (r) => ({
+    rows: r.events,
+    detail: r.status === 'measured' ? `${Object.keys(r.perVersion).length} version(s); ${r.alarms.length > 0 ? r.alarms.join('; ') : 'no alarm'}` : 'no feedback yet',
+  }));
+  const optimized = await run('optimize', async (): Promise<OptimizeResult> => {
+    const history = await pipeline.recordRun(ctx, {
+      workflowId: ctx.workflowId,
+      runId: ctx.runId,
+      startedAt: ctx.startedAt,
+      dataCutoff: config.dataCutoff ?? null,
+      hyperparameters: chosen,
+      metrics: evaluation.candidate,
+      baseline: evaluation.baseline,
+      promoted: deployed.promoted,
+      version: deployed.version,
+      bestEpoch: trained.bestEpoch,
+      epochs: trained.epochs,
+      online: feedback.perVersion,
+      drift: { itemPopularityPsi: feedback.drift.itemPopularity.psi, sequenceLengthPsi: feedback.drift.sequenceLength.psi },
+    });
+    const search = config.optimize.search.enabled
+      ? await executeChild(hyperparameterSearch, { workflowId: `${ctx.workflowId}-search`, args: [{ ctx, prepared }] })
+      : null;
+    const { retrain, note } = await startRetrain(input, config, ctx, feedback.alarms);
+    const searched = search?.best
+      ? `search: ${search.trials.length} trials, best ${search.best.candidate.id} (validation NDCG@10 ${search.best.validationNdcg10.toFixed(4)}) stored for the next runs`
+      : search ? `search: ${search.trials.length} trials, none finished` : 'search off';
+    return { ...history, search, retrain, rationale: `${searched}; ${note}` };
+  }, (r) => ({ rows: r.search?.trials.length, detail: r.rationale }));
 
-  return {
+  const summary: Omit<LifecycleSummary, 'runReport'> = {
     workflowId: ctx.workflowId,
     runId: ctx.runId,
     status: 'completed',
@@ -168,7 +237,11 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
       cached: trained.cached,
       resumedFromStep: trained.resumedFromStep,
     },
-    feedback: { status: feedback.status, events: feedback.events },
-    nextHyperparameters: { rationale: optimized.rationale },
+    hyperparameters: chosen,
+    feedback,
+    optimize: optimized,
+    retrain: optimized.retrain,
   };
+  const runReport = await pipeline.writeRunReport(ctx, summary, trained.model);
+  return { ...summary, runReport: runReport.uri };
 }

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { OnlineMetricsJoin, populationStabilityIndex, timestampMs } from '../../activities/feedback';
+import { planSearchCandidates } from '../../activities/optimize';
+import { parseLifecycleInput } from '../../schemas/lifecycle-input';
+import { RecommenderHyperparameters } from '../../schemas/lifecycle-input';
+import type { FeedbackEvent } from '../../schemas/feedback';
+import type { StepContext } from '../../schemas/steps';
+
+const at = (minute: number) => Date.UTC(2026, 10, 1, 12, minute);
+const shown = (version: string, request: string, user: string, items: string[], minute = 0): FeedbackEvent[] =>
+  items.map((item, position) => ({ type: 'impression', model_version: version, user_id: user, item_id: item, request_id: request, position, timestamp: at(minute) }));
+const outcome = (type: FeedbackEvent['type'], version: string, user: string, item: string, request?: string): FeedbackEvent =>
+  ({ type, model_version: version, user_id: user, item_id: item, request_id: request ?? null, timestamp: at(30) });
+
+describe('feedback join', () => {
+  it('credits outcomes to the list that showed the item, once per request and item, by request id or by user', () => {
+    const join = new OnlineMetricsJoin();
+    for (const row of [
+      ...shown('v1', 'r1', 'alice', ['a', 'b', 'c']),
+      ...shown('v1', 'r2', 'bob', ['a', 'd', 'e']),
+      ...shown('v2', 'r3', 'carol', ['x', 'y'], 5),
+      outcome('click', 'v1', 'alice', 'b', 'r1'),
+      outcome('click', 'v1', 'alice', 'b', 'r1'), // double click
+      outcome('purchase', 'v1', 'alice', 'b', 'r1'),
+      outcome('click', 'v1', 'bob', 'z', 'r2'), // not in bob's list
+      outcome('add_to_cart', 'v2', 'carol', 'y'), // no request id: joined by user and item
+    ]) join.add(row);
+    join.endDay();
+    const m = join.metrics();
+    assert.deepEqual([m.v1.requests, m.v1.impressions, m.v1.clicks, m.v1.purchases, m.v1.unattributedOutcomes], [2, 6, 1, 1, 1]);
+    assert.equal(m.v1.hitRate, 0.5);
+    assert.equal(m.v1.ctr, 1 / 6);
+    assert.deepEqual([m.v2.requests, m.v2.addToCarts, m.v2.hitRate], [1, 1, 1]);
+    assert.ok(m.v1.firstSeen < m.v2.firstSeen);
+    assert.deepEqual([...join.servedUsers].sort(), ['alice', 'bob', 'carol']);
+  });
+
+  it('joins outcomes with the previous day\'s lists and forgets older ones', () => {
+    const join = new OnlineMetricsJoin();
+    for (const row of shown('v1', 'r1', 'alice', ['a'])) join.add(row);
+    join.endDay();
+    join.add(outcome('click', 'v1', 'alice', 'a', 'r1'));
+    join.endDay();
+    join.add(outcome('purchase', 'v1', 'alice', 'a', 'r1'));
+    join.endDay();
+    const m = join.metrics().v1;
+    assert.deepEqual([m.clicks, m.purchases, m.unattributedOutcomes], [1, 0, 1]);
+  });
+
+  it('reads timestamps in the forms Arrow and the contract allow', () => {
+    const ms = Date.UTC(2026, 0, 2);
+    for (const value of [ms, ms / 1000, BigInt(ms), new Date(ms), '2026-01-02T00:00:00Z', String(ms / 1000)]) assert.equal(timestampMs(value), ms);
+  });
+});
+
+describe('population stability index', () => {
+  it('is 0 for the same distribution and grows with the shift', () => {
+    assert.equal(populationStabilityIndex([10, 20, 70], [1, 2, 7]), 0);
+    const small = populationStabilityIndex([10, 20, 70], [12, 22, 66]);
+    const large = populationStabilityIndex([10, 20, 70], [60, 20, 20]);
+    assert.ok(small > 0 && small < 0.1, `${small}`);
+    assert.ok(large > 0.25, `${large}`);
+    assert.ok(Number.isFinite(populationStabilityIndex([10, 0], [5, 5])), 'an empty bucket stays finite');
+  });
+});
+
+describe('hyperparameter search plan', () => {
+  const ctx = (optimize: object): StepContext => ({
+    config: parseLifecycleInput({ optimize, hyperparameters: { heads: 4 } }),
+    workflowId: 'w',
+    runId: 'r',
+    startedAt: '2026-11-01T00:00:00Z',
+  });
+
+  it('starts from the run\'s own values, then distinct valid draws from the space, the same for the same seed', () => {
+    const search = { trials: 6, space: { learningRate: { min: 0.0001, max: 0.01, scale: 'log' }, hiddenDim: { choices: [30, 32, 64] }, maxLen: { min: 10, max: 50, integer: true } } };
+    const plan = planSearchCandidates(ctx({ search }));
+    assert.equal(plan.length, 6);
+    assert.deepEqual(plan[0].params, { learningRate: 0.001, hiddenDim: 64, maxLen: 50 });
+    assert.equal(new Set(plan.map((c) => JSON.stringify(c.params))).size, 6);
+    for (const c of plan) {
+      assert.ok(RecommenderHyperparameters.safeParse({ heads: 4, ...c.params }).success, JSON.stringify(c.params));
+      assert.notEqual(c.params.hiddenDim, 30, 'hiddenDim 30 is not divisible by 4 heads');
+      assert.ok(Number.isInteger(c.params.maxLen));
+    }
+    assert.deepEqual(planSearchCandidates(ctx({ search })), plan);
+    assert.notDeepEqual(planSearchCandidates(ctx({ search: { ...search, seed: 2 } })), plan);
+  });
+
+  it('refuses a space with epochs (the budget) or an inverted range, naming the field', () => {
+    assert.throws(() => parseLifecycleInput({ optimize: { search: { space: { epochs: { min: 1, max: 5 } } } } }), /epochs/);
+    assert.throws(() => parseLifecycleInput({ optimize: { search: { space: { dropout: { min: 0.5, max: 0.1 } } } } }), /optimize\.search\.space\.dropout: min must not be above max/);
+    assert.throws(() => parseLifecycleInput({ feedback: { maxHitRateDrop: 2 } }), /feedback\.maxHitRateDrop/);
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * Hyperparameter search by successive halving, as child workflows of a lifecycle run:
+ * every candidate trains for `minEpochs` (one `hyperparameterTrial` child each, on the
+ * training task queue), the best 1/`eta` train again for `eta` times as many epochs, and
+ * so on up to `maxEpochs` or a single survivor. The whole search is bounded by
+ * `maxMinutes`: trials still running then are cancelled and the search keeps what
+ * finished. Like any workflow it resumes after a worker restart; trials that already
+ * trained come back from the train step's cache.
+ */
+import {
+  ActivityFailure,
+  CancellationScope,
+  ChildWorkflowCancellationType,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { PreprocessResult, SearchCandidate, SearchResult, StepContext, TrialResult } from '../schemas/steps';
+import type { RecommenderHyperparameters } from '../schemas/lifecycle-input';
+import { ACTIVITY_RETRY } from './retry';
+
+export interface SearchInput {
+  ctx: StepContext;
+  prepared: PreprocessResult;
+}
+
+export interface TrialInput {
+  ctx: StepContext;
+  prepared: PreprocessResult;
+  candidate: SearchCandidate;
+  rung: number;
+  epochs: number;
+}
+
+const pipeline = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: ACTIVITY_RETRY });
+
+/** One configuration trained for a given number of epochs and scored on the validation split. */
+export async function hyperparameterTrial({ ctx, prepared, candidate, rung, epochs }: TrialInput): Promise<TrialResult> {
+  const { workflowId } = workflowInfo();
+  const training = proxyActivities<Activities>({
+    taskQueue: ctx.config.trainingTaskQueue,
+    startToCloseTimeout: '12h',
+    heartbeatTimeout: `${ctx.config.training.heartbeatTimeoutSeconds}s`,
+    // A trial is cheap to lose: one retry covers a lost worker without re-running a diverging configuration five times.
+    retry: { ...ACTIVITY_RETRY, maximumAttempts: 2 },
+  });
+  const hyperparameters = { ...ctx.config.hyperparameters, ...candidate.params, epochs } as RecommenderHyperparameters;
+  // The trial's own id: its checkpoints and progress signals belong to it, not to the lifecycle.
+  const trialCtx: StepContext = { ...ctx, workflowId, runId: workflowInfo().runId, config: { ...ctx.config, hyperparameters } };
+  try {
+    const trained = await training.train(trialCtx, prepared);
+    const { validationNdcg10 } = await pipeline.scoreTrial(trained);
+    return { candidate, rung, epochs, workflowId, validationNdcg10, bestEpoch: trained.bestEpoch, trainSeconds: trained.trainSeconds, cached: trained.cached };
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    // A configuration that cannot train (its loss diverged, say) loses the trial, not the search.
+    const cause = error instanceof ActivityFailure && error.cause ? error.cause.message : (error as Error).message;
+    return { candidate, rung, epochs, workflowId, validationNdcg10: 0, bestEpoch: 0, trainSeconds: 0, cached: false, error: cause };
+  }
+}
+
+const byScore = (a: TrialResult, b: TrialResult) => b.validationNdcg10 - a.validationNdcg10 || a.candidate.id.localeCompare(b.candidate.id);
+
+export async function hyperparameterSearch({ ctx, prepared }: SearchInput): Promise<SearchResult> {
+  const { workflowId, startTime } = workflowInfo();
+  const search = ctx.config.optimize.search;
+  const deadline = startTime.getTime() + search.maxMinutes * 60_000;
+  const trials: TrialResult[] = [];
+  let candidates = await pipeline.planSearch(ctx);
+  // Trials never train longer than the run itself would.
+  const maxEpochs = Math.min(search.maxEpochs, ctx.config.hyperparameters.epochs);
+  let epochs = Math.min(search.minEpochs, maxEpochs);
+  let stoppedBy: SearchResult['stoppedBy'] = 'finished';
+  let lastRung: TrialResult[] = [];
+
+  for (let rung = 0; ; rung++) {
+    const finished: TrialResult[] = [];
+    const scope = new CancellationScope();
+    const rungDone = scope.run(() =>
+      Promise.all(
+        candidates.map(async (candidate) => {
+          const result = await executeChild(hyperparameterTrial, {
+            workflowId: `${workflowId}-rung${rung}-${candidate.id}`,
+            args: [{ ctx, prepared, candidate, rung, epochs }],
+            cancellationType: ChildWorkflowCancellationType.TRY_CANCEL,
+          });
+          finished.push(result);
+        }),
+      ),
+    );
+    const timedOut = await Promise.race([rungDone.then(() => false), sleep(Math.max(1, deadline - Date.now())).then(() => true)]);
+    if (timedOut) {
+      scope.cancel();
+      await rungDone.catch((error) => {
+        if (!isCancellation(error)) throw error;
+      });
+    }
+    trials.push(...finished);
+    if (finished.length > 0) lastRung = finished;
+    if (timedOut) {
+      stoppedBy = 'time budget';
+      break;
+    }
+    if (candidates.length <= 1 || epochs >= maxEpochs) break;
+    const survivors = [...finished].sort(byScore).slice(0, Math.ceil(finished.length / search.eta));
+    candidates = survivors.map((t) => t.candidate);
+    epochs = Math.min(maxEpochs, epochs * search.eta);
+  }
+
+  const best = [...lastRung].sort(byScore)[0] ?? null;
+  const result: SearchResult = {
+    workflowId,
+    trials,
+    best,
+    hyperparameters: best && ({ ...ctx.config.hyperparameters, ...best.candidate.params } as RecommenderHyperparameters),
+    stoppedBy,
+    stored: null,
+  };
+  result.stored = await pipeline.storeSearchWinner(ctx, result);
+  return result;
+}
