@@ -114,6 +114,16 @@ export class LoadedChampion {
     return this.histories.size;
   }
 
+  /** Up to `limit` users this version has a history for. */
+  knownUsers(limit: number): string[] {
+    return [...this.histories.keys()].slice(0, limit);
+  }
+
+  /** Store item ids of dense indices. */
+  decode(indices: ArrayLike<number>): string[] {
+    return Array.from(indices, (index) => this.itemIds[index - 1]);
+  }
+
   acquire(): this {
     this.leases++;
     return this;

@@ -1,7 +1,8 @@
 /**
  * Buffers impressions and outcome events and writes them to
- * `feedback/<model>/date=YYYY-MM-DD/<sha256>.arrow` (Arrow IPC file, FEEDBACK_SCHEMA), one
- * file per date per batch, where the feedback step reads them.
+ * `<prefix>date=YYYY-MM-DD/<sha256>.arrow` (Arrow IPC file, FEEDBACK_SCHEMA), one file per
+ * date per batch. The prefix is `feedback/<model>/`, where the feedback step reads them,
+ * unless traffic that must not count (a benchmark) is sent elsewhere.
  *
  * - A batch is written when `batchRows` rows are waiting, every `flushIntervalMs`, and on close.
  * - The buffer holds at most `capacityRows` rows not yet in S3 (waiting or being written).
@@ -28,7 +29,8 @@ export interface FeedbackRecord {
 
 export interface FeedbackLogOptions {
   store: ObjectStore;
-  model: string;
+  /** Ends with '/'; feedbackPrefix(model) for real traffic. */
+  prefix: string;
   batchRows: number;
   flushIntervalMs: number;
   capacityRows: number;
@@ -59,6 +61,7 @@ export class FeedbackLog {
 
   constructor(private readonly options: FeedbackLogOptions) {
     if (options.batchRows > options.capacityRows) throw new Error('feedback batchRows must not exceed capacityRows');
+    if (!options.prefix.endsWith('/')) throw new Error(`feedback prefix "${options.prefix}" must end with "/"`);
     this.timer = setInterval(() => this.flushSoon(), options.flushIntervalMs);
   }
 
@@ -136,7 +139,7 @@ export class FeedbackLog {
     for (const [date, rows] of byDate) {
       const columns = Object.fromEntries(FEEDBACK_SCHEMA.fields.map((f) => [f.name, rows.map((r) => r[f.name as keyof FeedbackRecord])]));
       const bytes = tableToIPC(tableFromColumns(FEEDBACK_SCHEMA, columns), 'file');
-      await this.options.store.putArtifact(`${feedbackPrefix(this.options.model)}date=${date}`, bytes, 'arrow', { rows: rows.length });
+      await this.options.store.putArtifact(`${this.options.prefix}date=${date}`, bytes, 'arrow', { rows: rows.length });
     }
     // Counted once the whole batch is stored, so a retried batch is not counted twice.
     this.stats.writtenRows += batch.length;

@@ -24,7 +24,8 @@ const program = new Command('serve')
   .option('--feedback-batch <rows>', 'rows per feedback file (env STORELOOP_FEEDBACK_BATCH_ROWS)', positiveInt, Number(env('STORELOOP_FEEDBACK_BATCH_ROWS') ?? SERVING_DEFAULTS.feedback.batchRows))
   .option('--feedback-flush-ms <n>', 'longest a feedback row waits before it is written (env STORELOOP_FEEDBACK_FLUSH_MS)', positiveInt, Number(env('STORELOOP_FEEDBACK_FLUSH_MS') ?? SERVING_DEFAULTS.feedback.flushIntervalMs))
   .option('--feedback-capacity <rows>', 'unwritten feedback rows held before requests wait (env STORELOOP_FEEDBACK_CAPACITY_ROWS)', positiveInt, Number(env('STORELOOP_FEEDBACK_CAPACITY_ROWS') ?? SERVING_DEFAULTS.feedback.capacityRows))
-  .action(async (options: { model: string; host: string; port: number; pollMs: number; feedbackBatch: number; feedbackFlushMs: number; feedbackCapacity: number }) => {
+  .option('--feedback-prefix <prefix>', 'S3 prefix for feedback files, ending in "/" (default feedback/<model>/, where the feedback step reads)')
+  .action(async (options: { model: string; host: string; port: number; pollMs: number; feedbackBatch: number; feedbackFlushMs: number; feedbackCapacity: number; feedbackPrefix?: string }) => {
     const log = createLogger('serving');
     const server = await startServingServer({
       model: options.model,
@@ -32,6 +33,7 @@ const program = new Command('serve')
       port: options.port,
       pollIntervalMs: options.pollMs,
       feedback: { batchRows: options.feedbackBatch, flushIntervalMs: options.feedbackFlushMs, capacityRows: options.feedbackCapacity },
+      feedbackPrefix: options.feedbackPrefix,
       log,
     });
     let closing: Promise<void> | undefined;

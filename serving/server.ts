@@ -19,7 +19,7 @@ import { createLogger, type Logger } from '../infra/logger';
 import { selectBackend } from '../ml/backend';
 import { describeRequestIssue, parseFeedbackBody, RecommendationQuery, SessionRecommendationBody } from '../schemas/serving';
 import { ChampionWatcher } from './champion-watcher';
-import { FeedbackLog, type FeedbackLogStats, type FeedbackRecord } from './feedback-log';
+import { FeedbackLog, feedbackPrefix, type FeedbackLogStats, type FeedbackRecord } from './feedback-log';
 import { RecentActivity } from './recent-activity';
 import type { LoadedChampion, Recommendation } from './champion';
 
@@ -34,6 +34,8 @@ export interface ServingOptions {
   /** How often the champion alias is checked. */
   pollIntervalMs?: number;
   feedback?: { batchRows?: number; flushIntervalMs?: number; capacityRows?: number };
+  /** Where impressions and events go; `feedback/<model>/` (read by the feedback step) unless given. */
+  feedbackPrefix?: string;
   /** Most concurrent requests scored in one model call. */
   maxScoringBatch?: number;
   /** Users whose recent feedback events are remembered for their next requests. */
@@ -89,7 +91,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
   await selectBackend(log);
 
   const watcher = new ChampionWatcher({ store, model, log, pollIntervalMs: options.pollIntervalMs ?? SERVING_DEFAULTS.pollIntervalMs, maxBatch: options.maxScoringBatch ?? SERVING_DEFAULTS.maxScoringBatch });
-  const feedback = new FeedbackLog({ store, model, log, ...SERVING_DEFAULTS.feedback, ...options.feedback });
+  const feedback = new FeedbackLog({ store, log, prefix: options.feedbackPrefix ?? feedbackPrefix(model), ...SERVING_DEFAULTS.feedback, ...options.feedback });
   const recent = new RecentActivity(options.recentUsers ?? SERVING_DEFAULTS.recentUsers, 200);
   const servedBy = new LRUCache<string, string>({ max: SERVED_REQUESTS_REMEMBERED });
   await watcher.start();

@@ -1,0 +1,167 @@
+/**
+ * Serving latency and throughput: `npm run bench:serving -- [--model store-next-item]`.
+ *
+ * Starts the real service (`serving/main.ts`) as its own process on loopback, serving the
+ * model's champion from the configured storage, and drives it with autocannon from this
+ * process: GET /recommendations for known users, POST /recommendations for anonymous
+ * sessions, POST /feedback clicks, each at a few concurrency levels. The floor to compare
+ * with is the model's own scoring time in this process (same code path, no HTTP), one
+ * request at a time. Feedback goes to a bench prefix that is deleted afterwards, so the
+ * benchmark's traffic never counts as the model's online feedback.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import { Command, InvalidArgumentError } from 'commander';
+import { ObjectStore } from '../activities/storage/object-store';
+import { readChampion } from '../activities/registry/serving-registry';
+import { loadConfig, PROJECT_ROOT } from '../infra/config';
+import { stackUp } from '../infra/local-stack';
+import { createLogger } from '../infra/logger';
+import { selectBackend } from '../ml/backend';
+import { loadChampion, type LoadedChampion } from '../serving/champion';
+
+interface Row {
+  scenario: string;
+  connections: number;
+  p50Ms: number;
+  p99Ms: number;
+  requestsPerSecond: number;
+  requests: number;
+  failed: number;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+const intList = (value: string) => value.split(',').map((v) => positiveInt(v.trim()));
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** The model alone: one request's scoring, top-k and exclusion, timed in this process. */
+async function scoringFloor(champion: LoadedChampion, users: string[], k: number, samples: number): Promise<Row> {
+  const histories = users.map((user) => champion.historyOf(user, []));
+  for (let i = 0; i < 50; i++) await champion.recommend(histories[i % histories.length], k); // warm-up
+  const times: number[] = [];
+  const started = performance.now();
+  for (let i = 0; i < samples; i++) {
+    const t = performance.now();
+    await champion.recommend(histories[i % histories.length], k);
+    times.push(performance.now() - t);
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  times.sort((a, b) => a - b);
+  return { scenario: 'in-process scoring (floor)', connections: 1, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), requestsPerSecond: samples / elapsed, requests: samples, failed: 0 };
+}
+
+function startService(model: string, port: number, feedbackPrefix: string): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'serving', 'main.ts'), '--model', model, '--port', String(port), '--feedback-prefix', feedbackPrefix], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, STORELOOP_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+async function waitReady(url: string, service: ChildProcess): Promise<void> {
+  for (let waited = 0; waited < 120_000; waited += 250) {
+    if (service.exitCode !== null) throw new Error(`the service exited with code ${service.exitCode}`);
+    if (await fetch(`${url}/ready`).then((r) => r.ok, () => false)) return;
+    await sleep(250);
+  }
+  throw new Error('the service did not become ready within 120 s');
+}
+
+async function load(url: string, connections: number, seconds: number, next: () => { method: 'GET' | 'POST'; path: string; body?: string }): Promise<autocannon.Result> {
+  return autocannon({
+    url,
+    connections,
+    duration: seconds,
+    headers: { 'content-type': 'application/json' },
+    requests: [{ setupRequest: (request) => ({ ...request, ...next() }) }],
+  });
+}
+
+async function main(): Promise<void> {
+  const program = new Command('bench:serving')
+    .description('latency and throughput of the recommendation service on loopback')
+    .option('--model <name>', 'model whose champion is served', 'store-next-item')
+    .option('--connections <list>', 'concurrency levels, comma-separated', intList, [1, 16])
+    .option('--duration <s>', 'seconds per measurement', positiveInt, 10)
+    .option('--k <n>', 'items per recommendation list', positiveInt, 10)
+    .option('--port <n>', 'loopback port for the service', positiveInt, 19480)
+    .option('--json', 'print one JSON object on the last stdout line')
+    .parse();
+  const options = program.opts<{ model: string; connections: number[]; duration: number; k: number; port: number; json?: boolean }>();
+  const log = createLogger('bench');
+  const config = loadConfig();
+  await stackUp(log, config);
+  const store = new ObjectStore(config.s3);
+  const live = await readChampion(store, options.model);
+  if (!live) throw new Error(`${options.model} has no champion; run \`npm start\` first (it trains and promotes store-next-item) or pass --model`);
+  const backend = await selectBackend(log);
+
+  const champion = await loadChampion(store, options.model, live.alias.version);
+  const users = champion.knownUsers(2000);
+  const sessions = users.map((user) => champion.decode(champion.historyOf(user, []).slice(-10)));
+  const floor = await scoringFloor(champion, users, options.k, 1000);
+
+  const feedbackPrefix = `bench/serving-feedback/${Date.now()}/`;
+  const url = `http://127.0.0.1:${options.port}`;
+  const service = startService(options.model, options.port, feedbackPrefix);
+  const rows: Row[] = [floor];
+  try {
+    await waitReady(url, service);
+    let n = 0;
+    const scenarios: [string, () => { method: 'GET' | 'POST'; path: string; body?: string }][] = [
+      ['GET /recommendations', () => ({ method: 'GET', path: `/recommendations?user=${encodeURIComponent(users[n++ % users.length])}&k=${options.k}` })],
+      ['POST /recommendations', () => ({ method: 'POST', path: '/recommendations', body: JSON.stringify({ items: sessions[n++ % sessions.length], k: options.k }) })],
+      ['POST /feedback', () => {
+        const i = n++;
+        return { method: 'POST', path: '/feedback', body: JSON.stringify({ type: 'click', user: users[i % users.length], item: sessions[i % sessions.length][0] }) };
+      }],
+    ];
+    for (const [scenario, next] of scenarios) {
+      for (const connections of options.connections) {
+        await load(url, connections, 1, next); // warm-up: JIT, connection pool
+        const result = await load(url, connections, options.duration, next);
+        rows.push({ scenario, connections, p50Ms: result.latency.p50, p99Ms: result.latency.p99, requestsPerSecond: result.requests.average, requests: result.requests.total, failed: result.non2xx + result.errors + result.timeouts });
+        log.info(rows.at(-1), 'measured');
+      }
+    }
+  } finally {
+    const exited = service.exitCode === null ? once(service, 'exit') : Promise.resolve();
+    service.kill('SIGTERM');
+    await exited;
+    await store.deletePrefix(feedbackPrefix);
+    champion.retire();
+    store.client.destroy();
+  }
+
+  console.log(`\n${options.model} ${live.alias.version}: ${champion.numItems} items, ${champion.users} users, maxLen ${champion.maxLen}, k=${options.k}, backend ${backend.name}, ${options.duration} s per row`);
+  console.table(
+    rows.map((r) => ({
+      scenario: r.scenario,
+      connections: r.connections,
+      'p50 ms': r.p50Ms.toFixed(2),
+      'p99 ms': r.p99Ms.toFixed(2),
+      'req/s': r.requestsPerSecond.toFixed(0),
+      failed: r.failed,
+    })),
+  );
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ model: options.model, version: live.alias.version, items: champion.numItems, backend: backend.name, k: options.k, durationSeconds: options.duration, rows })}\n`);
+  }
+}
+
+main().catch((error: Error) => {
+  console.error(`bench:serving: ${error.message}`);
+  process.exit(1);
+});
