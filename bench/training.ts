@@ -52,20 +52,24 @@ type Hp = RecommenderHyperparameters;
 
 // ---------------------------------------------------------------- FLOP model
 
-/** Forward FLOPs (matrix products) per padded position for padded length `length`. */
-export function forwardFlopsPerPosition(hp: Pick<Hp, 'hiddenDim' | 'blocks' | 'sampledNegatives'>, length: number, candidates: number): number {
+/** Forward FLOPs (matrix products) of the encoder per padded position for padded length `length`. */
+export function encoderFlopsPerPosition(hp: Pick<Hp, 'hiddenDim' | 'blocks'>, length: number): number {
   const d = hp.hiddenDim;
-  return hp.blocks * (12 * d * d + 4 * length * d) + 2 * d * candidates;
+  return hp.blocks * (12 * d * d + 4 * length * d);
 }
 
-/** Output candidates per position: target + sampled negatives, or every item (+ the target dot product). */
+/** Output candidates per target: the target + sampled negatives, or every item. */
 export function outputCandidates(hp: Pick<Hp, 'sampledNegatives'>, numItems: number, sampled: boolean): number {
-  return sampled ? hp.sampledNegatives + 1 : numItems + 2;
+  return sampled ? hp.sampledNegatives + 1 : numItems;
 }
 
-/** Training FLOPs (forward + backward = 3 x forward) of one optimizer step on a [rows, length] batch. */
-export function trainingFlopsPerStep(hp: Pick<Hp, 'hiddenDim' | 'blocks' | 'sampledNegatives'>, rows: number, length: number, candidates: number): number {
-  return 3 * rows * length * forwardFlopsPerPosition(hp, length, candidates);
+/**
+ * Training FLOPs (forward + backward = 3 x forward) of one optimizer step on a [rows, length]
+ * batch with `targets` real (non-padding) targets: the encoder runs on every padded
+ * position, the output layer only on the targets.
+ */
+export function trainingFlopsPerStep(hp: Pick<Hp, 'hiddenDim' | 'blocks'>, rows: number, length: number, targets: number, candidates: number): number {
+  return 3 * (rows * length * encoderFlopsPerPosition(hp, length) + targets * 2 * hp.hiddenDim * candidates);
 }
 
 // ---------------------------------------------------------------- data and plan
@@ -170,7 +174,7 @@ async function child(args: Args): Promise<void> {
     return;
   }
   try {
-    const hp = RecommenderHyperparameters.parse({});
+    const hp = args.hp;
     const p = prepare(args.data, hp);
     const plan = stepPlan(p, args.steps);
     const warmup = Math.min(args.warmup, plan.length - 1);
@@ -241,6 +245,7 @@ interface Args {
   backends: string[];
   reference: boolean;
   data: string;
+  hp: Hp;
   maxLoad: number;
   maxWait: number;
   childTimeout: number;
@@ -264,6 +269,7 @@ function parseArgs(argv: string[]): Args {
     .option('--backends <list>', 'our backends to run, comma-separated', (v: string) => v.split(',').filter(Boolean), ['tensorflow', 'cpu', 'wasm'])
     .option('--no-reference', 'skip the Keras and PyTorch references')
     .option('--data <file>', 'sequences file', (v: string) => path.resolve(v), DEFAULT_DATA)
+    .option('--hp <json>', 'hyperparameters overriding the pipeline defaults, e.g. \'{"softmax":"sampled"}\'', (v: string) => RecommenderHyperparameters.parse(JSON.parse(v)), RecommenderHyperparameters.parse({}))
     .option('--max-load <x>', 'wait until the 1-minute load average is below this', Number, 1.0)
     .option('--max-wait <s>', 'longest wait for a quiet machine (then measure, marked)', Number, 600)
     .option('--child-timeout <s>', 'kill a run still going after this many seconds', Number, 900)
@@ -396,14 +402,14 @@ async function main(): Promise<void> {
   // Progress goes to stderr with --json so that stdout ends with the one JSON line.
   const log = (s: string) => (args.json ? console.error(s) : console.log(s));
   if (!existsSync(args.data)) throw new Error(`data file ${args.data} not found`);
-  const hp = RecommenderHyperparameters.parse({});
+  const hp = args.hp;
   const p = prepare(args.data, hp);
   const candidates = outputCandidates(hp, p.numItems, p.sampled);
   const plan = stepPlan(p, args.steps);
-  const flopsOf = (steps: PlanStep[]) => steps.reduce((n, s) => n + trainingFlopsPerStep(hp, s.rows, s.length, candidates), 0);
+  const flopsOf = (steps: PlanStep[]) => steps.reduce((n, s) => n + trainingFlopsPerStep(hp, s.rows, s.length, s.positions, candidates), 0);
   log(
     `storeloop training benchmark: ${path.relative(ROOT, args.data)}: ${p.users} users, ${p.numItems} items, ${p.batches.length} batches/epoch; ` +
-      `default hyperparameters (d ${hp.hiddenDim}, ${hp.blocks} blocks, ${hp.heads} head, maxLen ${hp.maxLen}, batch ${hp.batchSize}, ` +
+      `hyperparameters (d ${hp.hiddenDim}, ${hp.blocks} blocks, ${hp.heads} head, maxLen ${hp.maxLen}, batch ${hp.batchSize}, ` +
       `${p.sampled ? `sampled softmax, ${hp.sampledNegatives} negatives` : 'full softmax'}); ${plan.length} steps, ${args.warmup} warm-up`,
   );
 
@@ -420,7 +426,7 @@ async function main(): Promise<void> {
         `ours on ${backend}: ${steps} steps`,
         { implementation: 'storeloop', backend },
         args,
-        () => runProcess(tsx, [__filename, '--child', '--backend', backend, '--steps', String(steps), '--warmup', String(warmup), '--data', args.data], { ...process.env }, log, isCpu ? args.cpuTimeout : args.childTimeout),
+        () => runProcess(tsx, [__filename, '--child', '--backend', backend, '--steps', String(steps), '--warmup', String(warmup), '--data', args.data, '--hp', JSON.stringify(args.hp)], { ...process.env }, log, isCpu ? args.cpuTimeout : args.childTimeout),
         log,
         warmup,
         plan,

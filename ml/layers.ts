@@ -39,6 +39,11 @@ export const layerNorm = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]
 interface NativeBackend {
   binding: { TF_ATTR_TYPE: number; TF_FLOAT: number; TF_INT32: number };
   executeSingleOutput(name: string, attrs: { name: string; type: number; value: number }[], inputs: tf.Tensor[]): tf.Tensor;
+  executeMultipleOutputs(name: string, attrs: { name: string; type: number; value: number }[], inputs: tf.Tensor[], outputs: number): tf.Tensor[];
+}
+
+function nativeBackend(): NativeBackend | undefined {
+  return tf.getBackend() === 'tensorflow' ? (tf.backend() as unknown as NativeBackend) : undefined;
 }
 
 /**
@@ -47,8 +52,8 @@ interface NativeBackend {
  * native backend TensorFlow's stateless Philox kernel does it in C++.
  */
 function uniformNoise(shape: number[], seed: number): tf.Tensor {
-  if (tf.getBackend() !== 'tensorflow') return tf.randomUniform(shape, 0, 1, 'float32', seed);
-  const backend = tf.backend() as unknown as NativeBackend;
+  const backend = nativeBackend();
+  if (!backend) return tf.randomUniform(shape, 0, 1, 'float32', seed);
   const { TF_ATTR_TYPE, TF_FLOAT, TF_INT32 } = backend.binding;
   return tf.tidy(() =>
     backend.executeSingleOutput(
@@ -68,3 +73,38 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
   const keep = 1 - rate;
   return tf.mul(x, tf.floor(tf.add(uniformNoise(x.shape, seed), keep)).mul(1 / keep)) as T;
 }
+
+/**
+ * Softmax cross-entropy of each row of `logits` [rows, classes] against its class in
+ * `labels` [rows]. Over a full catalogue the logits are the largest tensor of a step: the
+ * native backend runs TensorFlow's fused kernel, which computes the loss and its gradient
+ * (softmax - one-hot) in one pass, instead of the ~15 passes that tfjs ops record.
+ */
+export const sparseSoftmaxCrossEntropy = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [logits, labels] = args as [tf.Tensor2D, tf.Tensor1D];
+  const save = args[2] as tf.GradSaveFunc;
+  // Labels get no gradient; tfjs still wants a tensor of their shape.
+  const labelsGradient = () => tf.zeros(labels.shape, 'int32');
+  const backend = nativeBackend();
+  if (backend) {
+    const { TF_ATTR_TYPE, TF_FLOAT, TF_INT32 } = backend.binding;
+    const [loss, gradient] = backend.executeMultipleOutputs(
+      'SparseSoftmaxCrossEntropyWithLogits',
+      [
+        { name: 'T', type: TF_ATTR_TYPE, value: TF_FLOAT },
+        { name: 'Tlabels', type: TF_ATTR_TYPE, value: TF_INT32 },
+      ],
+      [logits, labels],
+      2,
+    );
+    save([gradient]);
+    return { value: loss, gradFunc: (dy: tf.Tensor, [softmaxMinusOneHot]: tf.Tensor[]) => [tf.mul(softmaxMinusOneHot, tf.expandDims(dy, 1)), labelsGradient()] };
+  }
+  const oneHot = tf.oneHot(labels, logits.shape[1]);
+  const loss = tf.sub(tf.logSumExp(logits, -1), tf.sum(tf.mul(logits, oneHot), -1));
+  save([logits, oneHot]);
+  return {
+    value: loss,
+    gradFunc: (dy: tf.Tensor, [savedLogits, savedOneHot]: tf.Tensor[]) => [tf.mul(tf.sub(tf.softmax(savedLogits), savedOneHot), tf.expandDims(dy, 1)), labelsGradient()],
+  };
+}) as (logits: tf.Tensor2D, labels: tf.Tensor1D) => tf.Tensor1D;

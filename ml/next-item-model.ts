@@ -10,7 +10,7 @@
  * cancels out.
  */
 import * as tf from '@tensorflow/tfjs';
-import { dropout } from './layers';
+import { dropout, sparseSoftmaxCrossEntropy } from './layers';
 
 export type NextItemArchitecture = 'sasrec' | 'gru';
 
@@ -82,28 +82,29 @@ export abstract class NextItemModel {
   abstract encode(inputs: tf.Tensor2D, training: boolean, dropoutSeed?: number): tf.Tensor3D;
 
   /**
-   * Mean next-item cross-entropy over non-padding positions. `negatives` (int32 [S])
-   * selects sampled softmax; without it every item is a candidate.
+   * Mean next-item cross-entropy over the batch's real targets: `positions` are their
+   * indices in the flattened [batch * length] inputs and `targets` their items, so padding
+   * costs nothing in the output layer. `negatives` (int32 [S]) selects sampled softmax;
+   * without it every item is a candidate.
    */
-  loss(inputs: tf.Tensor2D, targets: tf.Tensor2D, dropoutSeed: number, negatives?: tf.Tensor1D): tf.Scalar {
-    const d = this.config.hiddenDim;
-    const hidden = this.encode(inputs, true, dropoutSeed).reshape([-1, d]) as tf.Tensor2D; // [N, d]
-    const flatTargets = targets.reshape([-1]) as tf.Tensor1D;
-    const weight = tf.cast(tf.greater(flatTargets, 0), 'float32');
+  loss(inputs: tf.Tensor2D, positions: tf.Tensor1D, targets: tf.Tensor1D, dropoutSeed: number, negatives?: tf.Tensor1D): tf.Scalar {
+    const { hiddenDim: d, numItems } = this.config;
+    const hidden = tf.gather(this.encode(inputs, true, dropoutSeed).reshape([-1, d]), positions) as tf.Tensor2D; // [P, d]
     const embeddings = this.v('item_embedding') as tf.Tensor2D;
-    const positive = tf.sum(hidden.mul(tf.gather(embeddings, flatTargets)), -1); // [N]
-    let logits: tf.Tensor2D;
+    let perPosition: tf.Tensor1D;
     if (negatives) {
+      // Class 0 is the target; a sampled "negative" that is the target itself is not a negative.
+      const positive = tf.sum(hidden.mul(tf.gather(embeddings, targets)), -1, true);
       const sampled = tf.matMul(hidden, tf.gather(embeddings, negatives), false, true);
-      // A sampled "negative" that is the target itself is not a negative.
-      const accidental = tf.equal(flatTargets.expandDims(1), negatives.expandDims(0));
-      logits = tf.concat([positive.expandDims(1), tf.where(accidental, tf.fill(sampled.shape, NEG_INF), sampled)], 1) as tf.Tensor2D;
+      const accidental = tf.equal(targets.expandDims(1), negatives.expandDims(0));
+      const logits = tf.concat([positive, tf.where(accidental, tf.fill(sampled.shape, NEG_INF), sampled)], 1) as tf.Tensor2D;
+      perPosition = sparseSoftmaxCrossEntropy(logits, tf.zeros([targets.size], 'int32'));
     } else {
-      const padding = tf.oneHot(tf.tensor1d([0], 'int32'), this.config.numItems + 1).mul(NEG_INF);
-      logits = tf.matMul(hidden, embeddings, false, true).add(padding) as tf.Tensor2D;
+      // Items 1..numItems; row 0 of the table is padding and never a candidate.
+      const logits = tf.matMul(hidden, embeddings.slice([1, 0], [numItems, d]), false, true) as tf.Tensor2D;
+      perPosition = sparseSoftmaxCrossEntropy(logits, tf.sub(targets, tf.scalar(1, 'int32')));
     }
-    const perPosition = tf.logSumExp(logits, -1).sub(positive);
-    return tf.div(tf.sum(perPosition.mul(weight)), tf.maximum(tf.sum(weight), 1)) as tf.Scalar;
+    return tf.mean(perPosition);
   }
 
   /** Scores of every item (row-major [batch, numItems + 1]) after each history. */

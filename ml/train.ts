@@ -64,6 +64,9 @@ interface Batch {
   rows: number;
   length: number;
   positions: number;
+  /** The non-padding targets: their indices in the flattened batch, and their items. */
+  targetIndices: Int32Array;
+  targetItems: Int32Array;
 }
 
 /** Batches of (input, next-item target) windows, grouped by length to limit padding. */
@@ -75,8 +78,9 @@ export function makeBatches(sequences: Int32Array[], maxLen: number, batchSize: 
     const length = Math.min(maxLen, Math.max(...group.map((s) => s.length - 1)));
     const inputs = leftPad(group.map((s) => s.subarray(0, s.length - 1)), length);
     const targets = leftPad(group.map((s) => s.subarray(1)), length);
-    const positions = targets.reduce((n, t) => n + (t > 0 ? 1 : 0), 0);
-    batches.push({ inputs, targets, rows: group.length, length, positions });
+    const targetIndices = Int32Array.from(targets.keys()).filter((i) => targets[i] > 0);
+    const targetItems = targetIndices.map((i) => targets[i]);
+    batches.push({ inputs, targets, rows: group.length, length, positions: targetIndices.length, targetIndices, targetItems });
   }
   return batches;
 }
@@ -183,9 +187,10 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
         const dropoutSeed = Math.floor(rng() * 2 ** 31);
         const loss = tf.tidy(() => {
           const inputs = tf.tensor2d(batch.inputs, [batch.rows, batch.length], 'int32');
-          const targets = tf.tensor2d(batch.targets, [batch.rows, batch.length], 'int32');
+          const positions = tf.tensor1d(batch.targetIndices, 'int32');
+          const targets = tf.tensor1d(batch.targetItems, 'int32');
           const negativeTensor = negatives && tf.tensor1d(negatives, 'int32');
-          return optimizer.minimize(() => model.loss(inputs, targets, dropoutSeed, negativeTensor));
+          return optimizer.minimize(() => model.loss(inputs, positions, targets, dropoutSeed, negativeTensor));
         });
         const value = (await loss.data())[0];
         loss.dispose();

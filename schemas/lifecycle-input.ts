@@ -28,14 +28,16 @@ export const RecommenderHyperparameters = z
     dropout: z.number().min(0).max(0.9).default(0.2),
     learningRate: z.number().positive().max(1).default(0.001),
     batchSize: z.number().int().min(8).max(4096).default(128),
-    epochs: z.number().int().min(1).max(500).default(30),
-    patience: z.number().int().min(1).max(100).default(3),
+    epochs: z.number().int().min(1).max(500).default(40),
+    patience: z.number().int().min(1).max(100).default(5),
     /** full: softmax over every item; sampled: over the target and `sampledNegatives`; auto: full up to `fullSoftmaxMaxItems`. */
     softmax: z.enum(['auto', 'full', 'sampled']).default('auto'),
-    fullSoftmaxMaxItems: z.number().int().min(1).default(4096),
+    // The native backend's fused cross-entropy makes every item affordable up to here; the
+    // logits of a full batch are then at most ~0.6 GB.
+    fullSoftmaxMaxItems: z.number().int().min(1).default(25000),
     sampledNegatives: z.number().int().min(1).max(100000).default(512),
     /** Users whose validation ranking drives early stopping (0 = all). */
-    validationUsers: z.number().int().min(0).default(2000),
+    validationUsers: z.number().int().min(0).default(0),
     seed: z.number().int().min(0).default(42),
   })
   .strict()

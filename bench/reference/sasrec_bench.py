@@ -10,9 +10,10 @@ layer), learned positional embedding [maxLen, d] taken from the end (left paddin
 x = E[items] * sqrt(d) + P, dropout, zeroed at padding; `blocks` pre-LayerNorm blocks:
 h = LN(x); q, k, v = dense(h); causal + key-padding masked softmax(q k^T / sqrt(dk)),
 dropout; x += dropout(dense_o(attn)); x += dropout(dense2(dropout(relu(dense1(LN(x))))));
-x *= valid; final LN (eps 1e-8 everywhere, as ours). Loss: sampled softmax over the target
-and `negatives` shared uniform negatives in 1..numItems (accidental hits masked), mean
-over non-padding positions. Adam(lr). One optimizer step per plan step; the loss is read
+x *= valid; final LN (eps 1e-8 everywhere, as ours). Loss, over the non-padding positions
+only (gathered first, as ours): softmax cross-entropy over every item 1..numItems (full,
+the framework's fused sparse cross-entropy), or with `meta.sampled` over the target and
+`negatives` shared uniform negatives (accidental hits masked); mean over positions. Adam(lr). One optimizer step per plan step; the loss is read
 back to the host after every step, as our trainer does.
 
 The last stdout line is one JSON object.
@@ -76,7 +77,7 @@ def run_keras(meta, steps, warmup):
     import tensorflow as tf
     import keras
 
-    hp, n = meta["hp"], meta["numItems"]
+    hp, n, sampled = meta["hp"], meta["numItems"], meta["sampled"]
     d, heads, blocks, rate, max_len, S = hp["hiddenDim"], hp["heads"], hp["blocks"], hp["dropout"], hp["maxLen"], hp["sampledNegatives"]
     dk = d // heads
     keras.utils.set_random_seed(hp["seed"])
@@ -125,16 +126,21 @@ def run_keras(meta, steps, warmup):
             return self.final_norm(x)
 
         def loss_fn(self, inputs, targets, negatives):
-            hidden = tf.reshape(self.encode(inputs, True), [-1, d])
             t = tf.reshape(targets, [-1])
-            weight = tf.cast(t > 0, tf.float32)
+            real = tf.where(t > 0)[:, 0]
+            hidden = tf.gather(tf.reshape(self.encode(inputs, True), [-1, d]), real)
+            t = tf.gather(t, real)
             emb = tf.convert_to_tensor(self.item.embeddings)
-            positive = tf.reduce_sum(hidden * tf.gather(emb, t), -1)
-            sampled = tf.matmul(hidden, tf.gather(emb, negatives), transpose_b=True)
-            accidental = tf.equal(t[:, None], negatives[None, :])
-            logits = tf.concat([positive[:, None], tf.where(accidental, tf.fill(tf.shape(sampled), -1e9), sampled)], 1)
-            per = tf.reduce_logsumexp(logits, -1) - positive
-            return tf.reduce_sum(per * weight) / tf.maximum(tf.reduce_sum(weight), 1.0)
+            if sampled:
+                positive = tf.reduce_sum(hidden * tf.gather(emb, t), -1, keepdims=True)
+                negative = tf.matmul(hidden, tf.gather(emb, negatives), transpose_b=True)
+                accidental = tf.equal(t[:, None], negatives[None, :])
+                logits = tf.concat([positive, tf.where(accidental, tf.fill(tf.shape(negative), -1e9), negative)], 1)
+                labels = tf.zeros_like(t)
+            else:
+                logits = tf.matmul(hidden, emb[1:], transpose_b=True)
+                labels = t - 1
+            return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
     model = Sasrec()
     model.encode(tf.ones([1, 2], tf.int32), False)  # build the layers
@@ -169,7 +175,7 @@ def run_torch(meta, steps, warmup):
     import torch.nn as nn
     import torch.nn.functional as F
 
-    hp, n = meta["hp"], meta["numItems"]
+    hp, n, sampled = meta["hp"], meta["numItems"], meta["sampled"]
     d, heads, blocks, rate, max_len = hp["hiddenDim"], hp["heads"], hp["blocks"], hp["dropout"], hp["maxLen"]
     dk = d // heads
     torch.manual_seed(hp["seed"])
@@ -213,16 +219,20 @@ def run_torch(meta, steps, warmup):
             return self.final_norm(x)
 
         def loss(self, inputs, targets, negatives):
-            hidden = self.encode(inputs).reshape(-1, d)
             t = targets.reshape(-1)
-            weight = (t > 0).float()
+            real = (t > 0).nonzero(as_tuple=True)[0]
+            hidden = self.encode(inputs).reshape(-1, d)[real]
+            t = t[real]
             emb = self.item.weight
-            positive = (hidden * emb[t]).sum(-1)
-            sampled = hidden @ emb[negatives].T
-            sampled = sampled.masked_fill(t[:, None] == negatives[None, :], -1e9)
-            logits = torch.cat([positive[:, None], sampled], 1)
-            per = torch.logsumexp(logits, -1) - positive
-            return (per * weight).sum() / weight.sum().clamp(min=1.0)
+            if sampled:
+                positive = (hidden * emb[t]).sum(-1, keepdim=True)
+                negative = (hidden @ emb[negatives].T).masked_fill(t[:, None] == negatives[None, :], -1e9)
+                logits = torch.cat([positive, negative], 1)
+                labels = torch.zeros_like(t)
+            else:
+                logits = hidden @ emb[1:].T
+                labels = t - 1
+            return F.cross_entropy(logits, labels)
 
     model = Sasrec()
     model.train()

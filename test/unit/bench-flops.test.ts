@@ -1,21 +1,19 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { forwardFlopsPerPosition, outputCandidates, stepPlan, trainingFlopsPerStep } from '../../bench/training';
+import { encoderFlopsPerPosition, outputCandidates, stepPlan, trainingFlopsPerStep } from '../../bench/training';
 import { makeBatches, trainNextItemModel, useSampledSoftmax } from '../../ml/train';
 import { seededRng } from '../../ml/random';
 import { RecommenderHyperparameters } from '../../schemas/lifecycle-input';
 
 describe('bench:training FLOP model and step plan', () => {
-  it('counts the default SASRec step analytically', () => {
+  it('counts a SASRec step analytically: the encoder on padded positions, the output layer on targets', () => {
     const hp = RecommenderHyperparameters.parse({});
-    const candidates = outputCandidates(hp, 12101, true);
-    assert.equal(candidates, 513);
-    // blocks * (12 d^2 + 4 L d) + 2 d (S + 1), d = 64, L = 50, S = 512
-    assert.equal(forwardFlopsPerPosition(hp, 50, candidates), 2 * (12 * 4096 + 4 * 50 * 64) + 2 * 64 * 513);
-    assert.equal(forwardFlopsPerPosition(hp, 50, candidates), 189_568);
-    assert.equal(trainingFlopsPerStep(hp, 128, 50, candidates), 3 * 128 * 50 * 189_568);
-    // Full softmax scores every item (+ the target's own dot product).
-    assert.equal(outputCandidates(hp, 1000, false), 1002);
+    // blocks * (12 d^2 + 4 L d), d = 64, L = 50
+    assert.equal(encoderFlopsPerPosition(hp, 50), 2 * (12 * 4096 + 4 * 50 * 64));
+    assert.equal(outputCandidates(hp, 12101, true), 513);
+    // Full softmax scores every item.
+    assert.equal(outputCandidates(hp, 12101, false), 12101);
+    assert.equal(trainingFlopsPerStep(hp, 128, 50, 1000, 12101), 3 * (128 * 50 * 123_904 + 1000 * 2 * 64 * 12101));
   });
 
   it('replays the batch order trainNextItemModel takes, across epochs', async () => {

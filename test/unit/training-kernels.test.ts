@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../ml/backend';
 import { FlatAdam } from '../../ml/adam';
-import { dropout, layerNorm } from '../../ml/layers';
+import { dropout, layerNorm, sparseSoftmaxCrossEntropy } from '../../ml/layers';
 
 function maxDifference(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
@@ -33,6 +33,19 @@ describe('training kernels (the fused and hand-differentiated pieces of a step)'
         const difference = maxDifference(ours[i], reference[i]);
         assert.ok(difference < 1e-4, `${name} differs by ${difference}`);
       });
+    });
+  });
+
+  it('sparseSoftmaxCrossEntropy and its gradient equal the composite formula', () => {
+    tf.tidy(() => {
+      const logits = tf.randomNormal([6, 40], 0, 4, 'float32', 9) as tf.Tensor2D;
+      const labels = tf.tensor1d([0, 5, 39, 17, 17, 2], 'int32');
+      const weights = tf.randomNormal([6], 0, 1, 'float32', 10);
+      const composite = (l: tf.Tensor2D) => tf.sub(tf.logSumExp(l, -1), tf.sum(tf.mul(l, tf.oneHot(labels, 40)), -1));
+      assert.ok(maxDifference(sparseSoftmaxCrossEntropy(logits, labels), composite(logits)) < 1e-4);
+      const ours = tf.grad((l: tf.Tensor) => tf.sum(sparseSoftmaxCrossEntropy(l as tf.Tensor2D, labels).mul(weights)))(logits);
+      const reference = tf.grad((l: tf.Tensor) => tf.sum(composite(l as tf.Tensor2D).mul(weights)))(logits);
+      assert.ok(maxDifference(ours, reference) < 1e-5, `gradient differs by ${maxDifference(ours, reference)}`);
     });
   });
 
