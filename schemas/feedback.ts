@@ -25,7 +25,7 @@ export const FeedbackRow = z
 export type FeedbackEvent = z.output<typeof FeedbackRow>;
 export const REQUIRED_FEEDBACK_COLUMNS = ['type', 'model_version', 'user_id', 'item_id', 'timestamp'] as const;
 
-/** Arrow layout of the serving side's feedback batches; parseRawFile reads them back through FeedbackRow. */
+/** Arrow layout of the serving side's feedback batches (serving/feedback-log.ts); the feedback step validates their rows with FeedbackRow. */
 export const FEEDBACK_SCHEMA = new Schema([
   new Field('type', new Utf8(), false),
   new Field('model_version', new Utf8(), false),

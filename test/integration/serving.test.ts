@@ -1,20 +1,23 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { testStack, log } from './test-stack';
 import { seedDataset, TINY, eventually } from './ops-fixtures';
 import { runLifecycle } from '../../cli/local-run';
-import { PROJECT_ROOT } from '../../infra/config';
+import { PROJECT_ROOT, type StoreloopConfig } from '../../infra/config';
+import { stackDown, stackUp } from '../../infra/local-stack';
 import { readTable } from '../../activities/storage/arrow-io';
-import { parseRawFile } from '../../activities/collect/raw-files';
 import { applyAliasChange, planPromotion, readVersionManifest, versionPrefix } from '../../activities/registry/serving-registry';
 import { datasetFromTables } from '../../activities/model-kinds/next-item/sequences';
 import { loadModelBundle } from '../../ml/model-bundle';
-import { FeedbackRow, REQUIRED_FEEDBACK_COLUMNS, type FeedbackEvent } from '../../schemas/feedback';
+import { FeedbackRow, type FeedbackEvent } from '../../schemas/feedback';
 import { startServingServer, type ServingServer } from '../../serving/server';
-import { feedbackPrefix } from '../../serving/feedback-log';
-import type { ObjectStore } from '../../activities/storage/object-store';
+import { FeedbackLog, feedbackPrefix, type FeedbackRecord } from '../../serving/feedback-log';
+import { ObjectStore } from '../../activities/storage/object-store';
 
 interface RecommendationResponse {
   request_id: string;
@@ -34,13 +37,12 @@ async function call(url: string, init?: { method?: string; body?: unknown; raw?:
   return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
 }
 
+/** Every feedback row of a model, read and validated as the feedback step reads them. */
 async function feedbackRows(store: ObjectStore, model: string): Promise<FeedbackEvent[]> {
   const rows: FeedbackEvent[] = [];
   for (const object of await store.list(feedbackPrefix(model))) {
     assert.match(object.key, new RegExp(`^feedback/${model}/date=\\d{4}-\\d{2}-\\d{2}/[0-9a-f]{64}\\.arrow$`));
-    const parsed = parseRawFile(object.key, await store.getBytes(object.key), FeedbackRow, REQUIRED_FEEDBACK_COLUMNS);
-    assert.deepEqual(parsed.problems, []);
-    rows.push(...parsed.rows);
+    for (const row of await readTable(store, object.key)) rows.push(FeedbackRow.parse(row.toJSON()));
   }
   return rows;
 }
@@ -182,6 +184,7 @@ describe('serving the champion recommender @integration', () => {
         else seen.push(String(response.body.version));
       }
     };
+    const tensorsBefore = tf.memory().numTensors;
     const clients = Array.from({ length: 4 }, client);
     await eventually('a few requests on the old version', async () => (seen.length >= 20 ? true : undefined), 30_000);
     const promotedAt = Date.now();
@@ -200,6 +203,7 @@ describe('serving the champion recommender @integration', () => {
     assert.ok(seen.slice(firstNew + 4).every((v) => v === next), 'no request goes back to the old version');
     assert.ok(switchSeconds < 5, `switched after ${switchSeconds} s`);
     assert.equal(server.version(), next);
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'the old version\'s weights were disposed once its requests finished');
   });
 
   it('writes every impression and event to S3 as Arrow when closed, in batches bounded by the buffer', async () => {
@@ -259,6 +263,44 @@ describe('serving the champion recommender @integration', () => {
       assert.equal((await feedbackRows(store, model)).length, before + sent);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('feedback buffer when S3 is down @integration', () => {
+  it('makes callers wait instead of dropping rows, retries the same batch, and writes every row once S3 is back', async () => {
+    const { config } = await testStack();
+    // A second S3 gateway of our own, not started yet: the buffer's store is unreachable.
+    const s3Port = config.local.s3Port + 500;
+    const outage: StoreloopConfig = {
+      ...config,
+      local: { ...config.local, dataDir: mkdtempSync(path.join(os.tmpdir(), 'storeloop-outage-')), s3Port },
+      s3: { ...config.s3, endpoint: `http://127.0.0.1:${s3Port}` },
+      temporal: { ...config.temporal, address: 'not-local:7233' }, // stackUp starts only S3
+    };
+    const store = new ObjectStore(outage.s3);
+    const prefix = 'feedback/outage-test/';
+    const buffer = new FeedbackLog({ store, prefix, batchRows: 10, capacityRows: 20, flushIntervalMs: 100, maxRetryDelayMs: 300, log });
+    const rows = (from: number): FeedbackRecord[] =>
+      Array.from({ length: 10 }, (_, i) => ({ type: 'impression', model_version: 'v1', user_id: `u${from + i}`, item_id: 'i1', request_id: `r${from}`, position: i, timestamp: Date.parse('2026-11-20T12:00:00Z') }));
+    try {
+      await buffer.append(rows(0));
+      await buffer.append(rows(10));
+      let thirdIn = false;
+      const third = buffer.append(rows(20)).then(() => (thirdIn = true));
+      await eventually('failed writes', async () => (buffer.snapshot().failedWrites >= 2 ? true : undefined), 20_000);
+      assert.equal(thirdIn, false, 'a full buffer holds the caller back');
+      assert.equal(buffer.snapshot().bufferedRows, 20);
+
+      await stackUp(log, outage);
+      await third;
+      await buffer.close();
+      assert.deepEqual({ ...buffer.snapshot(), failedWrites: 0 }, { bufferedRows: 0, capacityRows: 20, writtenRows: 30, writtenFiles: 3, failedWrites: 0 });
+      const written = await feedbackRows(store, 'outage-test');
+      assert.deepEqual(written.map((r) => r.user_id).sort(), Array.from({ length: 30 }, (_, i) => `u${i}`).sort());
+    } finally {
+      await stackDown(outage);
+      store.client.destroy();
     }
   });
 });
