@@ -32,6 +32,8 @@ export class ChampionWatcher {
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   private stopped = false;
+  /** An alias whose version failed to load is tried again with backoff, not on every poll. */
+  private failed: { etag: string; attempts: number; retryAt: number } | undefined;
   /** When the last poll failed (S3 unreachable, a version that does not load), why. */
   lastError: string | null = null;
   loadedAt: Date | null = null;
@@ -77,27 +79,37 @@ export class ChampionWatcher {
 
   private async poll(): Promise<void> {
     const { store, model, log } = this.options;
+    let etag: string | undefined;
     try {
-      const head = await store.head(`${servingPrefix(model)}/champion.json`);
-      if (!head || head.etag === this.seenEtag) return;
+      etag = (await store.head(`${servingPrefix(model)}/champion.json`))?.etag;
+      if (!etag || etag === this.seenEtag) return;
+      if (etag === this.failed?.etag && Date.now() < this.failed.retryAt) return;
       const live = await readChampion(store, model);
       if (!live) return;
-      if (live.alias.version !== this.current?.version) {
-        const started = Date.now();
-        const next = await loadChampion(store, model, live.alias.version, this.options.maxBatch);
-        if (this.stopped) return next.retire();
-        const previous = this.current;
-        this.current = next;
-        this.loadedAt = new Date();
-        previous?.retire();
-        log.info({ model, version: next.version, previous: previous?.version ?? null, loadMs: Date.now() - started, users: next.users, items: next.numItems }, `serving ${model} ${next.version}`);
-      }
-      // Remember the ETag only once its version is live, so a failed load is retried on the next poll.
+      if (live.alias.version !== this.current?.version) await this.swapTo(live.alias.version);
+      // Remember the ETag only once its version is live, so a failed load is tried again.
       this.seenEtag = live.ref.aliasEtag;
+      this.failed = undefined;
       this.lastError = null;
     } catch (error) {
       this.lastError = (error as Error).message;
+      if (etag) {
+        const attempts = etag === this.failed?.etag ? this.failed.attempts + 1 : 1;
+        this.failed = { etag, attempts, retryAt: Date.now() + Math.min(60_000, 1000 * 2 ** attempts) };
+      }
       log.warn({ model, err: error }, `champion poll failed; still serving ${this.current?.version ?? 'nothing'}`);
     }
+  }
+
+  private async swapTo(version: string): Promise<void> {
+    const { store, model, log } = this.options;
+    const started = Date.now();
+    const next = await loadChampion(store, model, version, this.options.maxBatch);
+    if (this.stopped) return next.retire();
+    const previous = this.current;
+    this.current = next;
+    this.loadedAt = new Date();
+    previous?.retire();
+    log.info({ model, version, previous: previous?.version ?? null, loadMs: Date.now() - started, users: next.users, items: next.numItems }, `serving ${model} ${version}`);
   }
 }

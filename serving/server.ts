@@ -10,7 +10,7 @@
  *   GET  /ready                        readiness: a champion is loaded (503 until then)
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { ObjectStore, assertSafeKeySegment } from '../activities/storage/object-store';
@@ -61,6 +61,8 @@ export const SERVING_DEFAULTS = {
   recentUsers: 100_000,
 } as const;
 
+/** Enough to exclude what a user saw lately; the model itself reads only its last maxLen items. */
+const RECENT_ITEMS_PER_USER = 200;
 /** Served lists remembered so an outcome posted with their request_id is credited to the version that served them. */
 const SERVED_REQUESTS_REMEMBERED = 200_000;
 
@@ -92,7 +94,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
 
   const watcher = new ChampionWatcher({ store, model, log, pollIntervalMs: options.pollIntervalMs ?? SERVING_DEFAULTS.pollIntervalMs, maxBatch: options.maxScoringBatch ?? SERVING_DEFAULTS.maxScoringBatch });
   const feedback = new FeedbackLog({ store, log, prefix: options.feedbackPrefix ?? feedbackPrefix(model), ...SERVING_DEFAULTS.feedback, ...options.feedback });
-  const recent = new RecentActivity(options.recentUsers ?? SERVING_DEFAULTS.recentUsers, 200);
+  const recent = new RecentActivity(options.recentUsers ?? SERVING_DEFAULTS.recentUsers, RECENT_ITEMS_PER_USER);
   const servedBy = new LRUCache<string, string>({ max: SERVED_REQUESTS_REMEMBERED });
   await watcher.start();
 
@@ -117,24 +119,31 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     });
   });
 
-  /** Runs one request against the live version, which cannot be disposed while it is leased. */
-  async function withChampion<T>(use: (champion: LoadedChampion) => Promise<T>): Promise<T> {
+  /**
+   * Answers a recommendation request on the live version, leased so that a swap cannot
+   * dispose it mid-request, and logs one impression per item shown.
+   */
+  async function serve(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    shownTo: { user: string; timestamp?: number },
+    rank: (champion: LoadedChampion) => Promise<{ recommendation: Recommendation; details: Record<string, unknown> }>,
+  ) {
     const champion = watcher.acquire();
     try {
-      return await use(champion);
+      const { recommendation, details } = await rank(champion);
+      const timestamp = shownTo.timestamp ?? Date.now();
+      await feedback.append(
+        recommendation.items.map((item, position) => ({
+          type: 'impression', model_version: champion.version, user_id: shownTo.user, item_id: item.item_id, request_id: request.id, position, timestamp,
+        })),
+      );
+      servedBy.set(request.id, champion.version);
+      reply.header('x-model-version', champion.version);
+      return { request_id: request.id, model, version: champion.version, strategy: recommendation.strategy, items: recommendation.items, ...details };
     } finally {
       champion.release();
     }
-  }
-
-  async function answer(reply: FastifyReply, requestId: string, user: string, timestamp: number, champion: LoadedChampion, result: Recommendation, extra: Record<string, unknown> = {}) {
-    const impressions: FeedbackRecord[] = result.items.map((item, position) => ({
-      type: 'impression', model_version: champion.version, user_id: user, item_id: item.item_id, request_id: requestId, position, timestamp,
-    }));
-    servedBy.set(requestId, champion.version);
-    await feedback.append(impressions);
-    reply.header('x-model-version', champion.version);
-    return { request_id: requestId, model, version: champion.version, strategy: result.strategy, items: result.items, ...extra };
   }
 
   app.get('/health', async () => ({ status: 'ok' }));
@@ -148,20 +157,18 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
 
   app.get('/recommendations', async (request, reply) => {
     const query = parseRequest(RecommendationQuery, request.query);
-    return withChampion(async (champion) => {
+    return serve(request, reply, query, async (champion) => {
       const history = champion.historyOf(query.user, champion.encode(recent.itemsOf(query.user)).indices);
-      const result = await champion.recommend(history, query.k);
-      return answer(reply, request.id, query.user, query.timestamp ?? Date.now(), champion, result, { user: query.user });
+      return { recommendation: await champion.recommend(history, query.k), details: { user: query.user } };
     });
   });
 
   app.post('/recommendations', async (request, reply) => {
     const body = parseRequest(SessionRecommendationBody, request.body);
-    return withChampion(async (champion) => {
+    return serve(request, reply, { user: body.session ?? 'anonymous', timestamp: body.timestamp }, async (champion) => {
       const { indices, unknown } = champion.encode(body.items);
-      const result = await champion.recommend(Int32Array.from(indices), body.k);
       // Unknown items (new since training, or mistyped) cannot inform the model; say which were ignored.
-      return answer(reply, request.id, body.session ?? 'anonymous', body.timestamp ?? Date.now(), champion, result, { ignored_items: unknown });
+      return { recommendation: await champion.recommend(Int32Array.from(indices), body.k), details: { ignored_items: unknown } };
     });
   });
 
