@@ -21,6 +21,7 @@ const FEEDBACK_COLUMNS = Object.keys(FeedbackRow.shape) as (keyof FeedbackEvent)
 interface ServedRequest {
   version: string;
   user: string;
+  servedAtMs: number;
   items: Set<string>;
   /** `type:item` of the outcomes already counted, so a double click counts once. */
   outcomes: Set<string>;
@@ -76,7 +77,7 @@ export class OnlineMetricsJoin {
     const requestId = row.request_id ?? `${row.user_id}@${String(row.timestamp)}`;
     let request = this.today.get(requestId);
     if (!request) {
-      request = { version: row.model_version, user: row.user_id, items: new Set(), outcomes: new Set() };
+      request = { version: row.model_version, user: row.user_id, servedAtMs: timestampMs(row.timestamp), items: new Set(), outcomes: new Set() };
       this.today.set(requestId, request);
       const ofUser = this.todayByUser.get(row.user_id) ?? [];
       ofUser.push(requestId);
@@ -127,20 +128,22 @@ export class OnlineMetricsJoin {
     return counts;
   }
 
-  /** The list the outcome came from: by request id when known, else the user's latest list that showed the item. */
+  /** The list the outcome came from: by request id when known, else the user's latest list that showed the item before it. */
   private servedList(outcome: FeedbackEvent): ServedRequest | undefined {
     if (outcome.request_id) {
       const request = this.today.get(outcome.request_id) ?? this.yesterday.get(outcome.request_id);
       return request?.items.has(outcome.item_id) ? request : undefined;
     }
+    // Files arrive in any order: "latest" goes by the time a list was served, not by when it was read.
+    const at = timestampMs(outcome.timestamp);
+    let latest: ServedRequest | undefined;
     for (const [byUser, requests] of [[this.todayByUser, this.today], [this.yesterdayByUser, this.yesterday]] as const) {
-      const ids = byUser.get(outcome.user_id) ?? [];
-      for (let i = ids.length - 1; i >= 0; i--) {
-        const request = requests.get(ids[i])!;
-        if (request.items.has(outcome.item_id)) return request;
+      for (const id of byUser.get(outcome.user_id) ?? []) {
+        const request = requests.get(id)!;
+        if (request.servedAtMs <= at && request.items.has(outcome.item_id) && request.servedAtMs > (latest?.servedAtMs ?? -Infinity)) latest = request;
       }
     }
-    return undefined;
+    return latest;
   }
 
   private attribute(outcome: FeedbackEvent): void {

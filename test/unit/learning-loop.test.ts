@@ -35,6 +35,15 @@ describe('feedback join', () => {
     assert.deepEqual([...join.servedUsers].sort(), ['alice', 'bob', 'carol']);
   });
 
+  it('credits an outcome without request id to the latest list served before it, whatever the file order', () => {
+    const join = new OnlineMetricsJoin();
+    for (const row of [...shown('v2', 'late', 'alice', ['a'], 45), ...shown('v2', 'second', 'alice', ['a'], 20), ...shown('v1', 'first', 'alice', ['a'], 10)]) join.add(row);
+    join.add(outcome('click', 'v1', 'alice', 'a')); // at minute 30
+    join.endDay();
+    const m = join.metrics();
+    assert.deepEqual([m.v1.clicks, m.v2.clicks, m.v2.hitRate, m.v1.unattributedOutcomes], [0, 1, 0.5, 0]);
+  });
+
   it('joins outcomes with the previous day\'s lists and forgets older ones', () => {
     const join = new OnlineMetricsJoin();
     for (const row of shown('v1', 'r1', 'alice', ['a'])) join.add(row);
