@@ -47,13 +47,13 @@ async function feedbackRows(store: ObjectStore, model: string): Promise<Feedback
   return rows;
 }
 
-/** Another version of the model: the champion's files under a new version id, as an operator could publish. */
-async function publishCopy(store: ObjectStore, model: string, from: string, to: string): Promise<void> {
+/** Another version: a published version's files under a new id (and model), as an operator could publish. */
+async function publishCopy(store: ObjectStore, model: string, from: string, to: string, fromModel = model): Promise<void> {
   for (const file of ['model.json', 'weights.bin', 'vocabulary.arrow']) {
-    await store.put(`${versionPrefix(model, to)}/${file}`, await store.getBytes(`${versionPrefix(model, from)}/${file}`));
+    await store.put(`${versionPrefix(model, to)}/${file}`, await store.getBytes(`${versionPrefix(fromModel, from)}/${file}`));
   }
-  const manifest = await readVersionManifest(store, model, from);
-  await store.put(`${versionPrefix(model, to)}/manifest.json`, JSON.stringify({ ...manifest, version: to }), 'application/json');
+  const manifest = await readVersionManifest(store, fromModel, from);
+  await store.put(`${versionPrefix(model, to)}/manifest.json`, JSON.stringify({ ...manifest, model, version: to }), 'application/json');
 }
 
 describe('serving the champion recommender @integration', () => {
@@ -169,6 +169,29 @@ describe('serving the champion recommender @integration', () => {
     assert.equal(batch.body.accepted, 2);
     const next = (await call(`${server.url}/recommendations?user=${knownUser}&k=5`)).body as unknown as RecommendationResponse;
     assert.ok(!next.items.some((i) => i.item_id === clicked), 'the clicked item is now part of the history');
+  });
+
+  it('answers 503 until a model has its first champion, then serves it without a restart', async () => {
+    const newcomer = `${dataset}-later-next-item`;
+    const waiting = await startServingServer({ model: newcomer, store, pollIntervalMs: 200, log });
+    try {
+      const ready = await call(`${waiting.url}/ready`);
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body.status, 'loading');
+      assert.equal((await call(`${waiting.url}/health`)).status, 200);
+      const early = await call(`${waiting.url}/recommendations?user=${knownUser}`);
+      assert.equal(early.status, 503);
+      assert.match(String(early.body.error), new RegExp(`${newcomer} has no champion loaded yet`));
+
+      await publishCopy(store, newcomer, champion, champion, model);
+      await applyAliasChange(store, await planPromotion(store, newcomer, champion, { by: 'serving-test', reason: 'first' }));
+      await eventually('the first champion', async () => ((await call(`${waiting.url}/ready`)).status === 200 ? true : undefined), 10_000);
+      const answer = await call(`${waiting.url}/recommendations?user=${knownUser}`);
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body.version, champion);
+    } finally {
+      await waiting.close();
+    }
   });
 
   it('hot-swaps to a newly promoted version within seconds, with no failed request meanwhile', async () => {
