@@ -1,6 +1,7 @@
 /**
- * `npm run bench:training [-- --json] [--steps N]`: training speed of the pipeline's default
- * recommender (RecommenderHyperparameters.parse({})) on Amazon Beauty, side by side:
+ * `npm run bench:training [-- --json] [--steps N] [--hp JSON]`: training speed of the pipeline's
+ * default recommender (RecommenderHyperparameters.parse({}), or `--hp` over it) on Amazon Beauty,
+ * side by side:
  *
  *   - ours: `trainNextItemModel` (ml/train.ts; SASRec, ml/sasrec.ts) with `maxSteps`, once per TensorFlow.js
  *     backend, each in its own child process (the backend is chosen once per process);
@@ -13,14 +14,15 @@
  * first `--warmup` steps (default 10; 1 for the pure-JS cpu backend) are not timed.
  *
  * FLOPs (analytic, matrix products only; see trainingFlopsPerStep): per padded position of
- * a batch with padded length L, the forward pass costs
- *     F(L) = blocks * (12 d^2 + 4 L d) + 2 d (S + 1)
+ * a batch with padded length L, the encoder's forward pass costs
+ *     E(L) = blocks * (12 d^2 + 4 L d)
  * (q/k/v/output projections 4 * 2d^2, FFN 2 * 2d^2, scores q k^T and weights * v 2 * 2Ld over
- * all L keys as the dense implementation computes them, target logit + S sampled logits
- * 2d(S+1)); training = forward + backward ~ 3 F. A step of B rows costs 3 B L F(L). Layer
- * norms, softmax, dropout, gathers and the Adam update (~1e7 FLOPs on 0.8 M parameters)
- * are left out (< 1%). The padded positions are counted because every implementation
- * computes them. GFLOP/s = sum over the timed steps / timed seconds.
+ * all L keys as the dense implementation computes them); the output layer costs 2 d C per
+ * real target, C = every item (full softmax) or the target + S sampled negatives. Training =
+ * forward + backward ~ 3 x forward: a step of B rows and T targets costs 3 (B L E(L) + 2 d C T).
+ * Layer norms, softmax, dropout, gathers and the Adam update are left out. Padded positions
+ * count in the encoder because every implementation computes them there; all three gather
+ * the real targets before the output layer. GFLOP/s = sum over the timed steps / timed seconds.
  *
  * Load: the machine is shared, so before each measurement the bench waits (up to
  * --max-wait seconds) until the 1-minute load average is below --max-load (1.0), and records
