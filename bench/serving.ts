@@ -11,6 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -108,6 +109,7 @@ async function main(): Promise<void> {
   if (!live) throw new Error(`${options.model} has no champion; run \`npm start\` first (it trains and promotes store-next-item) or pass --model`);
   const backend = await selectBackend(log);
 
+  const loadBefore = os.loadavg()[0];
   const champion = await loadChampion(store, options.model, live.alias.version);
   const users = champion.knownUsers(2000);
   const sessions = users.map((user) => champion.decode(champion.historyOf(user, []).slice(-10)));
@@ -145,19 +147,21 @@ async function main(): Promise<void> {
     store.client.destroy();
   }
 
-  console.log(`\n${options.model} ${live.alias.version}: ${champion.numItems} items, ${champion.users} users, maxLen ${champion.maxLen}, k=${options.k}, backend ${backend.name}, ${options.duration} s per row`);
+  // autocannon measures whole milliseconds; the machine's load says how far the numbers can be trusted.
+  const ms = (value: number) => (value < 1 ? '<1' : value.toFixed(1));
+  console.log(`\n${options.model} ${live.alias.version}: ${champion.numItems} items, ${champion.users} users, maxLen ${champion.maxLen}, k=${options.k}, backend ${backend.name}, ${options.duration} s per row, 1-min load ${loadBefore.toFixed(1)} on ${os.cpus().length} CPUs`);
   console.table(
     rows.map((r) => ({
       scenario: r.scenario,
       connections: r.connections,
-      'p50 ms': r.p50Ms.toFixed(2),
-      'p99 ms': r.p99Ms.toFixed(2),
+      'p50 ms': ms(r.p50Ms),
+      'p99 ms': ms(r.p99Ms),
       'req/s': r.requestsPerSecond.toFixed(0),
       failed: r.failed,
     })),
   );
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ model: options.model, version: live.alias.version, items: champion.numItems, backend: backend.name, k: options.k, durationSeconds: options.duration, rows })}\n`);
+    process.stdout.write(`${JSON.stringify({ model: options.model, version: live.alias.version, items: champion.numItems, backend: backend.name, k: options.k, durationSeconds: options.duration, loadAverage: loadBefore, rows })}\n`);
   }
 }
 
