@@ -29,7 +29,7 @@ export interface ServingOptions {
   /** Defaults to the S3 storage of loadConfig(). */
   store?: ObjectStore;
   host?: string;
-  /** 0 picks a free port (see `url`). */
+  /** Default 0: a free port (see `url`). */
   port?: number;
   /** How often the champion alias is checked. */
   pollIntervalMs?: number;
@@ -89,6 +89,7 @@ function check<T>(parsed: z.ZodSafeParseResult<T>): T {
 export async function startServingServer(options: ServingOptions): Promise<ServingServer> {
   const model = assertSafeKeySegment(options.model, 'model');
   const log = options.log ?? createLogger('serving');
+  const ownStore = options.store === undefined;
   const store = options.store ?? new ObjectStore(loadConfig().s3);
   await selectBackend(log);
 
@@ -172,6 +173,8 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     });
   });
 
+  app.setNotFoundHandler(async (request, reply) => reply.status(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, request_id: request.id }));
+
   app.post('/feedback', async (request, reply) => {
     const events = check(parseFeedbackBody(request.body));
     const liveVersion = watcher.liveVersion();
@@ -189,24 +192,25 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     return reply.status(202).send({ request_id: request.id, accepted: rows.length });
   });
 
-  await app.listen({ host: options.host ?? SERVING_DEFAULTS.host, port: options.port ?? 0 });
-  const address = app.server.address();
-  const url = typeof address === 'string' ? address : `http://${address?.address}:${address?.port}`;
-  log.info({ model, url, version: watcher.champion?.version ?? null }, 'serving');
-
   let closing: Promise<void> | undefined;
-  return {
-    url,
-    version: () => watcher.champion?.version ?? null,
-    feedbackStats: () => feedback.snapshot(),
-    close() {
-      closing ??= (async () => {
-        await app.close();
-        await watcher.stop();
-        await feedback.close();
-        log.info({ model, feedback: feedback.snapshot() }, 'serving stopped; feedback flushed');
-      })();
-      return closing;
-    },
+  const close = () => {
+    closing ??= (async () => {
+      await app.close();
+      await watcher.stop();
+      await feedback.close();
+      if (ownStore) store.client.destroy();
+      log.info({ model, feedback: feedback.snapshot() }, 'serving stopped; feedback flushed');
+    })();
+    return closing;
   };
+  try {
+    await app.listen({ host: options.host ?? SERVING_DEFAULTS.host, port: options.port ?? 0 });
+  } catch (error) {
+    await close(); // the poller and the flush timer would otherwise keep the process alive
+    throw error;
+  }
+  const address = app.server.address();
+  const url = typeof address === 'string' ? address : `http://${address?.family === 'IPv6' ? `[${address.address}]` : address?.address}:${address?.port}`;
+  log.info({ model, url, version: watcher.champion?.version ?? null }, 'serving');
+  return { url, version: () => watcher.champion?.version ?? null, feedbackStats: () => feedback.snapshot(), close };
 }

@@ -156,7 +156,9 @@ describe('serving the champion recommender @integration', () => {
     }
     const malformed = await call(`${server.url}/feedback`, { method: 'POST', raw: '{"type": "click",' });
     assert.equal(malformed.status, 400);
-    assert.equal((await call(`${server.url}/nowhere`)).status, 404);
+    const missing = await call(`${server.url}/nowhere`);
+    assert.equal(missing.status, 404);
+    assert.match(String(missing.body.request_id), /^[0-9a-f-]{36}$/);
   });
 
   it('takes feedback events, credits them to the serving version, and excludes clicked items next time', async () => {
