@@ -49,7 +49,8 @@ export async function assertRunLostNothing(store: ObjectStore, dataset: string, 
   one(artifactKeys.filter((k) => k.startsWith(`artifacts/${dataset}/vocabulary/`)), 'vocabularies');
   const models = artifactKeys.filter((k) => k.startsWith(`artifacts/${dataset}/models/`));
   assert.equal(models.length, 2, `one model bundle (model.json + weights.bin): ${models.join(', ')}`);
-  one(reportKeys, 'evaluation reports');
+  one(reportKeys.filter((k) => CONTENT_ADDRESSED.test(k)), 'evaluation reports');
+  assert.ok(reportKeys.includes(store.keyOf(summary.runReport)), `the run report ${summary.runReport}`);
   assert.deepEqual(await keysUnder(store, `checkpoints/${dataset}/`), [], 'checkpoints are removed once the model is saved');
 
   // What the run says it published is there, byte for byte.
