@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { Command, InvalidArgumentError } from 'commander';
@@ -110,7 +110,13 @@ async function main(): Promise<void> {
   const backend = await selectBackend(log);
 
   const loadBefore = os.loadavg()[0];
+  // What a hot swap costs the requests in flight: loading runs beside them, but its synchronous parts stall the event loop.
+  const stalls = monitorEventLoopDelay({ resolution: 1 });
+  stalls.enable();
+  const loadStarted = performance.now();
   const champion = await loadChampion(store, options.model, live.alias.version);
+  const swapLoad = { loadMs: performance.now() - loadStarted, longestStallMs: stalls.max / 1e6 };
+  stalls.disable();
   const users = champion.knownUsers(2000);
   const sessions = users.map((user) => champion.decode(champion.historyOf(user, []).slice(-10)));
   const floor = await scoringFloor(champion, users, options.k, 1000);
@@ -150,6 +156,7 @@ async function main(): Promise<void> {
   // autocannon measures whole milliseconds; the machine's load says how far the numbers can be trusted.
   const ms = (value: number) => (value < 1 ? '<1' : value.toFixed(1));
   console.log(`\n${options.model} ${live.alias.version}: ${champion.numItems} items, ${champion.users} users, maxLen ${champion.maxLen}, k=${options.k}, backend ${backend.name}, ${options.duration} s per row, 1-min load ${loadBefore.toFixed(1)} on ${os.cpus().length} CPUs`);
+  console.log(`loading this version (as a hot swap does) took ${swapLoad.loadMs.toFixed(0)} ms; the longest event-loop stall meanwhile was ${swapLoad.longestStallMs.toFixed(0)} ms`);
   console.table(
     rows.map((r) => ({
       scenario: r.scenario,
@@ -161,7 +168,7 @@ async function main(): Promise<void> {
     })),
   );
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ model: options.model, version: live.alias.version, items: champion.numItems, backend: backend.name, k: options.k, durationSeconds: options.duration, loadAverage: loadBefore, rows })}\n`);
+    process.stdout.write(`${JSON.stringify({ model: options.model, version: live.alias.version, items: champion.numItems, backend: backend.name, k: options.k, durationSeconds: options.duration, loadAverage: loadBefore, swapLoad, rows })}\n`);
   }
 }
 
