@@ -10,7 +10,7 @@
 import { tableToIPC } from 'apache-arrow';
 import { tableFromColumns, putTable } from '../storage/arrow-io';
 import { PreconditionFailedError, stableJson, type ObjectStore } from '../storage/object-store';
-import { parseRawFile, InvalidInputFileError } from './raw-files';
+import { parseRawFile, readRawFile, InvalidInputFileError } from './raw-files';
 import {
   CATALOGUE_SCHEMA,
   CatalogueRow,
@@ -57,15 +57,45 @@ function eventsTable(rows: RawEvent[]) {
   });
 }
 
-function byUtcDate(rows: RawEvent[]): Map<string, RawEvent[]> {
-  const groups = new Map<string, RawEvent[]>();
-  for (const row of rows) {
+/** Rows held in memory before the largest day is written out, whatever the file's size. */
+const MAX_BUFFERED_ROWS = 50_000;
+
+/**
+ * Groups one file's rows by UTC date into content-addressed partitions. When
+ * MAX_BUFFERED_ROWS are held, the largest day is written out, so a day of a big file
+ * may span several partitions. Rows arrive in file order, so a retry writes the same ones.
+ */
+class PartitionWriter {
+  private readonly days = new Map<string, RawEvent[]>();
+  private buffered = 0;
+  private readonly written: ArtifactRef[] = [];
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly dataset: string,
+  ) {}
+
+  add(row: RawEvent): Promise<void> | undefined {
     const date = new Date(row.timestamp).toISOString().slice(0, 10);
-    const group = groups.get(date) ?? [];
-    group.push(row);
-    groups.set(date, group);
+    const day = this.days.get(date) ?? [];
+    day.push(row);
+    this.days.set(date, day);
+    if (++this.buffered < MAX_BUFFERED_ROWS) return undefined;
+    const [largest] = [...this.days.entries()].reduce((a, b) => (b[1].length > a[1].length ? b : a));
+    return this.write(largest);
   }
-  return new Map([...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+
+  async finish(): Promise<ArtifactRef[]> {
+    for (const date of [...this.days.keys()].sort()) await this.write(date);
+    return this.written;
+  }
+
+  private async write(date: string): Promise<void> {
+    const rows = this.days.get(date)!;
+    this.days.delete(date);
+    this.buffered -= rows.length;
+    this.written.push(await putTable(this.store, `datasets/${this.dataset}/events/date=${date}`, eventsTable(rows)));
+  }
 }
 
 export async function collectEvents(store: ObjectStore, log: Logger, options: CollectOptions): Promise<CollectResult> {
@@ -84,26 +114,25 @@ export async function collectEvents(store: ObjectStore, log: Logger, options: Co
 
   for (const [index, object] of pending.entries()) {
     options.onFile?.(index, pending.length, object.key);
-    const found = await store.getWithEtag(object.key);
+    const found = await store.getStreamWithEtag(object.key);
     if (!found) {
       // Deleted between listing and reading: nothing to import; it is not marked as seen.
       log.warn({ key: object.key }, 'raw file disappeared before it could be read; skipped');
       vanished.push(object.key);
       continue;
     }
-    const parsed = parseRawFile(object.key, found.bytes, RawEventRow, REQUIRED_EVENT_COLUMNS);
+    const writer = new PartitionWriter(store, dataset);
+    const parsed = await readRawFile(object.key, found.body, RawEventRow, REQUIRED_EVENT_COLUMNS, (row) => writer.add(row));
     const bad = parsed.problems.length;
     if (parsed.totalRows > 0 && bad / parsed.totalRows > options.maxBadRowFraction) {
       throw new TooManyBadRowsError(object.key, bad, parsed.totalRows, options.maxBadRowFraction, parsed.problems);
     }
-    if (parsed.rows.length === 0 && bad === 0) throw new InvalidInputFileError(object.key, 'the file has no rows');
-    for (const [date, rows] of byUtcDate(parsed.rows)) {
-      partitions.push(await putTable(store, `datasets/${dataset}/events/date=${date}`, eventsTable(rows)));
-    }
+    if (parsed.validRows === 0 && bad === 0) throw new InvalidInputFileError(object.key, 'the file has no rows');
+    partitions.push(...(await writer.finish()));
     problems.push(...parsed.problems);
-    rowsImported += parsed.rows.length;
-    ingested.push({ key: object.key, etag: found.etag, rows: parsed.rows.length, quarantined: bad });
-    log.info({ key: object.key, rows: parsed.rows.length, quarantined: bad }, 'imported raw file');
+    rowsImported += parsed.validRows;
+    ingested.push({ key: object.key, etag: found.etag, rows: parsed.validRows, quarantined: bad });
+    log.info({ key: object.key, rows: parsed.validRows, quarantined: bad }, 'imported raw file');
   }
 
   let quarantine: ArtifactRef | undefined;
@@ -158,7 +187,7 @@ async function collectCatalogue(store: ObjectStore, dataset: string, maxBadRowFr
   const newest = files.sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime() || (a.key < b.key ? -1 : 1)).pop();
   const found = newest && (await store.getWithEtag(newest.key));
   if (!newest || !found) return undefined;
-  const parsed = parseRawFile(newest.key, found.bytes, CatalogueRow, ['item_id']);
+  const parsed = await parseRawFile(newest.key, found.bytes, CatalogueRow, ['item_id']);
   if (parsed.problems.length / Math.max(1, parsed.totalRows) > maxBadRowFraction) {
     throw new TooManyBadRowsError(newest.key, parsed.problems.length, parsed.totalRows, maxBadRowFraction, parsed.problems);
   }

@@ -1,12 +1,16 @@
 /**
- * Reads one raw input file (CSV, JSONL or Arrow IPC, optionally gzip-compressed) and
- * validates every row against its contract. Row problems are returned, never thrown, so
- * the caller can quarantine them; problems with the file as a whole throw
+ * Reads one raw input file (CSV, JSONL or Arrow IPC, optionally gzip-compressed) as a
+ * stream and validates every row against its contract, handing valid rows to the caller
+ * one at a time, so memory does not grow with the file. Row problems are returned, never
+ * thrown, so the caller can quarantine them; problems with the file as a whole throw
  * InvalidInputFileError, which names the file and what to fix.
  */
-import { gunzipSync } from 'node:zlib';
-import { tableFromIPC } from 'apache-arrow';
-import { parse as parseCsv } from 'csv-parse/sync';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
+import { RecordBatchReader } from 'apache-arrow';
+import { parse as csvParser } from 'csv-parse';
 import type { z } from 'zod';
 import { formatIssues, type RowProblem } from '../../schemas/events';
 
@@ -20,11 +24,15 @@ export class InvalidInputFileError extends Error {
   }
 }
 
-export interface ParsedFile<T> {
-  rows: T[];
+export interface FileReport {
   problems: RowProblem[];
   /** Rows seen in the file, valid or not. */
   totalRows: number;
+  validRows: number;
+}
+
+export interface ParsedFile<T> extends FileReport {
+  rows: T[];
 }
 
 export type RawFormat = 'csv' | 'jsonl' | 'arrow';
@@ -49,13 +57,16 @@ function requiredColumns(schema: RowSchema<unknown>, required: readonly string[]
   }
 }
 
-function decompress(fileName: string, bytes: Uint8Array): Uint8Array {
-  if (!fileName.toLowerCase().endsWith('.gz')) return bytes;
-  try {
-    return gunzipSync(bytes);
-  } catch (error) {
-    throw new InvalidInputFileError(fileName, `not a valid gzip file (${(error as Error).message})`);
-  }
+/** Counts the bytes that pass, to tell an empty file from one with only blank lines. */
+function byteCounter(): Transform & { bytes: number } {
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      counter.bytes += chunk.byteLength;
+      done(null, chunk);
+    },
+  }) as Transform & { bytes: number };
+  counter.bytes = 0;
+  return counter;
 }
 
 function checkHeader(fileName: string, columns: string[], known: string[], required: readonly string[]): void {
@@ -75,84 +86,142 @@ function checkHeader(fileName: string, columns: string[], known: string[], requi
   }
 }
 
-export function parseRawFile<T>(
+type RowSink<T> = (row: T) => void | Promise<void>;
+
+/**
+ * Streams `chunks` (an S3 object body, or one buffer) through decompression and the
+ * format's parser, validates each row and passes the valid ones to `onRow`, awaiting it
+ * when it returns a promise (backpressure for a writer that flushes to S3).
+ */
+export async function readRawFile<T>(
   fileName: string,
-  bytes: Uint8Array,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   schema: RowSchema<T>,
   required: readonly string[],
-): ParsedFile<T> {
+  onRow: RowSink<T>,
+): Promise<FileReport> {
   requiredColumns(schema, required);
-  const content = decompress(fileName, bytes);
-  if (content.byteLength === 0) throw new InvalidInputFileError(fileName, 'the file is empty');
-  const known = Object.keys(schema.shape);
-  const result: ParsedFile<T> = { rows: [], problems: [], totalRows: 0 };
-  const accept = (row: number, record: unknown, raw: string) => {
-    result.totalRows++;
-    const parsed = schema.safeParse(record);
-    if (parsed.success) result.rows.push(parsed.data);
-    else result.problems.push(...formatIssues(fileName, row, parsed.error, raw).slice(0, 1));
-  };
-
   const format = detectFormat(fileName);
-  if (format === 'arrow') {
-    let table;
-    try {
-      table = tableFromIPC(content);
-    } catch (error) {
-      throw new InvalidInputFileError(fileName, `not a readable Arrow IPC file (${(error as Error).message})`);
+  const known = Object.keys(schema.shape);
+  const report: FileReport = { problems: [], totalRows: 0, validRows: 0 };
+  const accept = async (row: number, record: unknown, raw: string) => {
+    report.totalRows++;
+    const parsed = schema.safeParse(record);
+    if (!parsed.success) {
+      report.problems.push(...formatIssues(fileName, row, parsed.error, raw).slice(0, 1));
+      return;
     }
-    checkHeader(fileName, table.schema.fields.map((f) => f.name), known, required);
-    let row = 0;
-    for (const record of table) {
+    report.validRows++;
+    await onRow(parsed.data);
+  };
+  const counter = byteCounter();
+  const gzipped = fileName.toLowerCase().endsWith('.gz');
+  const parse = format === 'arrow' ? parseArrow : format === 'jsonl' ? parseJsonLines : parseCsv;
+  try {
+    const source = Readable.from(chunks);
+    const parseContent = (content: AsyncIterable<Buffer>) => parse(fileName, content, known, required, report, accept);
+    await (gzipped ? pipeline(source, createGunzip(), counter, parseContent) : pipeline(source, counter, parseContent));
+  } catch (error) {
+    if (error instanceof InvalidInputFileError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (gzipped && typeof code === 'string' && code.startsWith('Z_')) {
+      throw new InvalidInputFileError(fileName, `not a valid gzip file (${(error as Error).message})`);
+    }
+    throw error;
+  }
+  if (counter.bytes === 0) throw new InvalidInputFileError(fileName, 'the file is empty');
+  return report;
+}
+
+type Accept = (row: number, record: unknown, raw: string) => Promise<void>;
+
+async function parseArrow(fileName: string, content: AsyncIterable<Buffer>, known: string[], required: readonly string[], _report: FileReport, accept: Accept): Promise<void> {
+  let reader;
+  try {
+    reader = await RecordBatchReader.from(content);
+    await reader.open();
+  } catch (error) {
+    throw new InvalidInputFileError(fileName, `not a readable Arrow IPC file (${(error as Error).message})`);
+  }
+  if (!reader.schema) throw new InvalidInputFileError(fileName, 'not a readable Arrow IPC file (no schema)');
+  checkHeader(fileName, reader.schema.fields.map((f) => f.name), known, required);
+  let row = 0;
+  for await (const batch of reader) {
+    for (const record of batch) {
       row++;
       const plain = record.toJSON() as Record<string, unknown>;
       for (const [k, v] of Object.entries(plain)) if (typeof v === 'bigint') plain[k] = Number(v);
-      accept(row, plain, JSON.stringify(plain, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
+      await accept(row, plain, JSON.stringify(plain, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
     }
-    return result;
   }
+}
 
-  // Invalid UTF-8 becomes U+FFFD here, which the field validators reject by row.
-  const text = new TextDecoder('utf-8').decode(content);
-  if (text.trim() === '') throw new InvalidInputFileError(fileName, 'the file has no rows');
-
-  if (format === 'jsonl') {
-    const lines = text.split(/\r?\n/);
-    lines.forEach((line, index) => {
-      if (line.trim() === '') return;
-      let record: unknown;
-      try {
-        record = JSON.parse(line);
-      } catch (error) {
-        result.totalRows++;
-        result.problems.push({ file: fileName, row: index + 1, field: '(row)', message: `malformed JSON: ${(error as Error).message}`, raw: line.slice(0, 500) });
-        return;
-      }
-      accept(index + 1, record, line);
-    });
-    return result;
+/** Lines of a UTF-8 byte stream; invalid UTF-8 becomes U+FFFD, which the field validators reject by row. */
+async function* textLines(content: AsyncIterable<Buffer>): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  for await (const chunk of content) {
+    const lines = (pending + decoder.write(chunk)).split(/\r?\n/);
+    pending = lines.pop()!;
+    yield* lines;
   }
+  pending += decoder.end();
+  if (pending !== '') yield pending;
+}
 
-  const header = parseCsv(text, { to_line: 1, bom: true }) as string[][];
-  if (header.length === 0) throw new InvalidInputFileError(fileName, 'the file has no header row');
-  const columns = header[0].map((c) => c.trim());
-  checkHeader(fileName, columns, known, required);
-  const records = parseCsv(text, {
+async function parseJsonLines(fileName: string, content: AsyncIterable<Buffer>, _known: string[], _required: readonly string[], report: FileReport, accept: Accept): Promise<void> {
+  let lineNumber = 0;
+  let nonBlank = 0;
+  for await (const line of textLines(content)) {
+    lineNumber++;
+    if (line.trim() === '') continue;
+    nonBlank++;
+    let record: unknown;
+    try {
+      record = JSON.parse(line);
+    } catch (error) {
+      report.totalRows++;
+      report.problems.push({ file: fileName, row: lineNumber, field: '(row)', message: `malformed JSON: ${(error as Error).message}`, raw: line.slice(0, 500) });
+      continue;
+    }
+    await accept(lineNumber, record, line);
+  }
+  if (nonBlank === 0) throw new InvalidInputFileError(fileName, 'the file has no rows');
+}
+
+async function parseCsv(fileName: string, content: AsyncIterable<Buffer>, known: string[], required: readonly string[], report: FileReport, accept: Accept): Promise<void> {
+  const parser = csvParser({
     bom: true,
-    from_line: 2,
     skip_empty_lines: true,
     info: true,
+    raw: true,
     // A malformed line becomes a row problem instead of failing the whole file.
     skip_records_with_error: true,
     on_skip: (error, raw) => {
-      result.totalRows++;
+      report.totalRows++;
       const line = error && 'lines' in error ? Number(error.lines) : 0;
-      result.problems.push({ file: fileName, row: line - 1, field: '(row)', message: `malformed CSV: ${error?.message ?? 'unreadable line'}`, raw: (raw ?? '').slice(0, 500) });
+      report.problems.push({ file: fileName, row: line - 1, field: '(row)', message: `malformed CSV: ${error?.message ?? 'unreadable line'}`, raw: (raw ?? '').slice(0, 500) });
       return undefined;
     },
-  }) as unknown as { record: string[]; info: { lines: number } }[];
-  for (const { record, info } of records) {
-    accept(info.lines - 1, Object.fromEntries(columns.map((c, i) => [c, record[i]])), record.join(','));
-  }
-  return result;
+  });
+  let columns: string[] | undefined;
+  // Invalid UTF-8 becomes U+FFFD here, which the field validators reject by row.
+  await pipeline(content, parser, async (records: AsyncIterable<{ record: string[]; info: { lines: number } }>) => {
+    for await (const { record, info } of records) {
+      if (!columns) {
+        columns = record.map((c) => c.trim());
+        checkHeader(fileName, columns, known, required);
+        continue;
+      }
+      await accept(info.lines - 1, Object.fromEntries(columns.map((c, i) => [c, record[i]])), record.join(','));
+    }
+  });
+  if (!columns) throw new InvalidInputFileError(fileName, 'the file has no rows');
+}
+
+/** A whole file in memory (small files, tests): its valid rows and problems. */
+export async function parseRawFile<T>(fileName: string, bytes: Uint8Array, schema: RowSchema<T>, required: readonly string[]): Promise<ParsedFile<T>> {
+  const rows: T[] = [];
+  const report = await readRawFile(fileName, [bytes], schema, required, (row) => void rows.push(row));
+  return { ...report, rows };
 }

@@ -112,6 +112,17 @@ export class ObjectStore {
     }
   }
 
+  /** A streamed object and its ETag, or undefined when it does not exist. */
+  async getStreamWithEtag(key: string): Promise<{ body: AsyncIterable<Uint8Array>; etag: string } | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { body: out.Body as AsyncIterable<Uint8Array>, etag: out.ETag ?? '' };
+    } catch (error) {
+      if (httpStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
   async getJson<T>(key: string): Promise<T> {
     return JSON.parse(Buffer.from(await this.getBytes(key)).toString('utf8')) as T;
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import { InvalidInputFileError, parseRawFile } from '../../activities/collect/raw-files';
+import { InvalidInputFileError, parseRawFile, readRawFile } from '../../activities/collect/raw-files';
 import { eventsToArrowBytes } from '../../activities/collect/collect';
 import { RawEventRow, REQUIRED_EVENT_COLUMNS, describeProblem } from '../../schemas/events';
 
@@ -10,8 +10,8 @@ const parse = (name: string, content: string | Uint8Array) =>
   parseRawFile(name, typeof content === 'string' ? Buffer.from(content) : content, RawEventRow, REQUIRED_EVENT_COLUMNS);
 
 describe('raw event files: validation at the edge', () => {
-  it('parses a valid CSV row into typed fields', () => {
-    const result = parse('events.csv', `${HEADER}\n${GOOD}\n`);
+  it('parses a valid CSV row into typed fields', async () => {
+    const result = await parse('events.csv', `${HEADER}\n${GOOD}\n`);
     assert.equal(result.problems.length, 0);
     assert.deepEqual(result.rows[0], {
       user_id: 'u1', item_id: 'i1', event_type: 'view', timestamp: Date.UTC(2024, 2, 1, 10), session_id: 's1', price: 9.99, category: 'shoes',
@@ -32,8 +32,8 @@ describe('raw event files: validation at the edge', () => {
     { name: 'too many fields', line: 'u2,i2,view,2024-03-01T10:00:00Z,,,,extra', field: '(row)', message: /malformed CSV/ },
   ];
   for (const c of rowCases) {
-    it(`quarantines a row with ${c.name}`, () => {
-      const result = parse('day1.csv', `${HEADER}\n${GOOD}\n${c.line}\n${GOOD}\n`);
+    it(`quarantines a row with ${c.name}`, async () => {
+      const result = await parse('day1.csv', `${HEADER}\n${GOOD}\n${c.line}\n${GOOD}\n`);
       assert.equal(result.rows.length, 2, 'the valid rows are kept');
       assert.equal(result.totalRows, 3);
       assert.equal(result.problems.length, 1);
@@ -46,21 +46,21 @@ describe('raw event files: validation at the edge', () => {
     });
   }
 
-  it('quarantines invalid UTF-8 instead of storing mojibake', () => {
+  it('quarantines invalid UTF-8 instead of storing mojibake', async () => {
     const bytes = Buffer.concat([Buffer.from(`${HEADER}\n${GOOD}\nu`), Buffer.from([0xff, 0xfe]), Buffer.from(',i9,view,2024-03-01T10:00:00Z,,,\n')]);
-    const result = parse('latin1.csv', bytes);
+    const result = await parse('latin1.csv', bytes);
     assert.equal(result.rows.length, 1);
     assert.equal(result.problems[0].field, 'user_id');
     assert.match(result.problems[0].message, /invalid UTF-8/);
   });
 
-  it('quarantines malformed JSON lines and unknown keys in JSONL', () => {
+  it('quarantines malformed JSON lines and unknown keys in JSONL', async () => {
     const lines = [
       JSON.stringify({ user_id: 'u1', item_id: 'i1', event_type: 'purchase', timestamp: 1709287200 }),
       '{"user_id": "u2", ',
       JSON.stringify({ user_id: 'u3', item_id: 'i3', event_type: 'view', timestamp: 1709287200000, color: 'red' }),
     ];
-    const result = parse('events.jsonl', lines.join('\n'));
+    const result = await parse('events.jsonl', lines.join('\n'));
     assert.equal(result.rows.length, 1);
     assert.equal(result.rows[0].timestamp, 1709287200000, 'epoch seconds become milliseconds');
     assert.deepEqual(result.problems.map((p) => [p.row, p.field]), [[2, '(row)'], [3, 'color']]);
@@ -76,8 +76,8 @@ describe('raw event files: validation at the edge', () => {
     { name: 'an unknown format', file: 'events.xlsx', content: 'x', message: /unknown format/ },
   ];
   for (const c of fileCases) {
-    it(`rejects ${c.name} with a named error`, () => {
-      assert.throws(() => parse(c.file, c.content), (error: Error) => {
+    it(`rejects ${c.name} with a named error`, async () => {
+      await assert.rejects(parse(c.file, c.content), (error: Error) => {
         assert.ok(error instanceof InvalidInputFileError);
         assert.ok(error.message.startsWith(`${c.file}:`), error.message);
         assert.match(error.message, c.message);
@@ -86,10 +86,26 @@ describe('raw event files: validation at the edge', () => {
     });
   }
 
-  it('reads gzip CSV and Arrow IPC files', () => {
-    const fromGzip = parse('events.csv.gz', gzipSync(`${HEADER}\n${GOOD}\n`));
+  it('streams a file that arrives in small chunks, split inside lines and UTF-8 characters', async () => {
+    const files = {
+      'chunked.csv': `${HEADER}\n${GOOD}\r\nu2,i2,view,2024-03-01T10:00:00Z,s2,1.5,café\n`,
+      'chunked.jsonl': `${JSON.stringify({ user_id: 'u1', item_id: 'i1', event_type: 'view', timestamp: 1709287200000 })}\r\n${JSON.stringify({ user_id: 'u2', item_id: 'i2', event_type: 'view', timestamp: 1709287200000, category: 'café' })}\n`,
+    };
+    for (const [name, text] of Object.entries(files)) {
+      const bytes = Buffer.from(text);
+      const chunks = Array.from({ length: Math.ceil(bytes.length / 7) }, (_, i) => bytes.subarray(i * 7, i * 7 + 7));
+      const rows: { category: string | null }[] = [];
+      const report = await readRawFile(name, chunks, RawEventRow, REQUIRED_EVENT_COLUMNS, (row) => void rows.push(row));
+      assert.deepEqual(report, { problems: [], totalRows: 2, validRows: 2 }, name);
+      assert.deepEqual(rows, (await parse(name, bytes)).rows, name);
+      assert.equal(rows[1].category, 'café', name);
+    }
+  });
+
+  it('reads gzip CSV and Arrow IPC files', async () => {
+    const fromGzip = await parse('events.csv.gz', gzipSync(`${HEADER}\n${GOOD}\n`));
     assert.equal(fromGzip.rows.length, 1);
-    const fromArrow = parse('events.arrow', eventsToArrowBytes(fromGzip.rows));
+    const fromArrow = await parse('events.arrow', eventsToArrowBytes(fromGzip.rows));
     assert.deepEqual(fromArrow.rows, fromGzip.rows);
   });
 });
