@@ -106,8 +106,11 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     genReqId: () => randomUUID(),
   });
 
+  // Every response names its request and the live version; a recommendation names the version that ranked it (set in serve()).
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    const live = watcher.champion?.version;
+    if (live && !reply.hasHeader('x-model-version')) reply.header('x-model-version', live);
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; field?: string }, request, reply) => {

@@ -148,8 +148,9 @@ describe('serving the champion recommender @integration', () => {
       ['/feedback', { method: 'POST', body: { type: 'click', user: 'u', item: 'i', position: -1 } }, 'position'],
     ];
     for (const [url, init, field] of cases) {
-      const { status, body } = await call(`${server.url}${url}`, init);
+      const { status, body, headers } = await call(`${server.url}${url}`, init);
       assert.equal(status, 400, `${url} ${JSON.stringify(init?.body)}: ${JSON.stringify(body)}`);
+      assert.equal(headers.get('x-model-version'), champion);
       assert.equal(body.field, field, JSON.stringify(body));
       assert.match(String(body.error), new RegExp(`^${field.replace(/[[\]]/g, '\\$&')}: `));
       assert.match(String(body.request_id), /^[0-9a-f-]{36}$/);
