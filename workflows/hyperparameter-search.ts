@@ -91,7 +91,10 @@ export async function hyperparameterSearch({ ctx, prepared }: SearchInput): Prom
         }),
       ),
     );
-    const timedOut = await Promise.race([rungDone.then(() => false), sleep(Math.max(1, deadline - Date.now())).then(() => true)]);
+    const budget = new CancellationScope();
+    const budgetSpent = budget.run(() => sleep(Math.max(1, deadline - Date.now()))).then(() => true, () => false);
+    const timedOut = await Promise.race([rungDone.then(() => false), budgetSpent]);
+    budget.cancel(); // no timer outlives its rung
     if (timedOut) {
       scope.cancel();
       await rungDone.catch((error) => {

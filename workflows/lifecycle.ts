@@ -6,7 +6,9 @@
 import {
   ActivityCancellationType,
   ApplicationFailure,
+  ChildWorkflowFailure,
   executeChild,
+  isCancellation,
   ParentClosePolicy,
   proxyActivities,
   setHandler,
@@ -21,7 +23,9 @@ import {
   type ChosenHyperparameters,
   type FeedbackResult,
   type OptimizeResult,
+  type PreprocessResult,
   type RetrainRequest,
+  type SearchResult,
   type StepContext,
   type StepName,
 } from '../schemas/steps';
@@ -93,6 +97,25 @@ async function startRetrain(input: LifecycleInputFields, config: LifecycleConfig
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
   }
   return { retrain, note: `started retrain ${retrain.workflowId}` };
+}
+
+/**
+ * The optimize step's search, as a child workflow. The model is already deployed: a
+ * search that fails is reported, and the run still completes with what it did.
+ */
+async function searchHyperparameters(ctx: StepContext, prepared: PreprocessResult): Promise<{ search: SearchResult | null; searched: string }> {
+  if (!ctx.config.optimize.search.enabled) return { search: null, searched: 'search off' };
+  try {
+    const search = await executeChild(hyperparameterSearch, { workflowId: `${ctx.workflowId}-search`, args: [{ ctx, prepared }] });
+    const searched = search.best
+      ? `search: ${search.trials.length} trials, best ${search.best.candidate.id} (validation NDCG@10 ${search.best.validationNdcg10.toFixed(4)}) stored for the next runs`
+      : `search: ${search.trials.length} trials, none finished`;
+    return { search, searched };
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    const cause = error instanceof ChildWorkflowFailure && error.cause ? error.cause.message : (error as Error).message;
+    return { search: null, searched: `search failed: ${cause}` };
+  }
 }
 
 export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<LifecycleSummary> {
@@ -192,13 +215,8 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
       online: feedback.perVersion,
       drift: { itemPopularityPsi: feedback.drift.itemPopularity.psi, sequenceLengthPsi: feedback.drift.sequenceLength.psi },
     });
-    const search = config.optimize.search.enabled
-      ? await executeChild(hyperparameterSearch, { workflowId: `${ctx.workflowId}-search`, args: [{ ctx, prepared }] })
-      : null;
+    const { search, searched } = await searchHyperparameters(ctx, prepared);
     const { retrain, note } = await startRetrain(input, config, ctx, feedback.alarms);
-    const searched = search?.best
-      ? `search: ${search.trials.length} trials, best ${search.best.candidate.id} (validation NDCG@10 ${search.best.validationNdcg10.toFixed(4)}) stored for the next runs`
-      : search ? `search: ${search.trials.length} trials, none finished` : 'search off';
     return { ...history, search, retrain, rationale: `${searched}; ${note}` };
   }, (r) => ({ rows: r.search?.trials.length, detail: r.rationale }));
 
