@@ -34,11 +34,43 @@ export interface SequenceStats {
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Accumulates events in any order and builds the dataset deterministically. */
+/** Dense numbers for strings, in order of first appearance. */
+class Interner {
+  private readonly ids = new Map<string, number>();
+  readonly values: string[] = [];
+
+  id(value: string): number {
+    let id = this.ids.get(value);
+    if (id === undefined) {
+      id = this.values.length;
+      this.ids.set(value, id);
+      this.values.push(value);
+    }
+    return id;
+  }
+}
+
+/** `values` in string order: order[position] is an id, rank[id] its position. */
+function stringRanks(values: string[]): { sorted: string[]; order: number[]; rank: Int32Array } {
+  const order = values.map((_, id) => id).sort((a, b) => byString(values[a], values[b]));
+  const rank = new Int32Array(values.length);
+  order.forEach((id, position) => (rank[id] = position));
+  return { sorted: order.map((id) => values[id]), order, rank };
+}
+
+/**
+ * Accumulates events in any order and builds the dataset deterministically. Events are
+ * kept as columns of interned numbers (a few bytes each, not an object and a string key),
+ * so memory grows with the number of events only by what the sequences need.
+ */
 export class SequenceBuilder {
-  private readonly seen = new Set<string>();
-  private readonly perUser = new Map<string, { t: number; item: string; order: number }[]>();
-  private order = 0;
+  private readonly users = new Interner();
+  private readonly items = new Interner();
+  private readonly eventTypes = new Interner();
+  private readonly eventUser: number[] = [];
+  private readonly eventItem: number[] = [];
+  private readonly eventType: number[] = [];
+  private readonly eventTime: number[] = [];
   readonly stats: SequenceStats = { events: 0, duplicates: 0, afterCutoff: 0 };
 
   constructor(private readonly cutoffMs = Number.POSITIVE_INFINITY) {}
@@ -49,34 +81,47 @@ export class SequenceBuilder {
       this.stats.afterCutoff++;
       return;
     }
-    const key = `${event.userId}\u0000${event.itemId}\u0000${event.eventType}\u0000${event.timestamp}`;
-    if (this.seen.has(key)) {
-      this.stats.duplicates++;
-      return;
-    }
-    this.seen.add(key);
-    const list = this.perUser.get(event.userId) ?? [];
-    list.push({ t: event.timestamp, item: event.itemId, order: this.order++ });
-    this.perUser.set(event.userId, list);
+    this.eventUser.push(this.users.id(event.userId));
+    this.eventItem.push(this.items.id(event.itemId));
+    this.eventType.push(this.eventTypes.id(event.eventType));
+    this.eventTime.push(event.timestamp);
   }
 
   build(): SequenceDataset {
-    const counts = new Map<string, number>();
-    const userIds = [...this.perUser.keys()].sort(byString);
-    const itemSequences = userIds.map((user) => {
-      const events = this.perUser.get(user)!.sort((a, b) => a.t - b.t || a.order - b.order);
-      const items: string[] = [];
-      for (const e of events) if (items[items.length - 1] !== e.item) items.push(e.item);
-      for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
-      return items;
-    });
-    const itemIds = [...counts.keys()].sort(byString);
-    const index = new Map(itemIds.map((id, i) => [id, i + 1]));
+    const { eventUser, eventItem, eventType, eventTime } = this;
+    const users = stringRanks(this.users.values);
+    // By user (in id order), then time; ties keep arrival order, so the first of two duplicates stays.
+    const order = Uint32Array.from(eventTime.keys()).sort(
+      (a, b) => users.rank[eventUser[a]] - users.rank[eventUser[b]] || eventTime[a] - eventTime[b] || a - b,
+    );
+    const typeCount = this.eventTypes.values.length;
+    const itemSequences: number[][] = [];
+    const counts = new Int32Array(this.items.values.length);
+    const sameInstant = new Set<number>();
+    for (let i = 0; i < order.length; i++) {
+      const event = order[i];
+      const previous = i > 0 ? order[i - 1] : -1;
+      const newUser = previous < 0 || eventUser[previous] !== eventUser[event];
+      if (newUser) itemSequences.push([]);
+      if (newUser || eventTime[previous] !== eventTime[event]) sameInstant.clear();
+      // The same user, item, type and time twice is one event delivered twice.
+      const key = eventItem[event] * typeCount + eventType[event];
+      if (sameInstant.has(key)) {
+        this.stats.duplicates++;
+        continue;
+      }
+      sameInstant.add(key);
+      const sequence = itemSequences[itemSequences.length - 1];
+      if (sequence[sequence.length - 1] === eventItem[event]) continue;
+      sequence.push(eventItem[event]);
+      counts[eventItem[event]]++;
+    }
+    const items = stringRanks(this.items.values);
     return {
-      itemIds,
-      itemCounts: itemIds.map((id) => counts.get(id)!),
-      userIds,
-      sequences: itemSequences.map((items) => Int32Array.from(items, (id) => index.get(id)!)),
+      itemIds: items.sorted,
+      itemCounts: items.order.map((id) => counts[id]),
+      userIds: users.sorted,
+      sequences: itemSequences.map((sequence) => Int32Array.from(sequence, (item) => items.rank[item] + 1)),
     };
   }
 }
