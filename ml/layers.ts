@@ -85,10 +85,17 @@ export const sparseSoftmaxCrossEntropy = tf.customGrad((...args: (tf.Tensor | tf
   const save = args[2] as tf.GradSaveFunc;
   // Labels get no gradient; tfjs still wants a tensor of their shape.
   const labelsGradient = () => tf.zeros(labels.shape, 'int32');
+  const { loss, softmaxMinusOneHot } = crossEntropyAndGradient(logits, labels);
+  save([softmaxMinusOneHot]);
+  return { value: loss, gradFunc: (dy: tf.Tensor, [g]: tf.Tensor[]) => [tf.mul(g, tf.expandDims(dy, 1)), labelsGradient()] };
+}) as (logits: tf.Tensor2D, labels: tf.Tensor1D) => tf.Tensor1D;
+
+/** Per-row loss and its gradient with respect to the logits, softmax - one-hot. */
+function crossEntropyAndGradient(logits: tf.Tensor2D, labels: tf.Tensor1D): { loss: tf.Tensor1D; softmaxMinusOneHot: tf.Tensor2D } {
   const backend = nativeBackend();
   if (backend) {
     const { TF_ATTR_TYPE, TF_FLOAT, TF_INT32 } = backend.binding;
-    const [loss, gradient] = backend.executeMultipleOutputs(
+    const [loss, softmaxMinusOneHot] = backend.executeMultipleOutputs(
       'SparseSoftmaxCrossEntropyWithLogits',
       [
         { name: 'T', type: TF_ATTR_TYPE, value: TF_FLOAT },
@@ -97,14 +104,36 @@ export const sparseSoftmaxCrossEntropy = tf.customGrad((...args: (tf.Tensor | tf
       [logits, labels],
       2,
     );
-    save([gradient]);
-    return { value: loss, gradFunc: (dy: tf.Tensor, [softmaxMinusOneHot]: tf.Tensor[]) => [tf.mul(softmaxMinusOneHot, tf.expandDims(dy, 1)), labelsGradient()] };
+    return { loss: loss as tf.Tensor1D, softmaxMinusOneHot: softmaxMinusOneHot as tf.Tensor2D };
   }
-  const oneHot = tf.oneHot(labels, logits.shape[1]);
-  const loss = tf.sub(tf.logSumExp(logits, -1), tf.sum(tf.mul(logits, oneHot), -1));
-  save([logits, oneHot]);
+  return tf.tidy(() => {
+    const oneHot = tf.oneHot(labels, logits.shape[1]);
+    return {
+      loss: tf.sub(tf.logSumExp(logits, -1), tf.sum(tf.mul(logits, oneHot), -1)) as tf.Tensor1D,
+      softmaxMinusOneHot: tf.sub(tf.softmax(logits), oneHot) as tf.Tensor2D,
+    };
+  });
+}
+
+/**
+ * Softmax cross-entropy of `hidden` [rows, d] against every row of `table` [classes, d]
+ * (an output layer tied to an embedding table), per row of `labels`. One custom gradient
+ * for the product and the loss: with G = softmax - one-hot, d hidden = dy * (G table) and
+ * d table = G^T (dy * hidden), so the upstream gradient scales the small [rows, d]
+ * factors instead of a pass over the [rows, classes] matrix.
+ */
+export const tiedOutputCrossEntropy = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [hidden, table, labels] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+  const save = args[3] as tf.GradSaveFunc;
+  const labelsGradient = () => tf.zeros(labels.shape, 'int32');
+  const logits = tf.matMul(hidden, table, false, true) as tf.Tensor2D;
+  const { loss, softmaxMinusOneHot } = crossEntropyAndGradient(logits, labels);
+  save([softmaxMinusOneHot, hidden, table]);
   return {
     value: loss,
-    gradFunc: (dy: tf.Tensor, [savedLogits, savedOneHot]: tf.Tensor[]) => [tf.mul(tf.sub(tf.softmax(savedLogits), savedOneHot), tf.expandDims(dy, 1)), labelsGradient()],
+    gradFunc: (dy: tf.Tensor, [g, savedHidden, savedTable]: tf.Tensor[]) => {
+      const scale = tf.expandDims(dy, 1);
+      return [tf.mul(tf.matMul(g, savedTable), scale), tf.matMul(g, tf.mul(savedHidden, scale), true, false), labelsGradient()];
+    },
   };
-}) as (logits: tf.Tensor2D, labels: tf.Tensor1D) => tf.Tensor1D;
+}) as (hidden: tf.Tensor2D, table: tf.Tensor2D, labels: tf.Tensor1D) => tf.Tensor1D;

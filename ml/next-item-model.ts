@@ -10,7 +10,7 @@
  * cancels out.
  */
 import * as tf from '@tensorflow/tfjs';
-import { dropout, sparseSoftmaxCrossEntropy } from './layers';
+import { dropout, sparseSoftmaxCrossEntropy, tiedOutputCrossEntropy } from './layers';
 
 export type NextItemArchitecture = 'sasrec' | 'gru';
 
@@ -101,8 +101,7 @@ export abstract class NextItemModel {
       perPosition = sparseSoftmaxCrossEntropy(logits, tf.zeros([targets.size], 'int32'));
     } else {
       // Items 1..numItems; row 0 of the table is padding and never a candidate.
-      const logits = tf.matMul(hidden, embeddings.slice([1, 0], [numItems, d]), false, true) as tf.Tensor2D;
-      perPosition = sparseSoftmaxCrossEntropy(logits, tf.sub(targets, tf.scalar(1, 'int32')));
+      perPosition = tiedOutputCrossEntropy(hidden, embeddings.slice([1, 0], [numItems, d]), tf.sub(targets, tf.scalar(1, 'int32')));
     }
     return tf.mean(perPosition);
   }

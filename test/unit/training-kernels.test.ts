@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../ml/backend';
 import { FlatAdam } from '../../ml/adam';
-import { dropout, layerNorm, sparseSoftmaxCrossEntropy } from '../../ml/layers';
+import { dropout, layerNorm, sparseSoftmaxCrossEntropy, tiedOutputCrossEntropy } from '../../ml/layers';
 
 function maxDifference(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
@@ -46,6 +46,26 @@ describe('training kernels (the fused and hand-differentiated pieces of a step)'
       const ours = tf.grad((l: tf.Tensor) => tf.sum(sparseSoftmaxCrossEntropy(l as tf.Tensor2D, labels).mul(weights)))(logits);
       const reference = tf.grad((l: tf.Tensor) => tf.sum(composite(l as tf.Tensor2D).mul(weights)))(logits);
       assert.ok(maxDifference(ours, reference) < 1e-5, `gradient differs by ${maxDifference(ours, reference)}`);
+    });
+  });
+
+  it('tiedOutputCrossEntropy and its gradients equal the product followed by the composite loss', () => {
+    tf.tidy(() => {
+      const hidden = tf.randomNormal([6, 8], 0, 1, 'float32', 13) as tf.Tensor2D;
+      const table = tf.randomNormal([30, 8], 0, 1, 'float32', 14) as tf.Tensor2D;
+      const labels = tf.tensor1d([0, 29, 3, 3, 11, 7], 'int32');
+      const weights = tf.randomNormal([6], 0, 1, 'float32', 15);
+      const composite = (h: tf.Tensor, t: tf.Tensor) => {
+        const logits = tf.matMul(h as tf.Tensor2D, t as tf.Tensor2D, false, true);
+        return tf.sub(tf.logSumExp(logits, -1), tf.sum(tf.mul(logits, tf.oneHot(labels, 30)), -1));
+      };
+      const ours = (h: tf.Tensor, t: tf.Tensor) => tiedOutputCrossEntropy(h as tf.Tensor2D, t as tf.Tensor2D, labels);
+      assert.ok(maxDifference(ours(hidden, table), composite(hidden, table)) < 1e-4);
+      const weighted = (f: typeof ours) => (h: tf.Tensor, t: tf.Tensor) => tf.sum(f(h, t).mul(weights));
+      const [dHidden, dTable] = tf.grads(weighted(ours))([hidden, table]);
+      const [refHidden, refTable] = tf.grads(weighted(composite))([hidden, table]);
+      assert.ok(maxDifference(dHidden, refHidden) < 1e-4, `d hidden differs by ${maxDifference(dHidden, refHidden)}`);
+      assert.ok(maxDifference(dTable, refTable) < 1e-4, `d table differs by ${maxDifference(dTable, refTable)}`);
     });
   });
 
