@@ -25,8 +25,8 @@ const DAY_MS = 86_400_000;
 const STORE = { seed: 21, users: 600, items: 150, categories: 8, days: 24, endDate: '2026-11-01' };
 const REPLAYED_DAYS = 3;
 const K = 10;
-// The first champion is deliberately undertrained (three epochs), so the loop has something to learn.
-const FIRST_NIGHT: LifecycleInputFields['hyperparameters'] = { epochs: 3, patience: 3, hiddenDim: 16, maxLen: 20, blocks: 1, learningRate: 0.005, batchSize: 64, validationUsers: 300 };
+// The first champion is deliberately undertrained (two epochs), so the loop has something to learn.
+const FIRST_NIGHT: LifecycleInputFields['hyperparameters'] = { epochs: 2, patience: 2, hiddenDim: 32, maxLen: 20, blocks: 1, learningRate: 0.01, dropout: 0.1, batchSize: 64, validationUsers: 300 };
 const TRAINED: LifecycleInputFields['hyperparameters'] = { epochs: 10, patience: 10, hiddenDim: 32, maxLen: 20, blocks: 1, learningRate: 0.005, batchSize: 64, validationUsers: 300 };
 const SEARCH = { enabled: true, trials: 3, eta: 3, minEpochs: 2, maxEpochs: 6, space: { learningRate: { choices: [0.002, 0.005, 0.01] }, dropout: { choices: [0.1, 0.3] } } };
 // Few requests per simulated day: alarms need less evidence than the production default.
@@ -225,7 +225,7 @@ describe('replay: the nightly loop learns from served traffic @integration', () 
       retrain: fourth.retrain,
     }, 'replay results');
 
-    // Night 1: a searched, properly trained model replaces the three-epoch champion.
+    // Night 1: a searched, properly trained model replaces the two-epoch champion.
     assert.equal(second.promoted, true, second.reasons.join('; '));
     assert.equal(second.hyperparameters.source, 'input');
     const search = second.optimize.search!;
