@@ -104,7 +104,9 @@ export class ChampionWatcher {
   private async swapTo(version: string): Promise<void> {
     const { store, model, log } = this.options;
     const started = Date.now();
-    const next = await loadChampion(store, model, version, this.options.maxBatch);
+    const next = await loadChampion(store, model, version, this.options.maxBatch).catch((error: Error) => {
+      throw new Error(`cannot load ${model} ${version}: ${error.message}`, { cause: error });
+    });
     if (this.stopped) return next.retire();
     const previous = this.current;
     this.current = next;

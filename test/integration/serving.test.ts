@@ -247,7 +247,7 @@ describe('serving the champion recommender @integration', () => {
     }, 10_000);
     assert.equal(ready.status, 200);
     assert.equal(ready.body.version, serving);
-    assert.match(String(ready.body.lastError), /model\.json|NoSuchKey|does not exist/i);
+    assert.match(String(ready.body.lastError), new RegExp(`^cannot load ${model} ${broken}: .*does not exist`));
     const answer = await call(`${server.url}/recommendations?user=${knownUser}`);
     assert.equal(answer.status, 200);
     assert.equal(answer.body.version, serving);
