@@ -193,13 +193,15 @@ export async function stackDown(config: StoreloopConfig = loadConfig()): Promise
 export type ServiceName = 'temporal' | 's3';
 
 /**
- * Stops one service this project started and starts it again on the same state (the
- * Temporal SQLite file, the S3 directory): what an operator's restart or a crash-looping
- * host does to the pipeline, used by the fault-injection tests.
+ * Stops one service this project started, leaves it down for `downtimeMs`, and starts it
+ * again on the same state (the Temporal SQLite file, the S3 directory): what an
+ * operator's restart or a crash-looping host does to the pipeline, used by the
+ * fault-injection tests.
  */
-export async function restartService(name: ServiceName, log: Logger, config: StoreloopConfig = loadConfig()): Promise<StackStatus> {
+export async function restartService(name: ServiceName, log: Logger, config: StoreloopConfig = loadConfig(), downtimeMs = 0): Promise<StackStatus> {
   const service = services(config).find((s) => s.name === name)!;
   const stopped = await stopService(config, service);
   if (stopped.state !== 'stopped') throw new Error(`${name} was not started by storeloop, so it cannot be restarted here`);
+  await sleep(downtimeMs);
   return startService(config, service, log);
 }

@@ -12,7 +12,7 @@ import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
  * Starts a lifecycle, restarts one service of the real local stack as soon as training
  * has written its first checkpoint, and checks the finished run against S3.
  */
-async function runThroughRestart(service: ServiceName, dataset: string, seed: number) {
+async function runThroughRestart(service: ServiceName, dataset: string, seed: number, downtimeMs: number) {
   const { config, workers } = await testStack();
   const uploaded = await ensureSyntheticData(workers.store, dataset, { seed, users: 400, items: 80, categories: 6, days: 28, endDate: '2026-11-01' });
   const input: LifecycleInputFields = {
@@ -27,7 +27,7 @@ async function runThroughRestart(service: ServiceName, dataset: string, seed: nu
     assert.ok(waited < 120_000, 'training wrote no checkpoint');
     await sleep(200);
   }
-  const restarted = await restartService(service, log, config);
+  const restarted = await restartService(service, log, config, downtimeMs);
   assert.equal(restarted.state, 'started');
   const during = await workers.client.workflow.getHandle(workflowId).describe();
   assert.equal(during.status.name, 'RUNNING', 'the restart happened in the middle of the run');
@@ -39,15 +39,15 @@ async function runThroughRestart(service: ServiceName, dataset: string, seed: nu
 
 describe('a run survives restarts of the local stack @integration', () => {
   it('Temporal dev server restarted during training: the run completes with every artifact once', async () => {
-    const summary = await runThroughRestart('temporal', 'temporal-restart', 21);
+    const summary = await runThroughRestart('temporal', 'temporal-restart', 21, 0);
     assert.equal(summary.training.epochs, 10);
     // The training activity rode through the outage on the same worker: no retry, no resume.
     assert.equal(summary.training.resumedFromStep, null);
   });
 
   it('S3 gateway restarted during training: the failed checkpoint write is retried, training resumes, nothing is lost or doubled', async () => {
-    const summary = await runThroughRestart('s3', 's3-restart', 22);
-    // Checkpoints are written every 2 steps, so training met the outage and resumed on a retry.
+    // Down for 5 s: longer than the S3 client's own retries, while training writes a checkpoint every 2 steps.
+    const summary = await runThroughRestart('s3', 's3-restart', 22, 5000);
     assert.notEqual(summary.training.resumedFromStep, null, 'training did not notice the outage');
   });
 });
