@@ -57,6 +57,8 @@ export class FeedbackLog {
   private draining: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /** Appends in progress, some perhaps waiting for room: close() waits for them too. */
+  private appending = 0;
   private readonly stats = { writtenRows: 0, writtenFiles: 0, failedWrites: 0 };
 
   constructor(private readonly options: FeedbackLogOptions) {
@@ -67,32 +69,31 @@ export class FeedbackLog {
 
   /** Accepts rows once there is room for them; resolves when they are buffered, not yet written. */
   async append(rows: FeedbackRecord[]): Promise<void> {
-    if (rows.length > this.options.capacityRows) throw new Error(`${rows.length} feedback rows do not fit a buffer of ${this.options.capacityRows}`);
-    while (this.unwritten + rows.length > this.options.capacityRows) {
-      if (this.closed) throw new Error('the feedback log is closed');
-      this.flushSoon();
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-    }
     if (this.closed) throw new Error('the feedback log is closed');
-    this.waiting.push(...rows);
-    this.unwritten += rows.length;
-    if (this.waiting.length >= this.options.batchRows) this.flushSoon();
-  }
-
-  /** Writes everything accepted so far. */
-  async flush(): Promise<void> {
-    while (this.waiting.length > 0 || this.draining) {
-      this.flushSoon();
-      await this.draining;
+    if (rows.length > this.options.capacityRows) throw new Error(`${rows.length} feedback rows do not fit a buffer of ${this.options.capacityRows}`);
+    this.appending++;
+    try {
+      while (this.unwritten + rows.length > this.options.capacityRows) {
+        this.flushSoon();
+        await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      }
+      this.waiting.push(...rows);
+      this.unwritten += rows.length;
+      if (this.waiting.length >= this.options.batchRows) this.flushSoon();
+    } finally {
+      this.appending--;
     }
   }
 
-  /** Takes no more rows, writes what it holds. Appends already waiting for room still get in. */
+  /** Refuses new rows, then writes every row accepted, including those of appends still waiting for room. */
   async close(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
     this.closed = true;
-    for (const wake of this.roomWaiters.splice(0)) wake();
+    clearInterval(this.timer);
+    while (this.waiting.length > 0 || this.draining || this.appending > 0) {
+      this.flushSoon();
+      // A woken append needs a turn of the event loop to add its rows.
+      await (this.draining ?? new Promise((resolve) => setImmediate(resolve)));
+    }
   }
 
   snapshot(): FeedbackLogStats {

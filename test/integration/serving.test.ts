@@ -320,7 +320,7 @@ describe('serving the champion recommender @integration', () => {
 });
 
 describe('feedback buffer when S3 is down @integration', () => {
-  it('makes callers wait instead of dropping rows, retries the same batch, and writes every row once S3 is back', async () => {
+  it('makes callers wait instead of dropping rows, retries the same batch, and on close writes every accepted row once S3 is back', async () => {
     const { config } = await testStack();
     // A second S3 gateway of our own, not started yet: the buffer's store is unreachable.
     const s3Port = config.local.s3Port + 500;
@@ -344,9 +344,11 @@ describe('feedback buffer when S3 is down @integration', () => {
       assert.equal(thirdIn, false, 'a full buffer holds the caller back');
       assert.equal(buffer.snapshot().bufferedRows, 20);
 
+      // Closing while S3 is still down and a caller still waits: nothing new gets in, nothing accepted is lost.
+      const closed = buffer.close();
+      await assert.rejects(buffer.append(rows(30)), /closed/);
       await stackUp(log, outage);
-      await third;
-      await buffer.close();
+      await Promise.all([third, closed]);
       assert.deepEqual({ ...buffer.snapshot(), failedWrites: 0 }, { bufferedRows: 0, capacityRows: 20, writtenRows: 30, writtenFiles: 3, failedWrites: 0 });
       const written = await feedbackRows(store, 'outage-test');
       assert.deepEqual(written.map((r) => r.user_id).sort(), Array.from({ length: 30 }, (_, i) => `u${i}`).sort());
