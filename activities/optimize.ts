@@ -63,13 +63,13 @@ export async function readRunHistory(store: ObjectStore, ctx: StepContext, limit
 export async function chooseHyperparameters(store: ObjectStore, ctx: StepContext, inputSetsHyperparameters: boolean): Promise<ChosenHyperparameters> {
   const fallback = ctx.config.hyperparameters;
   if (inputSetsHyperparameters) return { source: 'input', searchWorkflowId: null, values: fallback, note: 'set by the run input' };
-  if (!ctx.config.optimize.useSearchedHyperparameters) return { source: 'defaults', searchWorkflowId: null, values: fallback, note: 'defaults (optimize.useSearchedHyperparameters is off)' };
+  if (!ctx.config.optimize.useSearchedHyperparameters) return { source: 'defaults', searchWorkflowId: null, values: fallback, note: 'optimize.useSearchedHyperparameters is off' };
   const stored = await store.getJsonIfExists<StoredSearchWinner>(winnerKey(ctx));
-  if (!stored) return { source: 'defaults', searchWorkflowId: null, values: fallback, note: 'defaults (no search has finished yet)' };
+  if (!stored) return { source: 'defaults', searchWorkflowId: null, values: fallback, note: 'no search has finished yet' };
   const parsed = RecommenderHyperparameters.safeParse(stored.value.hyperparameters);
-  if (!parsed.success) return { source: 'defaults', searchWorkflowId: null, values: fallback, note: `defaults (the stored search result no longer fits the schema: ${parsed.error.issues[0]?.message})` };
+  if (!parsed.success) return { source: 'defaults', searchWorkflowId: null, values: fallback, note: `the stored search result no longer fits the schema: ${parsed.error.issues[0]?.message}` };
   const { searchWorkflowId, validationNdcg10 } = stored.value;
-  return { source: 'search', searchWorkflowId, values: parsed.data, note: `best of search ${searchWorkflowId} (validation NDCG@10 ${validationNdcg10.toFixed(4)})` };
+  return { source: 'search', searchWorkflowId, values: parsed.data, note: `best of search ${searchWorkflowId}, validation NDCG@10 ${validationNdcg10.toFixed(4)}` };
 }
 
 function sample(dimension: SearchDimension, rng: Rng): number | string {

@@ -68,7 +68,7 @@ export async function writeRunReport(store: ObjectStore, ctx: StepContext, s: Om
       ['started', ctx.startedAt],
       ['data cut-off', s.dataCutoff ?? 'all collected data'],
       ['decision', s.promoted ? `**promoted ${s.version}**` : `not promoted (champion stays ${s.championVersion ?? 'none'})`],
-      ['hyperparameters', `${s.hyperparameters.source}: ${s.hyperparameters.note}`],
+      ['hyperparameters', `${s.hyperparameters.source} (${s.hyperparameters.note})`],
       ['data', `${s.data.users} users, ${s.data.items} items, ${s.data.interactions} interactions`],
       ['retrain', s.retrain ? `started ${s.retrain.workflowId}: ${s.retrain.reasons.join('; ')}` : 'none'],
     ]),

@@ -70,7 +70,7 @@ function printHuman(outcome: RunOutcome, config: StoreloopConfig): void {
   console.table([metricsRow(`new (${s.backend})`, s.metrics), metricsRow('popularity baseline', s.baseline), metricsRow(`champion ${s.championVersion ?? '(none)'}`, s.champion)]);
   console.log(`Decision: ${s.promoted ? `PROMOTED ${s.version}` : `not promoted (champion stays ${s.championVersion ?? 'none'})`}`);
   for (const reason of s.reasons) console.log(`  - ${reason}`);
-  console.log(`Hyperparams: ${s.hyperparameters.source}: ${s.hyperparameters.note}`);
+  console.log(`Hyperparams: ${s.hyperparameters.source} (${s.hyperparameters.note})`);
   console.log(`Feedback:    ${s.feedback.status === 'measured' ? `${s.feedback.events} events, ${Object.keys(s.feedback.perVersion).length} version(s)` : 'no feedback yet'}${s.feedback.alarms.length > 0 ? `; alarms: ${s.feedback.alarms.join('; ')}` : ''}`);
   console.log(`Optimize:    ${s.optimize.rationale}`);
   console.log(`Serving:     ${s.servingUri ?? '(nothing served yet)'}`);
