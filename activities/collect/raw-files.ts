@@ -5,7 +5,7 @@
  * thrown, so the caller can quarantine them; problems with the file as a whole throw
  * InvalidInputFileError, which names the file and what to fix.
  */
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
@@ -57,18 +57,6 @@ function requiredColumns(schema: RowSchema<unknown>, required: readonly string[]
   }
 }
 
-/** Counts the bytes that pass, to tell an empty file from one with only blank lines. */
-function byteCounter(): Transform & { bytes: number } {
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      counter.bytes += chunk.byteLength;
-      done(null, chunk);
-    },
-  }) as Transform & { bytes: number };
-  counter.bytes = 0;
-  return counter;
-}
-
 function checkHeader(fileName: string, columns: string[], known: string[], required: readonly string[]): void {
   const missing = required.filter((c) => !columns.includes(c));
   if (missing.length > 0) {
@@ -114,13 +102,21 @@ export async function readRawFile<T>(
     report.validRows++;
     await onRow(parsed.data);
   };
-  const counter = byteCounter();
+  const file: ParseContext = { fileName, known, required, report, accept };
+  // Counted after decompression, to tell an empty file from one with only blank lines.
+  let bytes = 0;
+  async function* counted(content: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of content) {
+      bytes += chunk.byteLength;
+      yield chunk;
+    }
+  }
   const gzipped = fileName.toLowerCase().endsWith('.gz');
   const parse = format === 'arrow' ? parseArrow : format === 'jsonl' ? parseJsonLines : parseCsv;
+  const parseContent = (content: AsyncIterable<Buffer>) => parse(file, counted(content));
   try {
     const source = Readable.from(chunks);
-    const parseContent = (content: AsyncIterable<Buffer>) => parse(fileName, content, known, required, report, accept);
-    await (gzipped ? pipeline(source, createGunzip(), counter, parseContent) : pipeline(source, counter, parseContent));
+    await (gzipped ? pipeline(source, createGunzip(), parseContent) : pipeline(source, parseContent));
   } catch (error) {
     if (error instanceof InvalidInputFileError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
@@ -129,13 +125,20 @@ export async function readRawFile<T>(
     }
     throw error;
   }
-  if (counter.bytes === 0) throw new InvalidInputFileError(fileName, 'the file is empty');
+  if (bytes === 0) throw new InvalidInputFileError(fileName, 'the file is empty');
   return report;
 }
 
-type Accept = (row: number, record: unknown, raw: string) => Promise<void>;
+/** What a format's parser needs: the file's contract, where problems go, and where rows go. */
+interface ParseContext {
+  fileName: string;
+  known: string[];
+  required: readonly string[];
+  report: FileReport;
+  accept: (row: number, record: unknown, raw: string) => Promise<void>;
+}
 
-async function parseArrow(fileName: string, content: AsyncIterable<Buffer>, known: string[], required: readonly string[], _report: FileReport, accept: Accept): Promise<void> {
+async function parseArrow({ fileName, known, required, accept }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
   let reader;
   try {
     reader = await RecordBatchReader.from(content);
@@ -169,7 +172,7 @@ async function* textLines(content: AsyncIterable<Buffer>): AsyncGenerator<string
   if (pending !== '') yield pending;
 }
 
-async function parseJsonLines(fileName: string, content: AsyncIterable<Buffer>, _known: string[], _required: readonly string[], report: FileReport, accept: Accept): Promise<void> {
+async function parseJsonLines({ fileName, report, accept }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
   let lineNumber = 0;
   let nonBlank = 0;
   for await (const line of textLines(content)) {
@@ -189,7 +192,7 @@ async function parseJsonLines(fileName: string, content: AsyncIterable<Buffer>, 
   if (nonBlank === 0) throw new InvalidInputFileError(fileName, 'the file has no rows');
 }
 
-async function parseCsv(fileName: string, content: AsyncIterable<Buffer>, known: string[], required: readonly string[], report: FileReport, accept: Accept): Promise<void> {
+async function parseCsv({ fileName, known, required, report, accept }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
   const parser = csvParser({
     bom: true,
     skip_empty_lines: true,
