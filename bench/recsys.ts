@@ -17,6 +17,7 @@ import { createLogger } from '../infra/logger';
 import { datasetNameFor, importFile } from '../sources/import';
 import { parseLifecycleInput } from '../schemas/lifecycle-input';
 import { METRICS, publishedRows, type ResultRow } from './published-results';
+import { formatTable } from './table';
 import type { StepContext } from '../schemas/steps';
 
 const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');
@@ -84,15 +85,11 @@ async function main(): Promise<void> {
   store.client.destroy();
 
   console.log(`\n${source}: full ranking over all ${String(summary?.items)} items, leave-one-out, ${String(summary?.users)} users`);
-  console.table(
-    rows.map((r) => ({
-      model: r.model,
-      source: r.source,
-      ...Object.fromEntries(METRICS.map((m) => [m, r.metrics[m].toFixed(4)])),
-      'train s': r.trainSeconds?.toFixed(0) ?? '',
-      'samples/s': r.samplesPerSecond?.toFixed(0) ?? '',
-      backend: r.backend ?? '',
-    })),
+  console.log(
+    formatTable(
+      ['model', 'source', ...METRICS, 'train s', 'samples/s', 'backend'],
+      rows.map((r) => [r.model, r.source, ...METRICS.map((m) => r.metrics[m].toFixed(4)), r.trainSeconds?.toFixed(0) ?? '', r.samplesPerSecond?.toFixed(0) ?? '', r.backend ?? '']),
+    ),
   );
   if (options.json) process.stdout.write(`${JSON.stringify({ ...summary, dataset: source, rows })}\n`);
 }

@@ -41,6 +41,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, InvalidArgumentError } from 'commander';
 import { RecommenderHyperparameters } from '../schemas/lifecycle-input';
+import { formatTable } from './table';
 import { SequenceBuilder, trainingSequences } from '../activities/model-kinds/next-item/sequences';
 import { sequenceFileToEvents } from '../sources/sequence-file';
 import { makeBatches, trainNextItemModel, useSampledSoftmax } from '../ml/train';
@@ -481,20 +482,19 @@ async function main(): Promise<void> {
   const ratio = bestOurs && bestRef ? bestOurs.samplesPerSecond! / bestRef.samplesPerSecond! : undefined;
 
   const fmt = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits));
-  const table = [
+  const table = formatTable(
     ['implementation', 'backend/device', 'steps', 'samples/s', 'GFLOP/s', '% peak', 'load 1m'],
-    ...rows.map((r) =>
+    rows.map((r) =>
       r.status === 'ok'
         ? [r.implementation, String(r.backend), `${r.timedSteps}+${r.warmupSteps}`, fmt(r.samplesPerSecond, 0), fmt(r.gflops, 2), fmt(r.percentOfPeak, 1), `${fmt(r.loadBefore, 2)}${r.loadBelowLimit ? '' : '!'}`]
         : [r.implementation, String(r.backend), r.status, (r.reason ?? '').slice(0, 90), '', '', ''],
     ),
-  ];
-  const widths = table[0].map((_, c) => Math.max(...table.map((r) => (r[c].length > 60 ? 0 : r[c].length))));
+  );
   log('');
-  for (const r of table) log(r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd());
+  log(table);
   log('');
   log(`steps: timed + warm-up. samples = non-padding target positions. load 1m: before the run ("!" = above ${args.maxLoad} after waiting).`);
-  log(`FLOPs per padded position: 3 * [${hp.blocks} * (12 d^2 + 4 L d) + 2 d (${candidates})], d=${hp.hiddenDim}; plan average ${fmt(flopsOf(plan) / plan.reduce((n, s) => n + s.positions, 0) / 1e6, 3)} MFLOP per sample.`);
+  log(`FLOPs: 3 * (padded positions * ${hp.blocks} * (12 d^2 + 4 L d) + targets * 2 d * ${candidates}), d=${hp.hiddenDim}; plan average ${fmt(flopsOf(plan) / plan.reduce((n, s) => n + s.positions, 0) / 1e6, 3)} MFLOP per sample.`);
   for (const x of peaks) log(`peak: ${x.implementation} ${x.n}x${x.n} float32: ${fmt(Number(x.gflops), 1)} GFLOP/s`);
   if (ratio !== undefined) log(`ours (${bestOurs!.backend}) / best reference (${bestRef!.implementation}, ${bestRef!.backend}): ${ratio.toFixed(2)}`);
   for (const r of rows) if (r.note) log(`note: ${r.implementation} ${r.backend}: ${r.note}`);
