@@ -13,7 +13,7 @@ interface ScheduleView {
   paused: boolean;
   overlap: string;
   catchupWindowSeconds: number;
-  input: { dataset: string; hyperparameters: unknown };
+  input: { dataset: string; hyperparameters: unknown; optimize: unknown };
   nextRuns: string[];
   running: string[];
   skippedOverlap: number;
@@ -37,6 +37,7 @@ describe('nightly schedules @integration', () => {
     const c = created.json<ScheduleView>();
     assert.deepEqual([c.result, c.scheduleId, c.cron, c.timezone, c.overlap, c.catchupWindowSeconds, c.paused], ['created', `nightly-${model}`, '0 2 * * *', 'UTC', 'SKIP', 12 * 3600, false]);
     assert.equal(c.input.dataset, dataset);
+    assert.deepEqual(c.input.optimize, { search: { enabled: true } }, 'nights run the hyperparameter search');
     assert.match(c.nextRuns[0], /T02:00:00\.000Z$/);
 
     const again = await storeloop('schedule', 'create', model, '--input', input, '--timezone', 'Europe/Berlin', '--json');
@@ -84,6 +85,7 @@ describe('nightly schedules @integration', () => {
     const summary: LifecycleSummary = await handle.result();
     assert.equal(summary.dataCutoff, '2026-10-20T23:15:00.000Z');
     assert.ok(summary.data.eventsAfterCutoff > 0, 'later events were left out');
+    assert.ok(summary.optimize.search?.best, summary.optimize.rationale);
 
     // With nothing running, a trigger starts a run now, whose cut-off is now.
     const requested = Date.now();
