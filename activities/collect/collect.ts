@@ -28,6 +28,8 @@ import type { Logger } from 'pino';
 export interface CollectOptions {
   dataset: string;
   maxBadRowFraction: number;
+  /** Rows held in memory before the largest day is written out, whatever the file's size. */
+  maxBufferedRows?: number;
   onFile?: (done: number, total: number, key: string) => void;
 }
 
@@ -57,12 +59,11 @@ function eventsTable(rows: RawEvent[]) {
   });
 }
 
-/** Rows held in memory before the largest day is written out, whatever the file's size. */
 const MAX_BUFFERED_ROWS = 50_000;
 
 /**
  * Groups one file's rows by UTC date into content-addressed partitions. When
- * MAX_BUFFERED_ROWS are held, the largest day is written out, so a day of a big file
+ * `maxBufferedRows` are held, the largest day is written out, so a day of a big file
  * may span several partitions. Rows arrive in file order, so a retry writes the same ones.
  */
 class PartitionWriter {
@@ -73,6 +74,7 @@ class PartitionWriter {
   constructor(
     private readonly store: ObjectStore,
     private readonly dataset: string,
+    private readonly maxBufferedRows: number,
   ) {}
 
   add(row: RawEvent): Promise<void> | undefined {
@@ -80,7 +82,7 @@ class PartitionWriter {
     const day = this.days.get(date) ?? [];
     day.push(row);
     this.days.set(date, day);
-    if (++this.buffered < MAX_BUFFERED_ROWS) return undefined;
+    if (++this.buffered < this.maxBufferedRows) return undefined;
     const [largest] = [...this.days.entries()].reduce((a, b) => (b[1].length > a[1].length ? b : a));
     return this.write(largest);
   }
@@ -121,7 +123,7 @@ export async function collectEvents(store: ObjectStore, log: Logger, options: Co
       vanished.push(object.key);
       continue;
     }
-    const writer = new PartitionWriter(store, dataset);
+    const writer = new PartitionWriter(store, dataset, options.maxBufferedRows ?? MAX_BUFFERED_ROWS);
     const parsed = await readRawFile(object.key, found.body, RawEventRow, REQUIRED_EVENT_COLUMNS, (row) => writer.add(row));
     const bad = parsed.problems.length;
     if (parsed.totalRows > 0 && bad / parsed.totalRows > options.maxBadRowFraction) {
