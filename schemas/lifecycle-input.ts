@@ -107,7 +107,7 @@ export const SearchConfig = z
     minEpochs: z.number().int().min(1).max(100).default(2),
     maxEpochs: z.number().int().min(1).max(500).default(18),
     /** Wall-clock budget of the whole search; trials still running then are cancelled. */
-    maxMinutes: z.number().min(1).max(24 * 60).default(120),
+    maxMinutes: z.number().positive().max(24 * 60).default(120),
     seed: z.number().int().min(0).default(1),
     space: z
       .partialRecord(z.enum(SEARCHABLE_HYPERPARAMETERS), SearchDimension)

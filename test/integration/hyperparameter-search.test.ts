@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { testStack } from './test-stack';
+import { seedDataset, TINY } from './ops-fixtures';
+import { runLifecycle } from '../../cli/local-run';
+
+describe('hyperparameter search @integration', () => {
+  it('stops at its time budget: trials still queued or training are cancelled, nothing is stored, the run completes', async () => {
+    const { config, workers } = await testStack();
+    const dataset = `search-budget-${Date.now()}`;
+    await seedDataset(workers.store, dataset);
+    const run = await runLifecycle(workers.client, config, {
+      dataset,
+      // `force`: the trials cannot come from the train step's cache, so none of the 30-epoch trials fits into 6 s.
+      force: true,
+      hyperparameters: { ...TINY, epochs: 30, patience: 30 },
+      optimize: { search: { enabled: true, trials: 2, minEpochs: 30, maxEpochs: 30, maxMinutes: 0.1, space: { learningRate: { choices: [0.01, 0.003] } } } },
+    });
+    assert.equal(run.status, 'completed', run.status === 'failed' ? run.error : '');
+    const search = run.summary.optimize.search!;
+    assert.deepEqual([search.stoppedBy, search.trials, search.best, search.stored], ['time budget', [], null, null]);
+    assert.match(run.summary.optimize.rationale, /search: 0 trials, none finished/);
+    for (const trial of ['t0', 't1']) {
+      const described = await workers.client.workflow.getHandle(`${search.workflowId}-rung0-${trial}`).describe();
+      assert.equal(described.status.name, 'CANCELLED', trial);
+    }
+    assert.equal(await workers.store.head(`runs/${dataset}-next-item/best-hyperparameters.json`), undefined);
+  });
+});
