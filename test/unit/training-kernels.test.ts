@@ -61,7 +61,7 @@ describe('training kernels (the fused and hand-differentiated pieces of a step)'
       };
       const ours = (h: tf.Tensor, t: tf.Tensor) => tiedOutputCrossEntropy(h as tf.Tensor2D, t as tf.Tensor2D, labels);
       assert.ok(maxDifference(ours(hidden, table), composite(hidden, table)) < 1e-4);
-      const weighted = (f: typeof ours) => (h: tf.Tensor, t: tf.Tensor) => tf.sum(f(h, t).mul(weights));
+      const weighted = (f: (h: tf.Tensor, t: tf.Tensor) => tf.Tensor) => (h: tf.Tensor, t: tf.Tensor) => tf.sum(f(h, t).mul(weights));
       const [dHidden, dTable] = tf.grads(weighted(ours))([hidden, table]);
       const [refHidden, refTable] = tf.grads(weighted(composite))([hidden, table]);
       assert.ok(maxDifference(dHidden, refHidden) < 1e-4, `d hidden differs by ${maxDifference(dHidden, refHidden)}`);
