@@ -195,10 +195,20 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     return reply.status(202).send({ request_id: request.id, accepted: rows.length });
   });
 
+  // Requests the HTTP server is working on, finished or aborted; close() uses it to drop idle sockets.
+  let requestsInFlight = 0;
+  app.server.on('request', (_request, response) => {
+    requestsInFlight++;
+    response.on('close', () => requestsInFlight--);
+  });
+
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      await app.close();
+      // A socket that connected but has not sent a request would hold app.close() until Node's
+      // 60 s headers timeout, so once no request is in flight every remaining connection is dropped.
+      const sweep = setInterval(() => requestsInFlight === 0 && app.server.closeAllConnections(), 50);
+      await app.close().finally(() => clearInterval(sweep));
       await watcher.stop();
       await feedback.close();
       if (ownStore) store.client.destroy();

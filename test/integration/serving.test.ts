@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs';
 import { testStack, log } from './test-stack';
 import { seedDataset, TINY, eventually } from './ops-fixtures';
@@ -288,7 +290,7 @@ describe('serving the champion recommender @integration', () => {
     assert.ok((await store.list(`${feedbackPrefix(model)}date=2026-11-02/`)).length === 1, 'events are partitioned by their own date');
   });
 
-  it('`npm run serve` flushes everything it buffered on SIGTERM and exits 0', async () => {
+  it('`npm run serve` on SIGTERM finishes the requests in flight, flushes everything it buffered and exits 0', async () => {
     const before = (await feedbackRows(store, model)).length;
     const port = 19000 + 500 + (process.pid % 400);
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'serving', 'main.ts'), '--model', model, '--port', String(port), '--feedback-flush-ms', '600000', '--feedback-batch', '5000'], {
@@ -308,10 +310,25 @@ describe('serving the champion recommender @integration', () => {
       }
       sent += Number((await call(`${url}/feedback`, { method: 'POST', body: { type: 'click', user: knownUser, item: itemIds[0] } })).body.accepted);
       assert.equal((await feedbackRows(store, model)).length, before, 'nothing written before the signal');
+
+      // The signal arrives while requests are in flight, and with a client connected that has sent
+      // nothing yet: accepted requests finish and are logged, later ones are turned away, the idle socket is dropped.
       const exited = once(child, 'exit');
+      const idle = connect(port, '127.0.0.1');
+      idle.on('error', () => undefined);
+      await once(idle, 'connect');
+      const inFlight = Array.from({ length: 20 }, () => call(`${url}/recommendations?user=${knownUser}&k=4`).catch(() => ({ status: 0, body: {} as Record<string, unknown> })));
+      await sleep(50);
+      const signalled = Date.now();
       child.kill('SIGTERM');
+      const answers = await Promise.all(inFlight);
       const [code] = await exited;
       assert.equal(code, 0, stderr);
+      assert.ok(Date.now() - signalled < 10_000, `exited ${Date.now() - signalled} ms after the signal`);
+      const served = answers.filter((a) => a.status === 200);
+      assert.ok(served.length > 0, 'requests in flight at the signal were answered');
+      assert.deepEqual(answers.filter((a) => ![0, 200, 503].includes(a.status)), [], 'refused or 503 while closing, never an error');
+      sent += served.length * 4;
       assert.equal((await feedbackRows(store, model)).length, before + sent);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
