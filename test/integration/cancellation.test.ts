@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { testStack } from './test-stack';
-import { TINY, eventually, seedDataset } from './ops-fixtures';
-import { runLifecycle, workflowIdFor } from '../../cli/local-run';
+import { TINY, eventually, seedDataset, startAndAwaitCheckpoint } from './ops-fixtures';
+import { runLifecycle } from '../../cli/local-run';
 import { readChampion } from '../../activities/registry/serving-registry';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
 
@@ -19,13 +18,7 @@ describe('cancelling a run during training @integration', () => {
       hyperparameters: { ...TINY, epochs: 300, patience: 100 },
       training: { checkpointEverySteps: 5, checkpointEverySeconds: 3600, heartbeatTimeoutSeconds: 10 },
     };
-    const workflowId = workflowIdFor(input);
-    const run = runLifecycle(workers.client, config, input, undefined, workflowId);
-    const checkpoints = `checkpoints/${dataset}/${workflowId}/`;
-    for (let waited = 0; !(await workers.store.list(checkpoints)).some((o) => o.key.endsWith('.json')); waited += 200) {
-      assert.ok(waited < 120_000, 'training wrote no checkpoint');
-      await sleep(200);
-    }
+    const { workflowId, run } = await startAndAwaitCheckpoint(workers, config, input);
 
     const handle = workers.client.workflow.getHandle(workflowId);
     const cancelledAt = Date.now();
@@ -48,7 +41,7 @@ describe('cancelling a run during training @integration', () => {
     60_000);
     assert.equal(stopped.step, 'train');
     assert.ok(stopped.time - cancelledAt < 20_000, `training stopped ${stopped.time - cancelledAt} ms after the cancel request`);
-    assert.deepEqual(await workers.store.list(checkpoints), [], 'a cancelled run leaves no checkpoints');
+    assert.deepEqual(await workers.store.list(`checkpoints/${dataset}/${workflowId}/`), [], 'a cancelled run leaves no checkpoints');
 
     const model = `${dataset}-next-item`;
     assert.equal(await readChampion(workers.store, model), null, 'nothing promoted');

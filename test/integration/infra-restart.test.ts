@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { testStack, log } from './test-stack';
-import { TINY } from './ops-fixtures';
+import { TINY, startAndAwaitCheckpoint } from './ops-fixtures';
 import { assertRunLostNothing } from './artifact-audit';
-import { runLifecycle, workflowIdFor } from '../../cli/local-run';
 import { restartService, type ServiceName } from '../../infra/local-stack';
 import { ensureSyntheticData } from '../../sources/import';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
@@ -20,13 +18,7 @@ async function runThroughRestart(service: ServiceName, dataset: string, seed: nu
     hyperparameters: { ...TINY, epochs: 10, patience: 10 },
     training: { checkpointEverySteps: 2, checkpointEverySeconds: 3600, heartbeatTimeoutSeconds: 30 },
   };
-  const workflowId = workflowIdFor(input);
-  const run = runLifecycle(workers.client, config, input, undefined, workflowId);
-  const checkpoints = `checkpoints/${dataset}/${workflowId}/`;
-  for (let waited = 0; !(await workers.store.list(checkpoints)).some((o) => o.key.endsWith('.json')); waited += 200) {
-    assert.ok(waited < 120_000, 'training wrote no checkpoint');
-    await sleep(200);
-  }
+  const { workflowId, run } = await startAndAwaitCheckpoint(workers, config, input);
   const restarted = await restartService(service, log, config, downtimeMs);
   assert.equal(restarted.state, 'started');
   const during = await workers.client.workflow.getHandle(workflowId).describe();

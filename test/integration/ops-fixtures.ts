@@ -6,7 +6,9 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PROJECT_ROOT } from '../../infra/config';
+import assert from 'node:assert/strict';
+import { PROJECT_ROOT, type StoreloopConfig } from '../../infra/config';
+import { runLifecycle, workflowIdFor, type LocalWorkers, type RunOutcome } from '../../cli/local-run';
 import { generateSyntheticStore, weeklyEventFiles } from '../../sources/synthetic-store';
 import type { ObjectStore } from '../../activities/storage/object-store';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
@@ -47,4 +49,23 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     await sleep(250);
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Starts a lifecycle and resolves once its training has written a checkpoint, so a fault
+ * injected next lands in the middle of training. `run` settles when the lifecycle does.
+ */
+export async function startAndAwaitCheckpoint(
+  workers: LocalWorkers,
+  config: StoreloopConfig,
+  input: LifecycleInputFields,
+): Promise<{ workflowId: string; run: Promise<RunOutcome> }> {
+  const workflowId = workflowIdFor(input);
+  const run = runLifecycle(workers.client, config, input, undefined, workflowId);
+  const checkpoints = `checkpoints/${input.dataset}/${workflowId}/`;
+  for (let waited = 0; !(await workers.store.list(checkpoints)).some((o) => o.key.endsWith('.json')); waited += 200) {
+    assert.ok(waited < 120_000, 'training wrote no checkpoint');
+    await sleep(200);
+  }
+  return { workflowId, run };
 }
