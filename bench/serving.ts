@@ -24,6 +24,7 @@ import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { selectBackend } from '../ml/backend';
 import { loadChampion, type LoadedChampion } from '../serving/champion';
+import { formatTable } from './table';
 
 interface Row {
   scenario: string;
@@ -157,15 +158,11 @@ async function main(): Promise<void> {
   const ms = (value: number) => (value < 1 ? '<1' : value.toFixed(1));
   console.log(`\n${options.model} ${live.alias.version}: ${champion.numItems} items, ${champion.users} users, maxLen ${champion.maxLen}, k=${options.k}, backend ${backend.name}, ${options.duration} s per row, 1-min load ${loadBefore.toFixed(1)} on ${os.cpus().length} CPUs`);
   console.log(`loading this version (as a hot swap does) took ${swapLoad.loadMs.toFixed(0)} ms; the longest event-loop stall meanwhile was ${swapLoad.longestStallMs.toFixed(0)} ms`);
-  console.table(
-    rows.map((r) => ({
-      scenario: r.scenario,
-      connections: r.connections,
-      'p50 ms': ms(r.p50Ms),
-      'p99 ms': ms(r.p99Ms),
-      'req/s': r.requestsPerSecond.toFixed(0),
-      failed: r.failed,
-    })),
+  console.log(
+    formatTable(
+      ['scenario', 'connections', 'p50 ms', 'p99 ms', 'req/s', 'failed'],
+      rows.map((r) => [r.scenario, String(r.connections), ms(r.p50Ms), ms(r.p99Ms), r.requestsPerSecond.toFixed(0), String(r.failed)]),
+    ),
   );
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ model: options.model, version: live.alias.version, items: champion.numItems, backend: backend.name, k: options.k, durationSeconds: options.duration, loadAverage: loadBefore, swapLoad, rows })}\n`);
