@@ -11,7 +11,6 @@ import { scheduleCommand } from './schedule-commands';
 import { modelsCommand } from './models-commands';
 import { runsCommand } from './runs-commands';
 import cliProgress from 'cli-progress';
-import pino from 'pino';
 import { loadConfig, describeConfig, usesLocalStack, type StoreloopConfig } from '../infra/config';
 import { createLogger } from '../infra/logger';
 import { ensureGoBinary, stackDown, stackUp, TEMPORAL_CLI, VERSITY_GATEWAY } from '../infra/local-stack';
@@ -83,7 +82,7 @@ async function runCommand(options: { data?: string; dataset?: string; json?: boo
   mkdirSync(path.join(config.local.dataDir, 'logs'), { recursive: true });
   const logFile = path.join(config.local.dataDir, 'logs', 'pipeline-worker.log');
   const trainingLogFile = path.join(config.local.dataDir, 'logs', 'training-worker.log');
-  const workerLog = pino({ name: 'pipeline-worker', level: 'info' }, pino.destination({ dest: logFile, mkdir: true, sync: false }));
+  const workerLog = createLogger('pipeline-worker', 'info', logFile);
   installTemporalRuntime();
 
   await stackUp(log, config);

@@ -1,10 +1,11 @@
 /**
  * Structured logs (pino) on stderr, so stdout stays free for the CLI's tables and its
- * `--json` line. Secret-bearing fields are redacted wherever they appear.
+ * `--json` line, or in a file for workers that run beside the CLI. Secret-bearing fields
+ * are redacted wherever they appear.
  */
 import pino, { type Logger } from 'pino';
 
-export function createLogger(name: string, level = process.env.STORELOOP_LOG_LEVEL ?? 'info'): Logger {
+export function createLogger(name: string, level = process.env.STORELOOP_LOG_LEVEL ?? 'info', file?: string): Logger {
   return pino(
     {
       name,
@@ -14,7 +15,7 @@ export function createLogger(name: string, level = process.env.STORELOOP_LOG_LEV
         censor: '[redacted]',
       },
     },
-    pino.destination(2),
+    file ? pino.destination({ dest: file, mkdir: true, sync: false }) : pino.destination(2),
   );
 }
 
