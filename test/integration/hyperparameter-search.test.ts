@@ -10,10 +10,11 @@ describe('hyperparameter search @integration', () => {
     await seedDataset(workers.store, dataset);
     const run = await runLifecycle(workers.client, config, {
       dataset,
-      // `force`: the trials cannot come from the train step's cache, so none of the 30-epoch trials fits into 6 s.
+      // `force`: the trials cannot come from the train step's cache. A 100-epoch trial of this size
+      // takes ~30 s here (30 epochs of TINY took 4.6 s), ten times the 3 s budget.
       force: true,
-      hyperparameters: { ...TINY, epochs: 30, patience: 30 },
-      optimize: { search: { enabled: true, trials: 2, minEpochs: 30, maxEpochs: 30, maxMinutes: 0.1, space: { learningRate: { choices: [0.01, 0.003] } } } },
+      hyperparameters: { ...TINY, hiddenDim: 32, epochs: 100, patience: 100 },
+      optimize: { search: { enabled: true, trials: 2, minEpochs: 100, maxEpochs: 100, maxMinutes: 0.05, space: { learningRate: { choices: [0.01, 0.003] } } } },
     });
     assert.equal(run.status, 'completed', run.status === 'failed' ? run.error : '');
     const search = run.summary.optimize.search!;
