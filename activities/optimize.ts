@@ -50,10 +50,20 @@ export async function recordRun(store: ObjectStore, ctx: StepContext, record: Ru
   return { historyKey, historyRuns: (await store.list(`${runsPrefix(ctx)}/history/`)).length };
 }
 
-/** The newest `limit` runs, oldest first (keys start with the start time). */
+/**
+ * Records written before the history carried baselines and the hyperparameters' source
+ * (storeloop before the learning loop) have neither; they are left out rather than
+ * breaking the report of every later run.
+ */
+function isCurrentRecord(record: Partial<RunRecord>): record is RunRecord {
+  return typeof record.metrics === 'object' && typeof record.baseline === 'object' && typeof record.hyperparameters?.source === 'string';
+}
+
+/** Of the newest `limit` runs, those in the current record format, oldest first (keys start with the start time). */
 export async function readRunHistory(store: ObjectStore, ctx: StepContext, limit: number): Promise<RunRecord[]> {
   const objects = (await store.list(`${runsPrefix(ctx)}/history/`)).sort((a, b) => a.key.localeCompare(b.key)).slice(-limit);
-  return Promise.all(objects.map((o) => store.getJson<RunRecord>(o.key)));
+  const records = await Promise.all(objects.map((o) => store.getJson<Partial<RunRecord>>(o.key)));
+  return records.filter(isCurrentRecord);
 }
 
 /**
