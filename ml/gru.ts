@@ -33,15 +33,19 @@ export class GruModel extends NextItemModel {
         .reshape([batch, length, 3 * d]);
       let h = tf.zeros([batch, d]) as tf.Tensor2D;
       const outputs: tf.Tensor2D[] = [];
+      // One unstack and one split per step instead of a slice per gate and step: the
+      // recurrence is hundreds of small kernels, and each launch costs the same.
+      const steps = tf.unstack(projected, 1) as tf.Tensor2D[];
+      const validSteps = tf.unstack(valid.reshape([batch, length]), 1).map((m) => m.expandDims(1));
       for (let t = 0; t < length; t++) {
-        const xt = projected.slice([0, t, 0], [batch, 1, 3 * d]).reshape([batch, 3 * d]);
-        const hu = tf.matMul(h, recurrent);
-        const z = tf.sigmoid(tf.add(xt.slice([0, 0], [batch, d]), hu.slice([0, 0], [batch, d])));
-        const r = tf.sigmoid(tf.add(xt.slice([0, d], [batch, d]), hu.slice([0, d], [batch, d])));
-        const candidate = tf.tanh(tf.add(xt.slice([0, 2 * d], [batch, d]), tf.mul(r, hu.slice([0, 2 * d], [batch, d]))));
-        const next = tf.add(tf.mul(z, h), tf.mul(tf.sub(1, z), candidate));
-        const m = valid.slice([0, t, 0], [batch, 1, 1]).reshape([batch, 1]);
-        h = tf.add(tf.mul(m, next), tf.mul(tf.sub(1, m), h)) as tf.Tensor2D;
+        const [xz, xr, xh] = tf.split(steps[t], 3, 1);
+        const [hz, hr, hh] = tf.split(tf.matMul(h, recurrent), 3, 1);
+        const z = tf.sigmoid(tf.add(xz, hz));
+        const r = tf.sigmoid(tf.add(xr, hr));
+        const candidate = tf.tanh(tf.add(xh, tf.mul(r, hh)));
+        // h' = z h + (1 - z) c, kept as h where the input is padding: h + m (1 - z)(c - h).
+        const m = validSteps[t];
+        h = tf.add(h, tf.mul(tf.mul(m, tf.sub(1, z)), tf.sub(candidate, h))) as tf.Tensor2D;
         outputs.push(h);
       }
       x = drop(tf.stack(outputs, 1) as tf.Tensor3D);
