@@ -22,7 +22,7 @@ interface GoBinary {
 }
 
 export const TEMPORAL_CLI: GoBinary = { name: 'temporal', module: 'github.com/temporalio/cli/cmd/temporal', version: 'v1.5.1' };
-export const VERSITY_GATEWAY: GoBinary = { name: 'versitygw', module: 'github.com/versity/versitygw/cmd/versitygw', version: 'v1.7.0' };
+export const VERSITY_GATEWAY: GoBinary = { name: 'versitygw', module: 'github.com/versity/versitygw/cmd/versitygw', version: 'v1.8.0' };
 
 interface Service {
   name: string;
