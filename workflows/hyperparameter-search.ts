@@ -85,7 +85,9 @@ export async function hyperparameterSearch({ ctx, prepared }: SearchInput): Prom
           const result = await executeChild(hyperparameterTrial, {
             workflowId: `${workflowId}-rung${rung}-${candidate.id}`,
             args: [{ ctx, prepared, candidate, rung, epochs }],
-            cancellationType: ChildWorkflowCancellationType.TRY_CANCEL,
+            // The search ends only once cancelled trials have ended: with TRY_CANCEL it could
+            // finish first, and its close would terminate them instead.
+            cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
           });
           finished.push(result);
         }),
