@@ -48,8 +48,8 @@ function nativeBackend(): NativeBackend | undefined {
 
 /**
  * Uniform [0, 1) noise, a pure function of (shape, seed). tf.randomUniform generates every
- * number in JavaScript (about 0.2 s for one [128, 50, 64] SASRec activation here); on the
- * native backend TensorFlow's stateless Philox kernel does it in C++.
+ * number in JavaScript (7.8 ms for one [128, 50, 64] SASRec activation here, against 1.9 ms
+ * for TensorFlow's stateless Philox kernel on the native backend).
  */
 function uniformNoise(shape: number[], seed: number): tf.Tensor {
   const backend = nativeBackend();
@@ -83,12 +83,15 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
 export const sparseSoftmaxCrossEntropy = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [logits, labels] = args as [tf.Tensor2D, tf.Tensor1D];
   const save = args[2] as tf.GradSaveFunc;
-  // Labels get no gradient; tfjs still wants a tensor of their shape.
-  const labelsGradient = () => tf.zeros(labels.shape, 'int32');
   const { loss, softmaxMinusOneHot } = crossEntropyAndGradient(logits, labels);
   save([softmaxMinusOneHot]);
-  return { value: loss, gradFunc: (dy: tf.Tensor, [g]: tf.Tensor[]) => [tf.mul(g, tf.expandDims(dy, 1)), labelsGradient()] };
+  return { value: loss, gradFunc: (dy: tf.Tensor, [g]: tf.Tensor[]) => [tf.mul(g, tf.expandDims(dy, 1)), noGradient(labels.shape)] };
 }) as (logits: tf.Tensor2D, labels: tf.Tensor1D) => tf.Tensor1D;
+
+/** Labels get no gradient; tfjs still wants a tensor of their shape. */
+function noGradient(shape: number[]): tf.Tensor {
+  return tf.zeros(shape, 'int32');
+}
 
 /** Per-row loss and its gradient with respect to the logits, softmax - one-hot. */
 function crossEntropyAndGradient(logits: tf.Tensor2D, labels: tf.Tensor1D): { loss: tf.Tensor1D; softmaxMinusOneHot: tf.Tensor2D } {
@@ -125,7 +128,6 @@ function crossEntropyAndGradient(logits: tf.Tensor2D, labels: tf.Tensor1D): { lo
 export const tiedOutputCrossEntropy = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [hidden, table, labels] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
   const save = args[3] as tf.GradSaveFunc;
-  const labelsGradient = () => tf.zeros(labels.shape, 'int32');
   const logits = tf.matMul(hidden, table, false, true) as tf.Tensor2D;
   const { loss, softmaxMinusOneHot } = crossEntropyAndGradient(logits, labels);
   save([softmaxMinusOneHot, hidden, table]);
@@ -133,7 +135,7 @@ export const tiedOutputCrossEntropy = tf.customGrad((...args: (tf.Tensor | tf.Gr
     value: loss,
     gradFunc: (dy: tf.Tensor, [g, savedHidden, savedTable]: tf.Tensor[]) => {
       const scale = tf.expandDims(dy, 1);
-      return [tf.mul(tf.matMul(g, savedTable), scale), tf.matMul(g, tf.mul(savedHidden, scale), true, false), labelsGradient()];
+      return [tf.mul(tf.matMul(g, savedTable), scale), tf.matMul(g, tf.mul(savedHidden, scale), true, false), noGradient(labels.shape)];
     },
   };
 }) as (hidden: tf.Tensor2D, table: tf.Tensor2D, labels: tf.Tensor1D) => tf.Tensor1D;
