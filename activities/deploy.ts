@@ -1,13 +1,16 @@
 /**
- * deploy: publishes a better model to serving storage and swaps the champion alias.
+ * deploy: publishes a better model to serving storage and swaps the champion alias. The
+ * version folder holds the bundle, the kind's serving artifacts (copied, so a version never
+ * depends on a run's artifacts being kept) and the manifest with metrics and lineage.
  * Idempotent: the version folder is named by the run, its files are the same bytes on a
  * retry, and if the alias already points at this version the swap is not repeated.
  */
 import { readChampion, swapChampion, versionPrefix, type VersionManifest } from './registry/serving-registry';
 import { servingModelName } from '../schemas/lifecycle-input';
 import { CODE_VERSION } from '../infra/code-version';
+import type { AnyModelKind } from './model-kinds/contract';
 import type { ObjectStore } from './storage/object-store';
-import type { ModelJson } from '../ml/model-bundle';
+import type { ModelJson } from './storage/model-bundles';
 import type { CollectResult, DeployResult, EvaluateResult, PreprocessResult, StepContext, TrainResult } from '../schemas/steps';
 
 export interface DeployInput {
@@ -24,7 +27,7 @@ export function versionId(ctx: StepContext, weightsSha256: string): string {
   return `v${ctx.startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${weightsSha256.slice(0, 8)}`;
 }
 
-export async function deployModel(store: ObjectStore, ctx: StepContext, input: DeployInput): Promise<DeployResult> {
+export async function deployModel(store: ObjectStore, kind: AnyModelKind, ctx: StepContext, input: DeployInput): Promise<DeployResult> {
   const model = servingModelName(ctx.config);
   const { evaluation, trained, prepared, collected } = input;
   const previous = evaluation.championRef?.version ?? null;
@@ -42,19 +45,26 @@ export async function deployModel(store: ObjectStore, ctx: StepContext, input: D
   const source = trained.model.key.slice(0, trained.model.key.lastIndexOf('/'));
   await store.put(`${target}/weights.bin`, await store.getBytes(`${source}/weights.bin`));
   await store.put(`${target}/model.json`, await store.getBytes(trained.model.key), 'application/json');
-  await store.put(`${target}/vocabulary.arrow`, await store.getBytes(prepared.vocabulary.key));
+  const servingArtifacts: Record<string, string> = {};
+  for (const name of kind.servingArtifacts) {
+    const ref = prepared.artifacts[name];
+    if (!ref) throw new Error(`${kind.name} declares serving artifact "${name}", which its preprocess step did not produce`);
+    servingArtifacts[name] = `${name}.${ref.format}`;
+    await store.put(`${target}/${servingArtifacts[name]}`, await store.getBytes(ref.key));
+  }
   const manifest: VersionManifest = {
     model,
     version,
-    kind: ctx.config.kind,
+    kind: kind.name,
     createdAt: ctx.startedAt,
+    primaryMetric: evaluation.primaryMetric,
     metrics: evaluation.candidate,
     baseline: evaluation.baseline,
     lineage: {
       dataset: ctx.config.dataset,
       snapshot: collected.snapshot.uri,
-      sequences: prepared.sequences.uri,
-      vocabulary: prepared.vocabulary.uri,
+      artifacts: Object.fromEntries(Object.entries(prepared.artifacts).map(([name, ref]) => [name, ref.uri])),
+      servingArtifacts,
       weightsSha256: modelJson.weightsSha256,
       workflowId: ctx.workflowId,
       runId: ctx.runId,

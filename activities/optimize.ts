@@ -9,12 +9,14 @@
  * plan its candidates, score its trials and store its winner.
  */
 import { seededRng, type Rng } from '../ml/random';
-import { RecommenderHyperparameters, servingModelName, type SearchDimension } from '../schemas/lifecycle-input';
+import { describeIssues } from '../schemas/operator-input';
+import { InvalidWorkflowInputError, SearchDimension, servingModelName } from '../schemas/lifecycle-input';
+import { metricSpec } from './model-kinds/registry';
 import { stableJson, type ObjectStore } from './storage/object-store';
-import type { ModelJson } from '../ml/model-bundle';
-import type { EpochReport } from '../ml/train';
-import type { RankingMetrics } from '../ml/ranking';
-import type { ChosenHyperparameters, FeedbackResult, SearchCandidate, SearchResult, StepContext, TrainResult } from '../schemas/steps';
+import type { AnyModelKind } from './model-kinds/contract';
+import type { ModelJson } from './storage/model-bundles';
+import type { EpochReport } from '../ml/training-hooks';
+import type { ChosenHyperparameters, FeedbackResult, Hyperparameters, Metrics, SearchCandidate, SearchResult, StepContext, TrainResult } from '../schemas/steps';
 
 export interface RunRecord {
   workflowId: string;
@@ -22,22 +24,24 @@ export interface RunRecord {
   startedAt: string;
   dataCutoff: string | null;
   hyperparameters: ChosenHyperparameters;
-  metrics: RankingMetrics;
-  baseline: RankingMetrics;
+  primaryMetric: string;
+  metrics: Metrics;
+  baseline: Metrics;
   promoted: boolean;
   version: string | null;
   bestEpoch: number;
   epochs: number;
   online: FeedbackResult['perVersion'];
-  drift: { itemPopularityPsi: number | null; sequenceLengthPsi: number | null };
+  /** PSI by drift measure. */
+  drift: Record<string, number | null>;
 }
 
 export interface StoredSearchWinner {
   searchWorkflowId: string;
   storedAt: string;
-  validationNdcg10: number;
+  validation: number;
   params: Record<string, number | string>;
-  hyperparameters: RecommenderHyperparameters;
+  hyperparameters: Hyperparameters;
 }
 
 const runsPrefix = (ctx: StepContext) => `runs/${servingModelName(ctx.config)}`;
@@ -56,7 +60,7 @@ export async function recordRun(store: ObjectStore, ctx: StepContext, record: Ru
  * breaking the report of every later run.
  */
 function isCurrentRecord(record: Partial<RunRecord>): record is RunRecord {
-  return typeof record.metrics === 'object' && typeof record.baseline === 'object' && typeof record.hyperparameters?.source === 'string';
+  return typeof record.metrics === 'object' && typeof record.baseline === 'object' && typeof record.hyperparameters?.source === 'string' && typeof record.primaryMetric === 'string';
 }
 
 /** Of the newest `limit` runs, those in the current record format, oldest first (keys start with the start time). */
@@ -66,20 +70,40 @@ export async function readRunHistory(store: ObjectStore, ctx: StepContext, limit
   return records.filter(isCurrentRecord);
 }
 
+/** The kind's hyperparameters with its defaults filled in; a bad field is an input error that names it. */
+export function parseHyperparameters(kind: AnyModelKind, values: unknown): Hyperparameters {
+  const parsed = kind.hyperparameters.schema.safeParse(values);
+  if (!parsed.success) throw new InvalidWorkflowInputError(`invalid hyperparameters for ${kind.name}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
 /**
- * Hyperparameters given in the input win; otherwise the stored winner of the latest
- * search (when the config allows it and it still fits the schema); otherwise the defaults.
+ * The first step: checks the input against the kind (its hyperparameters, promotion metric
+ * and search space), then chooses what to train with. Hyperparameters given in the input
+ * win; otherwise the stored winner of the latest search (when the config allows it and it
+ * still fits the schema); otherwise the kind's defaults.
  */
-export async function chooseHyperparameters(store: ObjectStore, ctx: StepContext, inputSetsHyperparameters: boolean): Promise<ChosenHyperparameters> {
-  const fallback = ctx.config.hyperparameters;
+export async function chooseHyperparameters(store: ObjectStore, kind: AnyModelKind, ctx: StepContext, inputSetsHyperparameters: boolean): Promise<ChosenHyperparameters> {
+  const fallback = parseHyperparameters(kind, ctx.config.hyperparameters);
+  if (ctx.config.promotion.metric) metricSpec(kind, ctx.config.promotion.metric);
+  if (ctx.config.optimize.search.enabled) searchSpace(kind, ctx);
   if (inputSetsHyperparameters) return { source: 'input', searchWorkflowId: null, values: fallback, note: 'set by the run input' };
   if (!ctx.config.optimize.useSearchedHyperparameters) return { source: 'defaults', searchWorkflowId: null, values: fallback, note: 'optimize.useSearchedHyperparameters is off' };
   const stored = await store.getJsonIfExists<StoredSearchWinner>(winnerKey(ctx));
   if (!stored) return { source: 'defaults', searchWorkflowId: null, values: fallback, note: 'no search has finished yet' };
-  const parsed = RecommenderHyperparameters.safeParse(stored.value.hyperparameters);
+  const parsed = kind.hyperparameters.schema.safeParse(stored.value.hyperparameters);
   if (!parsed.success) return { source: 'defaults', searchWorkflowId: null, values: fallback, note: `the stored search result no longer fits the schema: ${parsed.error.issues[0]?.message}` };
-  const { searchWorkflowId, validationNdcg10 } = stored.value;
-  return { source: 'search', searchWorkflowId, values: parsed.data, note: `best of search ${searchWorkflowId}, validation NDCG@10 ${validationNdcg10.toFixed(4)}` };
+  const { searchWorkflowId, validation } = stored.value;
+  return { source: 'search', searchWorkflowId, values: parsed.data, note: `best of search ${searchWorkflowId}, ${kind.metrics.validation.label} ${validation.toFixed(4)}` };
+}
+
+/** The input's search space, or the kind's; every name must be one of the kind's hyperparameters. */
+function searchSpace(kind: AnyModelKind, ctx: StepContext): Record<string, SearchDimension> {
+  const space = ctx.config.optimize.search.space ?? Object.fromEntries(Object.entries(kind.hyperparameters.searchSpace).map(([name, d]) => [name, SearchDimension.parse(d)]));
+  const known = Object.keys(parseHyperparameters(kind, {}));
+  const unknown = Object.keys(space).filter((name) => !known.includes(name) || name === 'epochs');
+  if (unknown.length > 0) throw new InvalidWorkflowInputError(`optimize.search.space: ${unknown.join(', ')} cannot be searched for ${kind.name}; its hyperparameters: ${known.filter((n) => n !== 'epochs').join(', ')}`);
+  return space;
 }
 
 function sample(dimension: SearchDimension, rng: Rng): number | string {
@@ -94,28 +118,38 @@ function sample(dimension: SearchDimension, rng: Rng): number | string {
  * them) and `trials - 1` distinct random configurations from the space, drawn with the
  * search's seed, each checked against the hyperparameter schema.
  */
-export function planSearchCandidates(ctx: StepContext): SearchCandidate[] {
-  const { space, trials, seed } = ctx.config.optimize.search;
-  const base = ctx.config.hyperparameters;
-  const names = Object.keys(space) as (keyof typeof space)[];
-  const incumbent = Object.fromEntries(names.map((name) => [name, base[name]]));
+export function planSearchCandidates(kind: AnyModelKind, ctx: StepContext): SearchCandidate[] {
+  const { trials, seed } = ctx.config.optimize.search;
+  const space = searchSpace(kind, ctx);
+  const base = parseHyperparameters(kind, ctx.config.hyperparameters);
+  const names = Object.keys(space);
+  const incumbent = Object.fromEntries(names.map((name) => [name, base[name] as number | string]));
   const seen = new Set([stableJson(incumbent)]);
   const candidates: SearchCandidate[] = [{ id: 't0', params: incumbent }];
   const rng = seededRng(`search-${seed}`);
   for (let attempt = 0; candidates.length < trials && attempt < trials * 20; attempt++) {
     const params = Object.fromEntries(names.map((name) => [name, sample(space[name]!, rng)]));
-    if (seen.has(stableJson(params)) || !RecommenderHyperparameters.safeParse({ ...base, ...params }).success) continue;
+    if (seen.has(stableJson(params)) || !kind.hyperparameters.schema.safeParse({ ...base, ...params }).success) continue;
     seen.add(stableJson(params));
     candidates.push({ id: `t${candidates.length}`, params });
   }
   return candidates;
 }
 
-/** A trial's score is its best validation NDCG@10, read from the history its model bundle carries. */
-export async function scoreTrial(store: ObjectStore, trained: TrainResult): Promise<{ validationNdcg10: number }> {
+/** What a trial that produced no validation scores; finite, because payloads are JSON. */
+export const WORST_SCORE = -Number.MAX_VALUE;
+
+/**
+ * A trial's validation metric is the best of its epochs, read from the history its model
+ * bundle carries; its score is that value oriented so that higher is better.
+ */
+export async function scoreTrial(store: ObjectStore, kind: AnyModelKind, trained: TrainResult): Promise<{ validation: number | null; score: number }> {
   const bundle = await store.getJson<ModelJson>(trained.model.key);
-  const history = (bundle.metadata.history ?? []) as EpochReport[];
-  return { validationNdcg10: Math.max(0, ...history.map((e) => e.validationNdcg10)) };
+  const values = ((bundle.metadata.history ?? []) as EpochReport[]).map((e) => e.validation).filter(Number.isFinite);
+  const higher = kind.metrics.validation.direction === 'higher';
+  if (values.length === 0) return { validation: null, score: WORST_SCORE };
+  const validation = higher ? Math.max(...values) : Math.min(...values);
+  return { validation, score: higher ? validation : -validation };
 }
 
 /** The winner replaces the stored one: it was tuned on the newest data. */
@@ -124,7 +158,7 @@ export async function storeSearchWinner(store: ObjectStore, ctx: StepContext, re
   const winner: StoredSearchWinner = {
     searchWorkflowId: result.workflowId,
     storedAt: ctx.startedAt,
-    validationNdcg10: result.best.validationNdcg10,
+    validation: result.best.validation ?? Number.NaN,
     params: result.best.candidate.params,
     hyperparameters: result.hyperparameters,
   };

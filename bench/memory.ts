@@ -16,16 +16,17 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
 import { ObjectStore } from '../activities/storage/object-store';
-import { collectEvents, rawEventsPrefix } from '../activities/collect/collect';
-import { preprocessNextItem } from '../activities/model-kinds/next-item';
+import { rawPrefix } from '../activities/collect/collect';
+import { createActivities } from '../activities';
+import { nextItemKind } from '../activities/model-kinds/next-item';
 import { loadConfig, PROJECT_ROOT } from '../infra/config';
 import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { ensureSyntheticData } from '../sources/import';
-import { DEFAULT_STORE } from '../sources/synthetic-store';
+import { DEFAULT_STORE, syntheticStoreFiles } from '../sources/synthetic-store';
 import { parseLifecycleInput } from '../schemas/lifecycle-input';
 import type { ArtifactRef } from '../schemas/artifacts';
-import type { StepContext } from '../schemas/steps';
+import type { CollectResult, StepContext } from '../schemas/steps';
 
 const MiB = 2 ** 20;
 
@@ -63,15 +64,16 @@ async function measureStep(step: StepMeasurement['step'], dataset: string, snaps
   const store = new ObjectStore(loadConfig().s3);
   const config = parseLifecycleInput({ dataset, force: true });
   const ctx: StepContext = { config, workflowId: 'bench-memory', runId: 'bench', startedAt: new Date().toISOString() };
+  const activities = createActivities({ store, log });
   const startRssMiB = process.memoryUsage().rss / MiB;
   const started = Date.now();
   let measurement: Omit<StepMeasurement, 'startRssMiB' | 'peakRssMiB' | 'seconds'>;
   if (step === 'collect') {
-    const collected = await collectEvents(store, log, { dataset, maxBadRowFraction: config.maxBadRowFraction });
+    const collected = await activities.collect(ctx);
     measurement = { step, rows: collected.rowsImported, snapshot: collected.snapshot };
   } else {
-    const prepared = await preprocessNextItem({ store, log }, ctx, JSON.parse(snapshotJson!) as ArtifactRef);
-    measurement = { step, rows: prepared.events };
+    const prepared = await activities.preprocess(ctx, { snapshot: JSON.parse(snapshotJson!) as ArtifactRef } as CollectResult);
+    measurement = { step, rows: prepared.stats.events };
   }
   const result: StepMeasurement = { ...measurement, seconds: (Date.now() - started) / 1000, startRssMiB, peakRssMiB: (process.resourceUsage().maxRSS * 1024) / MiB };
   process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -115,8 +117,8 @@ async function main(): Promise<void> {
     const users = options.users * scale;
     const dataset = datasetFor(users);
     log.info({ dataset }, 'uploading the synthetic store (once per size)');
-    await ensureSyntheticData(store, dataset, { ...DEFAULT_STORE, users });
-    const rawMiB = (await store.list(rawEventsPrefix(dataset))).reduce((n, o) => n + o.size, 0) / MiB;
+    await ensureSyntheticData(store, dataset, nextItemKind, syntheticStoreFiles({ ...DEFAULT_STORE, users }));
+    const rawMiB = (await store.list(rawPrefix(dataset, 'events'))).reduce((n, o) => n + o.size, 0) / MiB;
     // Collect is incremental: forget what an earlier benchmark imported, so it reads every file.
     await store.deletePrefix(`state/${dataset}/`);
     await store.deletePrefix(`datasets/${dataset}/`);

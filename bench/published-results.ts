@@ -1,5 +1,5 @@
 /** The published results table of ../shared/datasets/README.md, read at run time. */
-import type { RankingMetrics } from '../ml/ranking';
+import type { RankingMetrics } from '../ml/sequence/ranking';
 
 export const METRICS = ['hr@10', 'ndcg@10', 'hr@20', 'ndcg@20'] as const;
 

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { createActivities } from '../activities';
+import { nextItemKind } from '../activities/model-kinds/next-item';
 import { ObjectStore } from '../activities/storage/object-store';
 import { loadConfig, PROJECT_ROOT } from '../infra/config';
 import { stackUp } from '../infra/local-stack';
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   const store = new ObjectStore(config.s3);
   const source = datasetNameFor(options.data);
   const dataset = `bench-${source}`;
-  await importFile(store, options.data, dataset);
+  await importFile(store, options.data, dataset, nextItemKind);
   const activities = createActivities({ store, log });
 
   const rows: Row[] = [];
@@ -72,13 +73,13 @@ async function main(): Promise<void> {
     const prepared = await activities.preprocess(ctx, collected);
     const trained = await activities.train(ctx, prepared);
     const evaluation = await activities.evaluate(ctx, prepared, trained);
-    const { users, ...metrics } = evaluation.candidate;
+    const metrics = evaluation.candidate as ResultRow['metrics'];
+    const users = evaluation.evaluated;
     rows.push({ model: `${model}${trained.cached ? ' (cached)' : ''}`, source: 'storeloop', metrics, trainSeconds: trained.trainSeconds, samplesPerSecond: trained.samplesPerSecond, backend: trained.backend, epochs: trained.epochs });
     if (!rows.some((r) => r.model === 'popularity')) {
-      const { users: _u, ...baseline } = evaluation.baseline;
-      rows.push({ model: 'popularity', source: 'storeloop', metrics: baseline });
+      rows.push({ model: 'popularity', source: 'storeloop', metrics: evaluation.baseline as ResultRow['metrics'] });
     }
-    summary ??= { ...metrics, users, items: prepared.items, trainSeconds: trained.trainSeconds, samplesPerSecond: trained.samplesPerSecond, backend: trained.backend, model, seed: options.seed, epochs: trained.epochs, bestEpoch: trained.bestEpoch };
+    summary ??= { ...metrics, users, items: prepared.stats.items, trainSeconds: trained.trainSeconds, samplesPerSecond: trained.samplesPerSecond, backend: trained.backend, model, seed: options.seed, epochs: trained.epochs, bestEpoch: trained.bestEpoch };
   }
   const column = PUBLISHED_COLUMNS[source];
   if (column && existsSync(DATASETS_README)) rows.push(...publishedRows(readFileSync(DATASETS_README, 'utf8'), column));

@@ -23,7 +23,9 @@ import { loadConfig, PROJECT_ROOT } from '../infra/config';
 import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { selectBackend } from '../ml/backend';
-import { loadChampion, type LoadedChampion } from '../serving/champion';
+import { loadVersion } from '../serving/champion-watcher';
+import { nextItemKind } from '../activities/model-kinds/next-item';
+import type { LoadedRecommender } from '../activities/model-kinds/next-item/serving';
 import { formatTable } from './table';
 
 interface Row {
@@ -49,7 +51,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** The model alone: one request's scoring, top-k and exclusion, timed in this process. */
-async function scoringFloor(champion: LoadedChampion, users: string[], k: number, samples: number): Promise<Row> {
+async function scoringFloor(champion: LoadedRecommender, users: string[], k: number, samples: number): Promise<Row> {
   const histories = users.map((user) => champion.historyOf(user, []));
   for (let i = 0; i < 50; i++) await champion.recommend(histories[i % histories.length], k); // warm-up
   const times: number[] = [];
@@ -115,7 +117,8 @@ async function main(): Promise<void> {
   const stalls = monitorEventLoopDelay({ resolution: 1 });
   stalls.enable();
   const loadStarted = performance.now();
-  const champion = await loadChampion(store, options.model, live.alias.version);
+  const served = await loadVersion(store, nextItemKind, options.model, live.alias.version, { maxScoringBatch: 64 }, log);
+  const champion = served.loaded as LoadedRecommender;
   const swapLoad = { loadMs: performance.now() - loadStarted, longestStallMs: stalls.max / 1e6 };
   stalls.disable();
   const users = champion.knownUsers(2000);
@@ -150,7 +153,7 @@ async function main(): Promise<void> {
     service.kill('SIGTERM');
     await exited;
     await store.deletePrefix(feedbackPrefix);
-    champion.retire();
+    served.retire();
     store.client.destroy();
   }
 

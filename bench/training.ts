@@ -40,11 +40,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, InvalidArgumentError } from 'commander';
-import { RecommenderHyperparameters } from '../schemas/lifecycle-input';
+import { RecommenderHyperparameters } from '../ml/sequence/hyperparameters';
 import { formatTable } from './table';
 import { SequenceBuilder, trainingSequences } from '../activities/model-kinds/next-item/sequences';
 import { sequenceFileToEvents } from '../sources/sequence-file';
-import { makeBatches, trainNextItemModel, useSampledSoftmax } from '../ml/train';
+import { makeBatches, trainNextItemModel, useSampledSoftmax } from '../ml/sequence/train';
 import { seededRng, shuffled } from '../ml/random';
 
 const ROOT = path.resolve(__dirname, '..');

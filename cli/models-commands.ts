@@ -15,9 +15,9 @@ import {
   type ChampionAlias,
 } from '../activities/registry/serving-registry';
 import { parseModelName } from '../schemas/lifecycle-input';
+import { formatMetric, KIND_NAMES, kindOf } from '../activities/model-kinds/registry';
 import { defaultOperator, output, table, withStore, type JsonOption } from './command-kit';
 
-const metric = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(4));
 
 function printChange(alias: ChampionAlias): void {
   console.log(`${alias.model}: champion is now ${alias.version} (was ${alias.previous ?? 'none'}), ${alias.action} by ${alias.promotedBy}: ${alias.reason}`);
@@ -41,10 +41,11 @@ export function modelsCommand(): Command {
           (await listModels(store)).map(async (model) => {
             const [champion, versions] = await Promise.all([readChampion(store, model), listVersions(store, model)]);
             const live = versions.find((v) => v.version === champion?.alias.version);
-            return { model, champion: champion?.alias.version ?? null, 'ndcg@10': live?.metrics['ndcg@10'] ?? null, since: champion?.alias.promotedAt ?? null, by: champion?.alias.promotedBy ?? null, versions: versions.length };
+            const primary = live?.primaryMetric ?? null;
+            return { model, kind: live?.kind ?? null, champion: champion?.alias.version ?? null, metric: primary, value: primary && live ? live.metrics[primary] : null, since: champion?.alias.promotedAt ?? null, by: champion?.alias.promotedBy ?? null, versions: versions.length };
           }),
         );
-        output(options, { models: rows }, () => table(rows.map((r) => ({ ...r, 'ndcg@10': metric(r['ndcg@10'] ?? undefined) }))));
+        output(options, { models: rows }, () => table(rows.map((r) => ({ ...r, value: r.value === null ? '-' : r.value.toFixed(4) }))));
       }),
     );
 
@@ -54,7 +55,7 @@ export function modelsCommand(): Command {
     .option('--json', 'print one JSON object for scripts')
     .action((model: string, options: JsonOption) =>
       withStore(async (store) => {
-        parseModelName(model);
+        const kind = kindOf(parseModelName(model, KIND_NAMES).kind);
         const [champion, versions, history] = await Promise.all([readChampion(store, model), listVersions(store, model), readHistory(store, model)]);
         if (!champion && versions.length === 0) throw new Error(`no model ${model} in serving storage (see \`storeloop models list\`)`);
         output(options, { model, champion: champion?.alias ?? null, versions, history }, () => {
@@ -63,8 +64,7 @@ export function modelsCommand(): Command {
           table(versions.map((v) => ({
             version: v.version,
             live: v.version === champion?.alias.version ? '*' : '',
-            'ndcg@10': metric(v.metrics['ndcg@10']),
-            'hr@10': metric(v.metrics['hr@10']),
+            ...Object.fromEntries(kind.metrics.specs.map((spec) => [spec.label, formatMetric(spec, v.metrics[spec.name])])),
             run: v.lineage.workflowId,
             backend: v.lineage.backend,
           })));
@@ -82,7 +82,7 @@ export function modelsCommand(): Command {
     .option('--json', 'print the new alias as JSON')
     .action((model: string, version: string, options: OperatorOptions) =>
       withStore(async (store) => {
-        parseModelName(model);
+        parseModelName(model, KIND_NAMES);
         const alias = await applyAliasChange(store, await planPromotion(store, model, version, options));
         output(options, alias, () => printChange(alias));
       }),
@@ -96,7 +96,7 @@ export function modelsCommand(): Command {
     .option('--json', 'print the new alias as JSON')
     .action((model: string, options: OperatorOptions) =>
       withStore(async (store) => {
-        parseModelName(model);
+        parseModelName(model, KIND_NAMES);
         const alias = await applyAliasChange(store, await planRollback(store, model, options));
         output(options, alias, () => printChange(alias));
       }),

@@ -23,7 +23,7 @@ export function describeProgress(p: LifecycleProgress): string {
   const step = p.steps.find((s) => s.status === 'running')?.name ?? p.currentStep;
   const done = p.steps.filter((s) => s.status !== 'pending' && s.status !== 'running').map((s) => `${s.name}:${s.status}`);
   const t = p.training;
-  const training = step === 'train' && t ? ` epoch ${t.epoch}/${t.epochs} loss ${t.loss.toFixed(4)}${t.validationNdcg10 !== undefined ? ` val ndcg@10 ${t.validationNdcg10.toFixed(4)}` : ''}` : '';
+  const training = step === 'train' && t ? ` epoch ${t.epoch}/${t.epochs} loss ${t.loss.toFixed(4)}${t.validation !== undefined ? ` ${t.validationLabel ?? 'validation'} ${t.validation.toFixed(4)}` : ''}` : '';
   const approval = p.approval?.status === 'waiting' ? ` waiting for approval until ${p.approval.deadline}` : '';
   return `step ${step ?? '-'}${training}${approval} | ${done.join(' ') || 'starting'}`;
 }

@@ -1,5 +1,6 @@
 /**
- * storeloop's command line: `run` (the main job), `stack install|up|down`, `import`.
+ * storeloop's command line: `run` (the main job: a lifecycle for every registered model
+ * kind, or `--kind`), `stack install|up|down`, `import`.
  * Human-readable output by default; `--json` prints one JSON object on the last line of
  * stdout. Progress and logs go to stderr so they never mix with that line.
  */
@@ -19,9 +20,10 @@ import { datasetNameFor, ensureSyntheticData, importFile } from '../sources/impo
 import { installTemporalRuntime } from '../workers/run-worker';
 import { runLifecycle, startLocalWorkers, workflowIdFor, type RunOutcome } from './local-run';
 import { parseLifecycleInput, servingModelName, type LifecycleInputFields } from '../schemas/lifecycle-input';
-import { STEP_NAMES } from '../schemas/steps';
+import { STEP_NAMES, type Metrics } from '../schemas/steps';
+import { formatMetric, KIND_NAMES, kindOf } from '../activities/model-kinds/registry';
+import type { AnyModelKind } from '../activities/model-kinds/contract';
 import type { LifecycleProgress } from '../workflows/progress';
-import type { RankingMetrics } from '../ml/ranking';
 
 const log = createLogger('storeloop');
 
@@ -37,15 +39,13 @@ function progressLine(p: LifecycleProgress): { done: number; label: string } {
   const t = p.training;
   const label =
     current === 'train' && t
-      ? `train: epoch ${t.epoch}/${t.epochs}, loss ${t.loss.toFixed(3)}${t.validationNdcg10 !== undefined ? `, val NDCG@10 ${t.validationNdcg10.toFixed(4)}` : ''}`
+      ? `train: epoch ${t.epoch}/${t.epochs}, loss ${t.loss.toFixed(3)}${t.validation !== undefined ? `, ${t.validationLabel ?? 'validation'} ${t.validation.toFixed(4)}` : ''}`
       : current;
   return { done, label };
 }
 
-const METRIC_KEYS = ['hr@10', 'ndcg@10', 'hr@20', 'ndcg@20'] as const;
-
-function metricsRow(name: string, m: RankingMetrics | null): Record<string, string> {
-  return Object.fromEntries([['model', name], ...METRIC_KEYS.map((k) => [k, m ? m[k].toFixed(4) : '-'])]);
+function metricsRow(kind: AnyModelKind, name: string, m: Metrics | null): Record<string, string> {
+  return Object.fromEntries([['model', name], ...kind.metrics.specs.map((spec) => [spec.label, formatMetric(spec, m?.[spec.name])])]);
 }
 
 /** The report's S3 URI, and on the local stack also the file the gateway keeps it in, which any Markdown viewer opens. */
@@ -54,19 +54,20 @@ function reportLocation(uri: string, config: StoreloopConfig): string {
   return `${uri}\n             ${path.join(config.local.dataDir, 's3', config.s3.bucket, uri.replace(/^s3:\/\/[^/]+\//, ''))}`;
 }
 
-function printHuman(outcome: RunOutcome, config: StoreloopConfig): void {
+function printHuman(kind: AnyModelKind, outcome: RunOutcome, config: StoreloopConfig): void {
   const { uiUrl, namespace } = config.temporal;
   const link = `${uiUrl}/namespaces/${namespace}/workflows/${encodeURIComponent(outcome.workflowId)}/${outcome.runId}/history`;
   if (outcome.status === 'failed') {
-    console.log(`\nLifecycle ${outcome.workflowId} FAILED: ${outcome.error}`);
+    console.log(`\n${kind.name}: lifecycle ${outcome.workflowId} FAILED: ${outcome.error}`);
     if (outcome.progress) console.table(outcome.progress.steps.map((s) => ({ step: s.name, status: s.status, ms: s.durationMs ?? '' })));
     console.log(`Temporal UI: ${link}`);
     return;
   }
   const s = outcome.summary;
-  console.log(`\nLifecycle ${s.workflowId} completed for model ${s.model}`);
+  console.log(`\n${kind.name}: lifecycle ${s.workflowId} completed for model ${s.model}`);
   console.table(s.steps.map((st) => ({ step: st.name, status: st.status, seconds: st.durationMs === null ? '' : `${(st.durationMs / 1000).toFixed(1)}${st.savedMs ? ` (saved ${(st.savedMs / 1000).toFixed(1)})` : ''}`, rows: st.rows ?? '', detail: st.detail ?? '' })));
-  console.table([metricsRow(`new (${s.backend})`, s.metrics), metricsRow('popularity baseline', s.baseline), metricsRow(`champion ${s.championVersion ?? '(none)'}`, s.champion)]);
+  console.table([metricsRow(kind, `new (${s.backend})`, s.metrics), metricsRow(kind, s.baselineLabel, s.baseline), metricsRow(kind, `champion ${s.championVersion ?? '(none)'}`, s.champion)]);
+  console.log(`Primary:     ${s.primaryMetric} (${kind.metrics.specs.find((m) => m.name === s.primaryMetric)?.direction ?? 'higher'} is better)`);
   console.log(`Decision: ${s.promoted ? `PROMOTED ${s.version}` : `not promoted (champion stays ${s.championVersion ?? 'none'})`}`);
   for (const reason of s.reasons) console.log(`  - ${reason}`);
   console.log(`Hyperparams: ${s.hyperparameters.source} (${s.hyperparameters.note})`);
@@ -77,8 +78,34 @@ function printHuman(outcome: RunOutcome, config: StoreloopConfig): void {
   console.log(`Temporal UI: ${link}`);
 }
 
-async function runCommand(options: { data?: string; dataset?: string; json?: boolean; force?: boolean; epochs?: number; input?: LifecycleInputFields }) {
+interface RunOptions {
+  kind?: string;
+  data?: string;
+  source?: string;
+  dataset?: string;
+  json?: boolean;
+  force?: boolean;
+  epochs?: number;
+  input?: LifecycleInputFields;
+}
+
+/** The JSON line's shape for a run that failed: the fields a script reads, with nothing measured. */
+function failedRun(kind: string, outcome: Extract<RunOutcome, { status: 'failed' }>) {
+  return { kind, workflowId: outcome.workflowId, runId: outcome.runId, status: 'failed', error: outcome.error, steps: outcome.progress?.steps ?? [], metrics: null, baseline: null, champion: null, primaryMetric: null, promoted: false, servingUri: null };
+}
+
+async function runCommand(options: RunOptions) {
   const config = loadConfig();
+  // --data imports one file, so it goes with one kind (next-item unless --kind says otherwise).
+  const kinds = options.kind ? [kindOf(options.kind)] : options.data ? [kindOf('next-item')] : KIND_NAMES.map(kindOf);
+  const dataset = options.dataset ?? (options.data ? datasetNameFor(options.data) : 'store');
+  const inputs = kinds.map((kind) => {
+    const input: LifecycleInputFields = { ...options.input, kind: kind.name, dataset };
+    if (options.force) input.force = true;
+    if (options.epochs) input.hyperparameters = { ...input.hyperparameters, epochs: options.epochs };
+    parseLifecycleInput(input); // fail here, before starting anything, on a bad --input
+    return input;
+  });
   mkdirSync(path.join(config.local.dataDir, 'logs'), { recursive: true });
   const logFile = path.join(config.local.dataDir, 'logs', 'pipeline-worker.log');
   const trainingLogFile = path.join(config.local.dataDir, 'logs', 'training-worker.log');
@@ -87,57 +114,59 @@ async function runCommand(options: { data?: string; dataset?: string; json?: boo
 
   await stackUp(log, config);
   const store = new ObjectStore(config.s3);
-  const dataset = options.dataset ?? (options.data ? datasetNameFor(options.data) : 'store');
-  const input: LifecycleInputFields = { ...options.input, dataset };
-  if (options.force) input.force = true;
-  if (options.epochs) input.hyperparameters = { ...input.hyperparameters, epochs: options.epochs };
-  parseLifecycleInput(input); // fail here, before starting anything, on a bad --input
-
-  if (options.data) {
-    const imported = await importFile(store, options.data, dataset);
-    log.info({ ...imported }, `imported ${options.data}`);
-  } else {
-    const generated = await ensureSyntheticData(store, dataset);
-    if (generated) log.info({ files: generated.keys.length, rows: generated.rows }, 'loaded the synthetic store as default data');
+  for (const kind of kinds) {
+    if (options.data) {
+      const imported = await importFile(store, options.data, dataset, kind, options.source);
+      log.info({ ...imported }, `imported ${options.data}`);
+    } else {
+      const generated = await ensureSyntheticData(store, dataset, kind);
+      if (generated) log.info({ kind: kind.name, files: generated.keys.length, rows: generated.rows }, 'loaded the synthetic data as default data');
+    }
   }
   store.client.destroy();
 
   const workers = await startLocalWorkers(config, workerLog, trainingLogFile);
   log.info({ logFile, trainingLogFile }, 'workers started; their logs go to these files');
-  const bar = new cliProgress.SingleBar(
-    { format: 'lifecycle |{bar}| {value}/{total} steps | {label}', hideCursor: true, stream: process.stderr, noTTYOutput: false },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(STEP_NAMES.length, 0, { label: 'starting' });
-  let outcome: RunOutcome;
+  const outcomes: RunOutcome[] = [];
   try {
-    outcome = await runLifecycle(workers.client, config, input, (p) => {
-      const { done, label } = progressLine(p);
-      bar.update(done, { label });
-    }, workflowIdFor(input));
-    bar.update(outcome.status === 'completed' ? STEP_NAMES.length : bar.getProgress() * STEP_NAMES.length, { label: outcome.status });
+    for (const input of inputs) {
+      const bar = new cliProgress.SingleBar(
+        { format: `${input.kind} |{bar}| {value}/{total} steps | {label}`, hideCursor: true, stream: process.stderr, noTTYOutput: false },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(STEP_NAMES.length, 0, { label: 'starting' });
+      try {
+        const outcome = await runLifecycle(workers.client, config, input, (p) => {
+          const { done, label } = progressLine(p);
+          bar.update(done, { label });
+        }, workflowIdFor(input));
+        bar.update(outcome.status === 'completed' ? STEP_NAMES.length : bar.getProgress() * STEP_NAMES.length, { label: outcome.status });
+        outcomes.push(outcome);
+      } finally {
+        bar.stop();
+      }
+    }
   } finally {
-    bar.stop();
     await workers.shutdown();
   }
 
   if (options.json) {
-    const json = outcome.status === 'completed'
-      ? outcome.summary
-      : { workflowId: outcome.workflowId, runId: outcome.runId, status: 'failed', error: outcome.error, steps: outcome.progress?.steps ?? [], metrics: null, baseline: null, champion: null, promoted: false, servingUri: null };
-    process.stdout.write(`${JSON.stringify(json)}\n`);
+    const runs = outcomes.map((outcome, i) => (outcome.status === 'completed' ? outcome.summary : failedRun(kinds[i].name, outcome)));
+    process.stdout.write(`${JSON.stringify({ runs })}\n`);
   } else {
-    printHuman(outcome, config);
+    outcomes.forEach((outcome, i) => printHuman(kinds[i], outcome, config));
   }
-  process.exitCode = outcome.status === 'completed' ? 0 : 1;
+  process.exitCode = outcomes.every((o) => o.status === 'completed') ? 0 : 1;
 }
 
 const program = new Command('storeloop').description('Keeps an online store\'s models fresh: durable ML lifecycles on Temporal').showHelpAfterError();
 
 program
   .command('run')
-  .description('run one model lifecycle on the local stack (starts it when needed)')
-  .option('--data <path>', 'import this file first (CSV, JSONL, Arrow, or a `user item item ...` sequences .txt)')
+  .description(`run a lifecycle of every registered model kind (${KIND_NAMES.join(', ')}) on the local stack (starts it when needed)`)
+  .option('--kind <name>', `run only this kind (${KIND_NAMES.join(', ')})`)
+  .option('--data <path>', 'import this file first for the chosen kind (CSV, JSONL, Arrow, gzip, or a `user item item ...` sequences .txt)')
+  .option('--source <name>', 'which of the kind\'s sources --data goes to (default its first events source)')
   .option('--dataset <name>', 'dataset name (default: "store", or derived from --data)')
   .option('--epochs <n>', 'maximum training epochs', positiveInt)
   .option('--force', 'recompute every step even when cached')
@@ -170,15 +199,18 @@ stack
 
 program
   .command('import <file>')
-  .description('upload a raw data file into raw/<dataset>/events/ for the next run')
+  .description('upload a raw data file into raw/<dataset>/<source>/ for the next run')
   .option('--dataset <name>', 'dataset name (default: derived from the file)')
-  .action(async (file: string, options: { dataset?: string }) => {
+  .option('--kind <name>', `the model kind it is for (${KIND_NAMES.join(', ')})`, 'next-item')
+  .option('--source <name>', 'which of the kind\'s sources (default its first events source)')
+  .action(async (file: string, options: { dataset?: string; kind: string; source?: string }) => {
     const config = loadConfig();
+    const kind = kindOf(options.kind);
     await stackUp(log, config);
     const store = new ObjectStore(config.s3);
-    const result = await importFile(store, file, options.dataset ?? datasetNameFor(file));
-    console.log(`imported ${file} -> ${result.keys.map((k) => store.uri(k)).join(', ')}${result.rows ? ` (${result.rows} events)` : ''}`);
-    console.log(`next: storeloop run --dataset ${result.dataset}  (serves model ${servingModelName({ dataset: result.dataset, kind: 'next-item' })})`);
+    const result = await importFile(store, file, options.dataset ?? datasetNameFor(file), kind, options.source);
+    console.log(`imported ${file} -> ${result.keys.map((k) => store.uri(k)).join(', ')}${result.rows ? ` (${result.rows} rows)` : ''}`);
+    console.log(`next: storeloop run --kind ${kind.name} --dataset ${result.dataset}  (serves model ${servingModelName({ dataset: result.dataset, kind: kind.name })})`);
     store.client.destroy();
   });
 

@@ -22,6 +22,7 @@ import {
 import type { Duration, Workflow } from '@temporalio/common';
 import { parseLifecycleInput, parseModelName, type LifecycleInputFields } from '../schemas/lifecycle-input';
 import type { TemporalConfig } from './config';
+import { KIND_NAMES } from '../activities/model-kinds/registry';
 
 export const DEFAULT_CRON = '0 2 * * *';
 export const DEFAULT_TIMEZONE = 'UTC';
@@ -40,7 +41,7 @@ export interface NightlyScheduleOptions {
 }
 
 function lifecycleAction(config: TemporalConfig, model: string, extra: LifecycleInputFields = {}): ScheduleOptionsStartWorkflowAction<Workflow> {
-  const { dataset, kind } = parseModelName(model);
+  const { dataset, kind } = parseModelName(model, KIND_NAMES);
   if (extra.dataCutoff !== undefined) {
     throw new Error('a schedule\'s runs take their data cut-off from their nominal time; leave dataCutoff out of --input');
   }
@@ -84,7 +85,7 @@ export async function updateNightlySchedule(client: Client, config: TemporalConf
 }
 
 export function scheduleHandle(client: Client, model: string): ScheduleHandle {
-  parseModelName(model);
+  parseModelName(model, KIND_NAMES);
   return client.schedule.getHandle(scheduleIdFor(model));
 }
 

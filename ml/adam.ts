@@ -8,7 +8,7 @@
  * epsilon scaled so that it equals tf.train.adam's bias-corrected update).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { NamedTensor } from './train';
+import type { NamedTensor } from './training-hooks';
 
 export interface AdamOptions {
   learningRate: number;

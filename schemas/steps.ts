@@ -2,16 +2,14 @@
  * Typed inputs and outputs of the lifecycle steps: what each activity receives and
  * returns through Temporal. Only references and small summaries, never data.
  */
-import {
-  Field,
-  Int32,
-  List,
-  Schema,
-  Utf8,
-} from 'apache-arrow';
 import type { ArtifactRef } from './artifacts';
-import type { LifecycleConfig, RecommenderHyperparameters } from './lifecycle-input';
-import type { RankingMetrics } from '../ml/ranking';
+import type { LifecycleConfig } from './lifecycle-input';
+
+/** Metric name -> value, named as the kind's metric specs name them (e.g. "ndcg@10", "ap"). */
+export type Metrics = Record<string, number>;
+
+/** A kind's hyperparameters after its schema filled in the defaults; every kind has `epochs`, the search's budget. */
+export type Hyperparameters = Record<string, unknown> & { epochs: number };
 
 export type StepName = 'collect' | 'preprocess' | 'train' | 'evaluate' | 'deploy' | 'feedback' | 'optimize';
 export const STEP_NAMES: StepName[] = ['collect', 'preprocess', 'train', 'evaluate', 'deploy', 'feedback', 'optimize'];
@@ -39,24 +37,30 @@ export interface CollectResult {
   quarantine?: ArtifactRef;
 }
 
-export interface DatasetSnapshot {
-  dataset: string;
+/** The collect watermark of one event source (`state/<dataset>/<source>/collect.json`). */
+export interface SourceState {
   partitions: ArtifactRef[];
   ingestedFiles: { key: string; etag: string; rows: number; quarantined: number }[];
-  /** The validated item catalogue, when the dataset has one. */
-  catalogue?: ArtifactRef;
 }
 
+export interface DatasetSnapshot {
+  dataset: string;
+  /** Event sources (incremental, date-partitioned) by name. */
+  sources: Record<string, SourceState>;
+  /** Table sources (a full export each time, such as a catalogue): the newest file's validated table, by name. */
+  tables: Record<string, ArtifactRef>;
+}
+
+/** What a kind's preprocess step produced: named artifacts (everything training, evaluation and serving read) and counts. */
 export interface PreprocessResult {
-  sequences: ArtifactRef;
-  vocabulary: ArtifactRef;
-  events: number;
-  duplicates: number;
-  afterCutoff: number;
-  users: number;
-  evaluableUsers: number;
-  items: number;
-  interactions: number;
+  kind: string;
+  artifacts: Record<string, ArtifactRef>;
+  /** Counts for the summary and the report, e.g. users, items, transactions, frauds. */
+  stats: Record<string, number>;
+  /** Rows of the main training table, shown beside the step. */
+  rows: number;
+  /** One line for the step's detail column. */
+  detail: string;
   cached: boolean;
 }
 
@@ -66,7 +70,9 @@ export interface TrainingProgress {
   step: number;
   steps: number;
   loss: number;
-  validationNdcg10?: number;
+  /** The kind's validation metric after the epoch, and its label. */
+  validation?: number;
+  validationLabel?: string;
 }
 
 export interface TrainResult {
@@ -77,6 +83,8 @@ export interface TrainResult {
   trainSeconds: number;
   samplesPerSecond: number;
   finalLoss: number;
+  /** Best validation metric of the run (the epoch the model was kept from). */
+  bestValidation: number;
   cached: boolean;
   /** Step of the checkpoint this training resumed from after a lost worker, else null. */
   resumedFromStep: number | null;
@@ -90,13 +98,19 @@ export interface ChampionRef {
 }
 
 export interface EvaluateResult {
-  candidate: RankingMetrics;
-  baseline: RankingMetrics;
-  champion: RankingMetrics | null;
+  /** The metric that decided, and its direction. */
+  primaryMetric: string;
+  candidate: Metrics;
+  baseline: Metrics;
+  /** What the baseline is, e.g. "popularity baseline". */
+  baselineLabel: string;
+  champion: Metrics | null;
   championRef: ChampionRef | null;
   promote: boolean;
   reasons: string[];
   report: ArtifactRef;
+  /** Cases the test split scored (users, transactions, ...). */
+  evaluated: number;
 }
 
 export interface DeployResult {
@@ -108,28 +122,17 @@ export interface DeployResult {
   reason: string;
 }
 
-/** Online metrics of one model version over the feedback window. Outcomes count once per request and item. */
+/** Online metrics of one model version over the feedback window, named as the kind's online metric specs. */
 export interface OnlineMetrics {
   requests: number;
-  impressions: number;
-  /** Outcomes on an item of a list this version served (joined by request_id, else by user and item). */
-  clicks: number;
-  addToCarts: number;
-  purchases: number;
-  /** Outcomes that matched no impression in the window (item not shown, or its request too old). */
-  unattributedOutcomes: number;
-  /** Per impression. */
-  ctr: number;
-  addToCartRate: number;
-  purchaseRate: number;
-  /** Share of requests whose list held an item the user then clicked, added to the cart or bought. */
-  hitRate: number;
-  /** First impression of this version in the window (ISO): orders versions by when they went live. */
+  /** First request of this version in the window (ISO): orders versions by when they went live. */
   firstSeen: string;
+  metrics: Metrics;
 }
 
 /** Population stability index between the training data (expected) and recent traffic (actual). */
 export interface DriftMeasure {
+  label: string;
   psi: number | null;
   threshold: number;
   /** Observations on the traffic side; below the configured minimum the PSI is not computed. */
@@ -144,7 +147,8 @@ export interface FeedbackResult {
   events: number;
   invalidRows: number;
   perVersion: Record<string, OnlineMetrics>;
-  drift: { itemPopularity: DriftMeasure; sequenceLength: DriftMeasure };
+  /** By measure name, e.g. "item-popularity", "tx_amount". */
+  drift: Record<string, DriftMeasure>;
   /** Thresholds crossed, in words; each is a reason to retrain. */
   alarms: string[];
 }
@@ -160,8 +164,10 @@ export interface TrialResult {
   rung: number;
   epochs: number;
   workflowId: string;
-  /** Best validation NDCG@10 of the trial's training (never the test split). */
-  validationNdcg10: number;
+  /** Best validation metric of the trial's training (never the test split); null when it produced none. */
+  validation: number | null;
+  /** `validation` oriented so that higher is better (negated for a lower-is-better metric): what trials are ranked by. */
+  score: number;
   bestEpoch: number;
   trainSeconds: number;
   cached: boolean;
@@ -175,7 +181,7 @@ export interface SearchResult {
   /** The best trial of the highest rung that finished any trial. */
   best: TrialResult | null;
   /** What later runs use: the run's hyperparameters with the winner's values. */
-  hyperparameters: RecommenderHyperparameters | null;
+  hyperparameters: Hyperparameters | null;
   stoppedBy: 'finished' | 'time budget';
   stored: string | null;
 }
@@ -184,7 +190,7 @@ export interface SearchResult {
 export interface ChosenHyperparameters {
   source: 'input' | 'search' | 'defaults';
   searchWorkflowId: string | null;
-  values: RecommenderHyperparameters;
+  values: Hyperparameters;
   note: string;
 }
 
@@ -200,25 +206,3 @@ export interface OptimizeResult {
   retrain: RetrainRequest | null;
   rationale: string;
 }
-
-/** Dense item vocabulary: index 0 is padding, items are 1..n. */
-export const VOCABULARY_SCHEMA = new Schema([
-  new Field('item_index', new Int32(), false),
-  new Field('item_id', new Utf8(), false),
-  new Field('interactions', new Int32(), false),
-]);
-
-/** One row per user: the chronological item sequence in dense indices. */
-export const SEQUENCES_SCHEMA = new Schema([
-  new Field('user_id', new Utf8(), false),
-  new Field('items', new List(new Field('item', new Int32(), false)), false),
-]);
-
-/** Rows that failed validation, with the reason, kept in S3 instead of dropped. */
-export const QUARANTINE_SCHEMA = new Schema([
-  new Field('file', new Utf8(), false),
-  new Field('row', new Int32(), false),
-  new Field('field', new Utf8(), false),
-  new Field('message', new Utf8(), false),
-  new Field('raw', new Utf8(), false),
-]);

@@ -3,12 +3,62 @@
  * ETag changes is the alias read and, if it names another version, that version loaded in
  * the background while the current one keeps answering. The swap is one assignment, so
  * every request sees either the old or the new version, never neither. The old version is
- * retired: disposed once its in-flight requests have finished.
+ * retired: disposed once its in-flight requests have finished. What a version is made of
+ * (a recommender and its vocabulary, a fraud model and its feature state) is the kind's:
+ * its serving handler loads and disposes it.
  */
-import { readChampion, servingPrefix } from '../activities/registry/serving-registry';
-import { loadChampion, type LoadedChampion } from './champion';
+import { readChampion, readVersionManifest, servingPrefix, versionArtifactKey, versionPrefix, type VersionManifest } from '../activities/registry/serving-registry';
+import { loadModelBundle } from '../activities/storage/model-bundles';
+import type { AnyModelKind, ServingSettings } from '../activities/model-kinds/contract';
 import type { ObjectStore } from '../activities/storage/object-store';
 import type { Logger } from 'pino';
+
+/**
+ * One loaded version, leased by requests (acquire/release). After a swap it is retired and
+ * the kind disposes it when its last in-flight request has released it.
+ */
+export class ServedVersion<Loaded = unknown> {
+  private leases = 0;
+  private retired = false;
+
+  constructor(
+    readonly manifest: VersionManifest,
+    readonly loaded: Loaded,
+    private readonly dispose: () => void,
+  ) {}
+
+  get version(): string {
+    return this.manifest.version;
+  }
+
+  acquire(): this {
+    this.leases++;
+    return this;
+  }
+
+  release(): void {
+    this.leases--;
+    this.disposeWhenIdle();
+  }
+
+  /** No new leases will come; the model goes once the in-flight requests are done. */
+  retire(): void {
+    this.retired = true;
+    this.disposeWhenIdle();
+  }
+
+  private disposeWhenIdle(): void {
+    if (this.retired && this.leases === 0) this.dispose();
+  }
+}
+
+/** Reads a published version (manifest, bundle, the artifacts it names) and has the kind load it. */
+export async function loadVersion(store: ObjectStore, kind: AnyModelKind, model: string, version: string, settings: ServingSettings, log: Logger): Promise<ServedVersion> {
+  const manifest = await readVersionManifest(store, model, version);
+  const bundle = await loadModelBundle(store, `${versionPrefix(model, version)}/model.json`, kind.name);
+  const loaded = await kind.serving.load({ store, manifest, bundle, artifactKey: (name) => versionArtifactKey(store, manifest, name), settings, log });
+  return new ServedVersion(manifest, loaded, () => kind.serving.dispose(loaded));
+}
 
 export class NoChampionError extends Error {
   readonly statusCode = 503;
@@ -21,13 +71,14 @@ export class NoChampionError extends Error {
 export interface ChampionWatcherOptions {
   store: ObjectStore;
   model: string;
+  kind: AnyModelKind;
   pollIntervalMs: number;
-  maxBatch: number;
+  settings: ServingSettings;
   log: Logger;
 }
 
 export class ChampionWatcher {
-  private current: LoadedChampion | null = null;
+  private current: ServedVersion | null = null;
   private seenEtag: string | null = null;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
@@ -46,12 +97,12 @@ export class ChampionWatcher {
     this.schedule();
   }
 
-  get champion(): LoadedChampion | null {
+  get champion(): ServedVersion | null {
     return this.current;
   }
 
   /** The live version, leased for one request: release it when the request is done. */
-  acquire(): LoadedChampion {
+  acquire(): ServedVersion {
     if (!this.current) throw new NoChampionError(this.options.model);
     return this.current.acquire();
   }
@@ -104,7 +155,7 @@ export class ChampionWatcher {
   private async swapTo(version: string): Promise<void> {
     const { store, model, log } = this.options;
     const started = Date.now();
-    const next = await loadChampion(store, model, version, this.options.maxBatch).catch((error: Error) => {
+    const next = await loadVersion(store, this.options.kind, model, version, this.options.settings, log).catch((error: Error) => {
       throw new Error(`cannot load ${model} ${version}: ${error.message}`, { cause: error });
     });
     if (this.stopped) return next.retire();
@@ -112,6 +163,6 @@ export class ChampionWatcher {
     this.current = next;
     this.loadedAt = new Date();
     previous?.retire();
-    log.info({ model, version, previous: previous?.version ?? null, loadMs: Date.now() - started, users: next.users, items: next.numItems }, `serving ${model} ${version}`);
+    log.info({ model, version, previous: previous?.version ?? null, loadMs: Date.now() - started, ...this.options.kind.serving.describe(next.loaded) }, `serving ${model} ${version}`);
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Buffers impressions and outcome events and writes them to
- * `<prefix>date=YYYY-MM-DD/<sha256>.arrow` (Arrow IPC file, FEEDBACK_SCHEMA), one file per
+ * Buffers what the serving side logs (the kind's feedback rows: impressions and outcomes,
+ * scored transactions and labels, ...) and writes them to
+ * `<prefix>date=YYYY-MM-DD/<sha256>.arrow` (Arrow IPC file, the kind's feedback schema), one file per
  * date per batch. The prefix is `feedback/<model>/`, where the feedback step reads them,
  * unless traffic that must not count (a benchmark) is sent elsewhere.
  *
@@ -12,23 +13,16 @@
  */
 import { tableToIPC } from 'apache-arrow';
 import { tableFromColumns } from '../activities/storage/arrow-io';
-import { FEEDBACK_SCHEMA } from '../schemas/feedback';
+import type { Schema } from 'apache-arrow';
 import type { ObjectStore } from '../activities/storage/object-store';
 import type { Logger } from 'pino';
 
-export interface FeedbackRecord {
-  type: 'impression' | 'click' | 'add_to_cart' | 'purchase';
-  model_version: string;
-  user_id: string;
-  item_id: string;
-  request_id: string | null;
-  position: number | null;
-  /** Epoch milliseconds. */
-  timestamp: number;
-}
+/** One row of the kind's feedback schema; every kind's rows carry `timestamp` (epoch ms), which picks the date partition. */
+export type FeedbackRecord = Record<string, unknown> & { timestamp: number };
 
 export interface FeedbackLogOptions {
   store: ObjectStore;
+  schema: Schema;
   /** Ends with '/'; feedbackPrefix(model) for real traffic. */
   prefix: string;
   batchRows: number;
@@ -138,8 +132,9 @@ export class FeedbackLog {
       byDate.set(date, rows);
     }
     for (const [date, rows] of byDate) {
-      const columns = Object.fromEntries(FEEDBACK_SCHEMA.fields.map((f) => [f.name, rows.map((r) => r[f.name as keyof FeedbackRecord])]));
-      const bytes = tableToIPC(tableFromColumns(FEEDBACK_SCHEMA, columns), 'file');
+      const { schema } = this.options;
+      const columns = Object.fromEntries(schema.fields.map((f) => [f.name, rows.map((r) => r[f.name] ?? null)]));
+      const bytes = tableToIPC(tableFromColumns(schema, columns), 'file');
       await this.options.store.putArtifact(`${this.options.prefix}date=${date}`, bytes, 'arrow', { rows: rows.length });
     }
     // Counted once the whole batch is stored, so a retried batch is not counted twice.

@@ -1,27 +1,28 @@
 /**
- * The recommendation service: serves a model's champion, follows its alias, and logs what
- * it showed and what users did with it. `startServingServer` runs it in-process (tests,
- * replays); `serving/main.ts` is the `npm run serve` entry point.
+ * The serving host: serves one model's champion, follows its alias, and logs what it
+ * answered and what happened next to `feedback/<model>/`. The routes are the model kind's
+ * (next-item: /recommendations, transaction-risk: /risk/score, each with POST /feedback);
+ * the host gives them validation with 400s that name the field, version leasing across hot
+ * swaps, request ids, the feedback log, and a graceful close. `startServingServer` runs it
+ * in-process (tests, replays); `serving/main.ts` is the `npm run serve` entry point.
  *
- *   GET  /recommendations?user=&k=     a known user's next items (history: training sequence + recent feedback)
- *   POST /recommendations              {items: [...], k, session?} for an anonymous session
- *   POST /feedback                     {type, user, item, request_id?, position?, timestamp?} or an array of them
  *   GET  /health                       liveness: the process answers
  *   GET  /ready                        readiness: a champion is loaded (503 until then)
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { ObjectStore, assertSafeKeySegment } from '../activities/storage/object-store';
+import { KIND_NAMES, kindOf } from '../activities/model-kinds/registry';
+import { parseModelName } from '../schemas/lifecycle-input';
 import { loadConfig } from '../infra/config';
 import { createLogger, type Logger } from '../infra/logger';
 import { selectBackend } from '../ml/backend';
-import { describeRequestIssue, parseFeedbackBody, RecommendationQuery, SessionRecommendationBody } from '../schemas/serving';
-import { ChampionWatcher } from './champion-watcher';
+import { describeRequestIssue } from '../schemas/serving';
+import { ChampionWatcher, NoChampionError } from './champion-watcher';
 import { FeedbackLog, feedbackPrefix, type FeedbackLogStats, type FeedbackRecord } from './feedback-log';
-import { RecentActivity } from './recent-activity';
-import type { LoadedChampion, Recommendation } from './champion';
+import type { ServingHost } from '../activities/model-kinds/contract';
 
 export interface ServingOptions {
   /** Serving model name, `<dataset>-<kind>`, e.g. `store-next-item`. */
@@ -38,8 +39,6 @@ export interface ServingOptions {
   feedbackPrefix?: string;
   /** Most concurrent requests scored in one model call. */
   maxScoringBatch?: number;
-  /** Users whose recent feedback events are remembered for their next requests. */
-  recentUsers?: number;
   log?: Logger;
 }
 
@@ -58,12 +57,9 @@ export const SERVING_DEFAULTS = {
   pollIntervalMs: 1000,
   feedback: { batchRows: 1000, flushIntervalMs: 5000, capacityRows: 20_000 },
   maxScoringBatch: 64,
-  recentUsers: 100_000,
 } as const;
 
-/** Enough to exclude what a user saw lately; the model itself reads only its last maxLen items. */
-const RECENT_ITEMS_PER_USER = 200;
-/** Served lists remembered so an outcome posted with their request_id is credited to the version that served them. */
+/** Answers remembered so an outcome posted with their request_id is credited to the version that gave them. */
 const SERVED_REQUESTS_REMEMBERED = 200_000;
 
 class BadRequestError extends Error {
@@ -88,14 +84,15 @@ function check<T>(parsed: z.ZodSafeParseResult<T>): T {
 
 export async function startServingServer(options: ServingOptions): Promise<ServingServer> {
   const model = assertSafeKeySegment(options.model, 'model');
+  const kind = kindOf(parseModelName(model, KIND_NAMES).kind);
   const log = options.log ?? createLogger('serving');
   const ownStore = options.store === undefined;
   const store = options.store ?? new ObjectStore(loadConfig().s3);
   await selectBackend(log);
 
-  const watcher = new ChampionWatcher({ store, model, log, pollIntervalMs: options.pollIntervalMs ?? SERVING_DEFAULTS.pollIntervalMs, maxBatch: options.maxScoringBatch ?? SERVING_DEFAULTS.maxScoringBatch });
-  const feedback = new FeedbackLog({ store, log, prefix: options.feedbackPrefix ?? feedbackPrefix(model), ...SERVING_DEFAULTS.feedback, ...options.feedback });
-  const recent = new RecentActivity(options.recentUsers ?? SERVING_DEFAULTS.recentUsers, RECENT_ITEMS_PER_USER);
+  const settings = { maxScoringBatch: options.maxScoringBatch ?? SERVING_DEFAULTS.maxScoringBatch };
+  const watcher = new ChampionWatcher({ store, model, kind, log, pollIntervalMs: options.pollIntervalMs ?? SERVING_DEFAULTS.pollIntervalMs, settings });
+  const feedback = new FeedbackLog({ store, log, schema: kind.feedback.arrow, prefix: options.feedbackPrefix ?? feedbackPrefix(model), ...SERVING_DEFAULTS.feedback, ...options.feedback });
   const servedBy = new LRUCache<string, string>({ max: SERVED_REQUESTS_REMEMBERED });
   await watcher.start();
 
@@ -123,77 +120,44 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     });
   });
 
-  /**
-   * Answers a recommendation request on the live version, leased so that a swap cannot
-   * dispose it mid-request, and logs one impression per item shown.
-   */
-  async function serve(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    shownTo: { user: string; timestamp?: number },
-    rank: (champion: LoadedChampion) => Promise<{ recommendation: Recommendation; details: Record<string, unknown> }>,
-  ) {
-    const champion = watcher.acquire();
-    try {
-      const { recommendation, details } = await rank(champion);
-      const timestamp = shownTo.timestamp ?? Date.now();
-      await feedback.append(
-        recommendation.items.map((item, position) => ({
-          type: 'impression', model_version: champion.version, user_id: shownTo.user, item_id: item.item_id, request_id: request.id, position, timestamp,
-        })),
-      );
-      servedBy.set(request.id, champion.version);
-      reply.header('x-model-version', champion.version);
-      return { request_id: request.id, model, version: champion.version, strategy: recommendation.strategy, items: recommendation.items, ...details };
-    } finally {
-      champion.release();
-    }
-  }
+  const host: ServingHost<unknown> = {
+    model,
+    log,
+    parse: (schema, input) => parseRequest(schema, input),
+    check,
+    async serve(request, reply, work) {
+      const served = watcher.acquire();
+      try {
+        const { body, logged } = await work(served.loaded, served.version);
+        if (logged.length > 0) await feedback.append(logged.map((row) => ({ model_version: served.version, ...row }) as unknown as FeedbackRecord));
+        servedBy.set(request.id, served.version);
+        reply.header('x-model-version', served.version);
+        return { request_id: request.id, model, version: served.version, ...body };
+      } finally {
+        served.release();
+      }
+    },
+    liveVersion: () => watcher.liveVersion(),
+    live: () => {
+      if (!watcher.champion) throw new NoChampionError(model);
+      return watcher.champion.loaded;
+    },
+    logFeedback: (rows) => feedback.append(rows as FeedbackRecord[]),
+    servedBy: (requestId) => servedBy.get(requestId),
+  };
 
   app.get('/health', async () => ({ status: 'ok' }));
 
   app.get('/ready', async (_request, reply) => {
     const champion = watcher.champion;
-    const body = { model, version: champion?.version ?? null, loadedAt: watcher.loadedAt, lastError: watcher.lastError, feedback: feedback.snapshot() };
+    const body = { model, kind: kind.name, version: champion?.version ?? null, loadedAt: watcher.loadedAt, lastError: watcher.lastError, feedback: feedback.snapshot() };
     if (!champion) return reply.status(503).send({ status: 'loading', ...body });
-    return { status: 'ready', ...body, users: champion.users, items: champion.numItems };
+    return { status: 'ready', ...body, ...kind.serving.describe(champion.loaded) };
   });
 
-  app.get('/recommendations', async (request, reply) => {
-    const query = parseRequest(RecommendationQuery, request.query);
-    return serve(request, reply, query, async (champion) => {
-      const history = champion.historyOf(query.user, champion.encode(recent.itemsOf(query.user)).indices);
-      return { recommendation: await champion.recommend(history, query.k), details: { user: query.user } };
-    });
-  });
-
-  app.post('/recommendations', async (request, reply) => {
-    const body = parseRequest(SessionRecommendationBody, request.body);
-    return serve(request, reply, { user: body.session ?? 'anonymous', timestamp: body.timestamp }, async (champion) => {
-      const { indices, unknown } = champion.encode(body.items);
-      // Unknown items (new since training, or mistyped) cannot inform the model; say which were ignored.
-      return { recommendation: await champion.recommend(Int32Array.from(indices), body.k), details: { ignored_items: unknown } };
-    });
-  });
+  kind.serving.routes(app, host);
 
   app.setNotFoundHandler(async (request, reply) => reply.status(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, request_id: request.id }));
-
-  app.post('/feedback', async (request, reply) => {
-    const events = check(parseFeedbackBody(request.body));
-    const liveVersion = watcher.liveVersion();
-    const rows: FeedbackRecord[] = events.map((e) => ({
-      type: e.type,
-      model_version: (e.request_id && servedBy.get(e.request_id)) || liveVersion,
-      user_id: e.user,
-      item_id: e.item,
-      request_id: e.request_id ?? null,
-      position: e.position ?? null,
-      timestamp: e.timestamp ?? Date.now(),
-    }));
-    await feedback.append(rows);
-    for (const e of events) recent.record(e.user, e.item);
-    return reply.status(202).send({ request_id: request.id, accepted: rows.length });
-  });
 
   // Requests the HTTP server is working on, finished or aborted; close() uses it to drop idle sockets.
   let requestsInFlight = 0;

@@ -7,6 +7,7 @@
  */
 import { seededRng, shuffled, type Rng } from '../ml/random';
 import type { CatalogueItem, EventType, RawEvent } from '../schemas/events';
+import type { RawFile } from '../activities/model-kinds/contract';
 
 export interface SyntheticStoreOptions {
   seed: number;
@@ -136,7 +137,7 @@ export function catalogueToCsv(items: CatalogueItem[]): string {
 }
 
 /** Splits events into one CSV file per ISO week, as a store's export job would write them. */
-export function weeklyEventFiles(events: RawEvent[]): { name: string; csv: string }[] {
+export function weeklyEventFiles(events: RawEvent[]): { name: string; csv: string; rows: number }[] {
   const weeks = new Map<string, RawEvent[]>();
   for (const e of events) {
     const monday = new Date(e.timestamp);
@@ -147,5 +148,14 @@ export function weeklyEventFiles(events: RawEvent[]): { name: string; csv: strin
     bucket.push(e);
     weeks.set(key, bucket);
   }
-  return [...weeks.entries()].map(([week, rows]) => ({ name: `events-week-${week}.csv`, csv: eventsToCsv(rows) }));
+  return [...weeks.entries()].map(([week, rows]) => ({ name: `events-week-${week}.csv`, csv: eventsToCsv(rows), rows: rows.length }));
+}
+
+/** The store as raw files for the next-item kind's sources: weekly event exports and one catalogue export. */
+export function syntheticStoreFiles(options: SyntheticStoreOptions = DEFAULT_STORE): RawFile[] {
+  const { events, catalogue } = generateSyntheticStore(options);
+  return [
+    ...weeklyEventFiles(events).map((file) => ({ source: 'events', name: file.name, body: file.csv, contentType: 'text/csv', rows: file.rows })),
+    { source: 'catalogue', name: 'catalogue.csv', body: catalogueToCsv(catalogue), contentType: 'text/csv' },
+  ];
 }

@@ -4,7 +4,7 @@
  * training task queue), the best 1/`eta` train again for `eta` times as many epochs, and
  * so on up to `maxEpochs` or a single survivor. The whole search is bounded by
  * `maxMinutes`: trials still running then are cancelled and the search keeps what
- * finished. Like any workflow it resumes after a worker restart; trials that already
+ * finished. Trials are ranked by the kind's validation metric in its direction. Like any workflow it resumes after a worker restart; trials that already
  * trained come back from the train step's cache.
  */
 import {
@@ -18,8 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { PreprocessResult, SearchCandidate, SearchResult, StepContext, TrialResult } from '../schemas/steps';
-import type { RecommenderHyperparameters } from '../schemas/lifecycle-input';
+import type { Hyperparameters, PreprocessResult, SearchCandidate, SearchResult, StepContext, TrialResult } from '../schemas/steps';
 import { ACTIVITY_RETRY } from './retry';
 
 export interface SearchInput {
@@ -47,22 +46,26 @@ export async function hyperparameterTrial({ ctx, prepared, candidate, rung, epoc
     // A trial is cheap to lose: one retry covers a lost worker without re-running a diverging configuration five times.
     retry: { ...ACTIVITY_RETRY, maximumAttempts: 2 },
   });
-  const hyperparameters = { ...ctx.config.hyperparameters, ...candidate.params, epochs } as RecommenderHyperparameters;
+  const hyperparameters: Hyperparameters = { ...ctx.config.hyperparameters, ...candidate.params, epochs };
   // The trial's own id: its checkpoints and progress signals belong to it, not to the lifecycle.
   const trialCtx: StepContext = { ...ctx, workflowId, runId: workflowInfo().runId, config: { ...ctx.config, hyperparameters } };
   try {
     const trained = await training.train(trialCtx, prepared);
-    const { validationNdcg10 } = await pipeline.scoreTrial(trained);
-    return { candidate, rung, epochs, workflowId, validationNdcg10, bestEpoch: trained.bestEpoch, trainSeconds: trained.trainSeconds, cached: trained.cached };
+    const { validation, score } = await pipeline.scoreTrial(trialCtx, trained);
+    return { candidate, rung, epochs, workflowId, validation, score, bestEpoch: trained.bestEpoch, trainSeconds: trained.trainSeconds, cached: trained.cached };
   } catch (error) {
     if (isCancellation(error)) throw error;
     // A configuration that cannot train (its loss diverged, say) loses the trial, not the search.
     const cause = error instanceof ActivityFailure && error.cause ? error.cause.message : (error as Error).message;
-    return { candidate, rung, epochs, workflowId, validationNdcg10: 0, bestEpoch: 0, trainSeconds: 0, cached: false, error: cause };
+    return { candidate, rung, epochs, workflowId, validation: null, score: FAILED_TRIAL_SCORE, bestEpoch: 0, trainSeconds: 0, cached: false, error: cause };
   }
 }
 
-const byScore = (a: TrialResult, b: TrialResult) => b.validationNdcg10 - a.validationNdcg10 || a.candidate.id.localeCompare(b.candidate.id);
+/** Below every real score (finite: payloads are JSON). */
+const FAILED_TRIAL_SCORE = -Number.MAX_VALUE;
+
+/** Best first: scores are oriented so that higher is better, whatever the kind's validation metric. */
+const byScore = (a: TrialResult, b: TrialResult) => b.score - a.score || a.candidate.id.localeCompare(b.candidate.id);
 
 export async function hyperparameterSearch({ ctx, prepared }: SearchInput): Promise<SearchResult> {
   const { workflowId, startTime } = workflowInfo();
@@ -71,7 +74,7 @@ export async function hyperparameterSearch({ ctx, prepared }: SearchInput): Prom
   const trials: TrialResult[] = [];
   let candidates = await pipeline.planSearch(ctx);
   // Trials never train longer than the run itself would.
-  const maxEpochs = Math.min(search.maxEpochs, ctx.config.hyperparameters.epochs);
+  const maxEpochs = Math.min(search.maxEpochs, Number(ctx.config.hyperparameters.epochs));
   let epochs = Math.min(search.minEpochs, maxEpochs);
   let stoppedBy: SearchResult['stoppedBy'] = 'finished';
   let lastRung: TrialResult[] = [];
@@ -120,7 +123,7 @@ export async function hyperparameterSearch({ ctx, prepared }: SearchInput): Prom
     workflowId,
     trials,
     best,
-    hyperparameters: best && ({ ...ctx.config.hyperparameters, ...best.candidate.params } as RecommenderHyperparameters),
+    hyperparameters: best && { ...ctx.config.hyperparameters, ...best.candidate.params, epochs: Number(ctx.config.hyperparameters.epochs) },
     stoppedBy,
     stored: null,
   };

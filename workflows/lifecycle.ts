@@ -1,7 +1,8 @@
 /**
- * The model lifecycle: collect -> preprocess -> train -> evaluate -> deploy -> feedback
- * -> optimize. Deterministic and short: every piece of real work is an activity, only
- * artifact references travel between them, and the `progress` query shows where it is.
+ * The model lifecycle, for every model kind: collect -> preprocess -> train -> evaluate ->
+ * deploy -> feedback -> optimize. Deterministic and short: every piece of real work is an
+ * activity (which finds the kind in the registry), only artifact references travel between
+ * them, and the `progress` query shows where it is. The workflow never imports a kind.
  */
 import {
   ActivityCancellationType,
@@ -18,19 +19,9 @@ import {
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { parseLifecycleInput, servingModelName, type LifecycleConfig, type LifecycleInputFields } from '../schemas/lifecycle-input';
-import {
-  STEP_NAMES,
-  type ChosenHyperparameters,
-  type FeedbackResult,
-  type OptimizeResult,
-  type PreprocessResult,
-  type RetrainRequest,
-  type SearchResult,
-  type StepContext,
-  type StepName,
-} from '../schemas/steps';
-import type { RankingMetrics } from '../ml/ranking';
-import { progressQuery, trainingProgressSignal, type ApprovalState, type LifecycleProgress, type StepProgress } from './progress';
+import { STEP_NAMES, type OptimizeResult, type PreprocessResult, type RetrainRequest, type SearchResult, type StepContext, type StepName } from '../schemas/steps';
+import type { LifecycleSummary } from '../schemas/summary';
+import { progressQuery, trainingProgressSignal, type LifecycleProgress, type StepProgress } from './progress';
 import { describeApproval, installApprovalGate } from './approval';
 import { hyperparameterSearch } from './hyperparameter-search';
 import { ACTIVITY_RETRY as retry } from './retry';
@@ -44,37 +35,7 @@ const pipeline = proxyActivities<Activities>({
 /** Set by the Temporal Schedule on every run it starts: the run's nominal time. */
 const SCHEDULED_START_TIME = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
 
-export interface LifecycleSummary {
-  workflowId: string;
-  runId: string;
-  status: 'completed';
-  model: string;
-  /** Events at or after this instant were left out (null: all collected data). */
-  dataCutoff: string | null;
-  steps: StepProgress[];
-  metrics: RankingMetrics;
-  baseline: RankingMetrics;
-  champion: RankingMetrics | null;
-  championVersion: string | null;
-  promoted: boolean;
-  /** The approval gate's outcome; null when the input did not ask for approval or nothing was to be promoted. */
-  approval: ApprovalState | null;
-  version: string | null;
-  servingUri: string | null;
-  reasons: string[];
-  /** The evaluation's JSON record (content-addressed). */
-  report: string;
-  /** The human-readable run report (Markdown with SVG charts beside it). */
-  runReport: string;
-  hyperparameters: ChosenHyperparameters;
-  backend: string;
-  data: { rowsImported: number; totalRows: number; quarantinedRows: number; eventsAfterCutoff: number; users: number; items: number; interactions: number };
-  training: { epochs: number; bestEpoch: number; trainSeconds: number; samplesPerSecond: number; cached: boolean; resumedFromStep: number | null };
-  feedback: FeedbackResult;
-  optimize: OptimizeResult;
-  /** The retrain this run started because of a feedback alarm, if any. */
-  retrain: RetrainRequest | null;
-}
+export type { LifecycleSummary };
 
 /**
  * A feedback alarm starts a new lifecycle on all data collected until this run started.
@@ -108,7 +69,7 @@ async function searchHyperparameters(ctx: StepContext, prepared: PreprocessResul
   try {
     const search = await executeChild(hyperparameterSearch, { workflowId: `${ctx.workflowId}-search`, args: [{ ctx, prepared }] });
     const searched = search.best
-      ? `search: ${search.trials.length} trials, best ${search.best.candidate.id} (validation NDCG@10 ${search.best.validationNdcg10.toFixed(4)}) stored for the next runs`
+      ? `search: ${search.trials.length} trials, best ${search.best.candidate.id} (validation ${search.best.validation?.toFixed(4)}) stored for the next runs`
       : `search: ${search.trials.length} trials, none finished`;
     return { search, searched };
   } catch (error) {
@@ -145,6 +106,7 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
   });
 
   const progress: LifecycleProgress = {
+    kind: config.kind,
     currentStep: null,
     steps: STEP_NAMES.map((name) => ({ name, status: 'pending', durationMs: null })),
     training: null,
@@ -177,16 +139,13 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     detail: `${r.newFiles.length} new file(s), ${r.totalRows} rows in ${r.partitions} partitions, ${r.quarantinedRows} quarantined` +
       (r.vanishedFiles.length > 0 ? `, ${r.vanishedFiles.length} deleted before reading (${r.vanishedFiles.join(', ')})` : ''),
   }));
-  const prepared = await run('preprocess', () => pipeline.preprocess(ctx, collected), (r) => ({
-    rows: r.interactions,
-    detail: `${r.users} users, ${r.items} items, ${r.duplicates} duplicates removed`,
-  }));
+  const prepared = await run('preprocess', () => pipeline.preprocess(ctx, collected), (r) => ({ rows: r.rows, detail: r.detail }));
   const trained = await run('train', () => training.train(ctx, prepared), (r) => ({
     rows: r.epochs,
     detail: `${r.epochs} epochs (best ${r.bestEpoch}) on ${r.backend}, ${Math.round(r.samplesPerSecond)} samples/s`,
   }));
   const evaluation = await run('evaluate', () => training.evaluate(ctx, prepared, trained), (r) => ({
-    rows: r.candidate.users,
+    rows: r.evaluated,
     detail: r.reasons.join('; '),
   }));
   // Only a model that would be promoted needs a decision; without approval deploy keeps the champion.
@@ -206,6 +165,7 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
       startedAt: ctx.startedAt,
       dataCutoff: config.dataCutoff ?? null,
       hyperparameters: chosen,
+      primaryMetric: evaluation.primaryMetric,
       metrics: evaluation.candidate,
       baseline: evaluation.baseline,
       promoted: deployed.promoted,
@@ -213,7 +173,7 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
       bestEpoch: trained.bestEpoch,
       epochs: trained.epochs,
       online: feedback.perVersion,
-      drift: { itemPopularityPsi: feedback.drift.itemPopularity.psi, sequenceLengthPsi: feedback.drift.sequenceLength.psi },
+      drift: Object.fromEntries(Object.entries(feedback.drift).map(([name, measure]) => [name, measure.psi])),
     });
     const { search, searched } = await searchHyperparameters(ctx, prepared);
     const { retrain, note } = await startRetrain(input, config, ctx, feedback.alarms);
@@ -221,14 +181,17 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
   }, (r) => ({ rows: r.search?.trials.length, detail: r.rationale }));
 
   const summary: Omit<LifecycleSummary, 'runReport'> = {
+    kind: config.kind,
     workflowId: ctx.workflowId,
     runId: ctx.runId,
     status: 'completed',
     model: servingModelName(config),
     dataCutoff: config.dataCutoff ?? null,
     steps: progress.steps,
+    primaryMetric: evaluation.primaryMetric,
     metrics: evaluation.candidate,
     baseline: evaluation.baseline,
+    baselineLabel: evaluation.baselineLabel,
     champion: evaluation.champion,
     championVersion: evaluation.championRef?.version ?? null,
     promoted: deployed.promoted,
@@ -238,18 +201,11 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     reasons: decided.reasons,
     report: evaluation.report.uri,
     backend: trained.backend,
-    data: {
-      rowsImported: collected.rowsImported,
-      totalRows: collected.totalRows,
-      quarantinedRows: collected.quarantinedRows,
-      eventsAfterCutoff: prepared.afterCutoff,
-      users: prepared.users,
-      items: prepared.items,
-      interactions: prepared.interactions,
-    },
+    data: { rowsImported: collected.rowsImported, totalRows: collected.totalRows, quarantinedRows: collected.quarantinedRows, stats: prepared.stats },
     training: {
       epochs: trained.epochs,
       bestEpoch: trained.bestEpoch,
+      bestValidation: trained.bestValidation,
       trainSeconds: trained.trainSeconds,
       samplesPerSecond: trained.samplesPerSecond,
       cached: trained.cached,

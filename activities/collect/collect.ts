@@ -1,8 +1,10 @@
 /**
- * collect: imports new raw files from `raw/<dataset>/events/` into the date-partitioned
- * Arrow dataset `datasets/<dataset>/events/date=YYYY-MM-DD/<sha256>.arrow`.
+ * collect: imports new raw files of each of the kind's sources, `raw/<dataset>/<source>/`.
+ * An events source goes into the date-partitioned Arrow dataset
+ * `datasets/<dataset>/<source>/date=YYYY-MM-DD/<sha256>.arrow`; a table source (a full
+ * export such as a catalogue) is replaced by its newest file, `datasets/<dataset>/<source>/<sha256>.arrow`.
  *
- * Incremental by watermark: the state object `state/<dataset>/collect.json` lists every
+ * Incremental by watermark: the state object `state/<dataset>/<source>/collect.json` lists every
  * ingested file with its ETag, and is swapped with a conditional write, so a crash
  * before the swap only means the next attempt redoes the same work and writes the same
  * content-addressed partitions; two concurrent collects cannot both advance it.
@@ -11,22 +13,16 @@ import { tableToIPC } from 'apache-arrow';
 import { tableFromColumns, putTable } from '../storage/arrow-io';
 import { PreconditionFailedError, stableJson, type ObjectStore } from '../storage/object-store';
 import { parseRawFile, readRawFile, InvalidInputFileError } from './raw-files';
-import {
-  CATALOGUE_SCHEMA,
-  CatalogueRow,
-  EVENT_SCHEMA,
-  RawEventRow,
-  REQUIRED_EVENT_COLUMNS,
-  describeProblem,
-  type RawEvent,
-  type RowProblem,
-} from '../../schemas/events';
-import { QUARANTINE_SCHEMA, type CollectResult, type DatasetSnapshot } from '../../schemas/steps';
+import { describeProblem, type RowProblem } from '../../schemas/events';
+import { QUARANTINE_SCHEMA } from '../../schemas/quarantine';
+import type { CollectResult, DatasetSnapshot, SourceState } from '../../schemas/steps';
 import type { ArtifactRef } from '../../schemas/artifacts';
+import type { AnySourceContract, SourceContract } from '../model-kinds/contract';
 import type { Logger } from 'pino';
 
 export interface CollectOptions {
   dataset: string;
+  sources: readonly AnySourceContract[];
   maxBadRowFraction: number;
   /** Rows held in memory before the largest day is written out, whatever the file's size. */
   maxBufferedRows?: number;
@@ -43,20 +39,13 @@ export class TooManyBadRowsError extends Error {
   }
 }
 
-export const rawEventsPrefix = (dataset: string) => `raw/${dataset}/events/`;
-export const rawCataloguePrefix = (dataset: string) => `raw/${dataset}/catalogue/`;
-const statePath = (dataset: string) => `state/${dataset}/collect.json`;
+export const rawPrefix = (dataset: string, source: string) => `raw/${dataset}/${source}/`;
+export const sourceStatePath = (dataset: string, source: string) => `state/${dataset}/${source}/collect.json`;
 
-function eventsTable(rows: RawEvent[]) {
-  return tableFromColumns(EVENT_SCHEMA, {
-    user_id: rows.map((r) => r.user_id),
-    item_id: rows.map((r) => r.item_id),
-    event_type: rows.map((r) => r.event_type),
-    timestamp: rows.map((r) => r.timestamp),
-    session_id: rows.map((r) => r.session_id),
-    price: rows.map((r) => r.price),
-    category: rows.map((r) => r.category),
-  });
+type AnySource = AnySourceContract;
+
+function sourceTable(source: AnySource, rows: unknown[]) {
+  return tableFromColumns(source.arrow, source.columns(rows));
 }
 
 const MAX_BUFFERED_ROWS = 50_000;
@@ -67,18 +56,19 @@ const MAX_BUFFERED_ROWS = 50_000;
  * may span several partitions. Rows arrive in file order, so a retry writes the same ones.
  */
 class PartitionWriter {
-  private readonly days = new Map<string, RawEvent[]>();
+  private readonly days = new Map<string, unknown[]>();
   private buffered = 0;
   private readonly written: ArtifactRef[] = [];
 
   constructor(
     private readonly store: ObjectStore,
     private readonly dataset: string,
+    private readonly source: AnySource,
     private readonly maxBufferedRows: number,
   ) {}
 
-  add(row: RawEvent): Promise<void> | undefined {
-    const date = new Date(row.timestamp).toISOString().slice(0, 10);
+  add(row: unknown): Promise<void> | undefined {
+    const date = new Date(this.source.timeOf!(row)).toISOString().slice(0, 10);
     const day = this.days.get(date) ?? [];
     day.push(row);
     this.days.set(date, day);
@@ -96,20 +86,31 @@ class PartitionWriter {
     const rows = this.days.get(date)!;
     this.days.delete(date);
     this.buffered -= rows.length;
-    this.written.push(await putTable(this.store, `datasets/${this.dataset}/events/date=${date}`, eventsTable(rows)));
+    this.written.push(await putTable(this.store, `datasets/${this.dataset}/${this.source.name}/date=${date}`, sourceTable(this.source, rows)));
   }
 }
 
-export async function collectEvents(store: ObjectStore, log: Logger, options: CollectOptions): Promise<CollectResult> {
+interface SourceOutcome {
+  state: SourceState;
+  newFiles: string[];
+  skippedFiles: number;
+  vanishedFiles: string[];
+  rowsImported: number;
+  problems: RowProblem[];
+}
+
+/** Imports the new files of one events source and advances its watermark. */
+async function collectEventSource(store: ObjectStore, log: Logger, source: AnySource, options: CollectOptions): Promise<SourceOutcome> {
   const { dataset } = options;
-  const state = await store.getJsonIfExists<DatasetSnapshot>(statePath(dataset));
-  const previous: DatasetSnapshot = state?.value ?? { dataset, partitions: [], ingestedFiles: [] };
+  const statePath = sourceStatePath(dataset, source.name);
+  const stored = await store.getJsonIfExists<SourceState>(statePath);
+  const previous: SourceState = stored?.value ?? { partitions: [], ingestedFiles: [] };
   const seen = new Set(previous.ingestedFiles.map((f) => `${f.key}|${f.etag}`));
 
-  const listed = await store.list(rawEventsPrefix(dataset));
+  const listed = await store.list(rawPrefix(dataset, source.name));
   const pending = listed.filter((o) => !seen.has(`${o.key}|${o.etag}`));
   const partitions: ArtifactRef[] = [];
-  const ingested: DatasetSnapshot['ingestedFiles'] = [];
+  const ingested: SourceState['ingestedFiles'] = [];
   const problems: RowProblem[] = [];
   const vanished: string[] = [];
   let rowsImported = 0;
@@ -123,8 +124,8 @@ export async function collectEvents(store: ObjectStore, log: Logger, options: Co
       vanished.push(object.key);
       continue;
     }
-    const writer = new PartitionWriter(store, dataset, options.maxBufferedRows ?? MAX_BUFFERED_ROWS);
-    const parsed = await readRawFile(object.key, found.body, RawEventRow, REQUIRED_EVENT_COLUMNS, (row) => writer.add(row));
+    const writer = new PartitionWriter(store, dataset, source, options.maxBufferedRows ?? MAX_BUFFERED_ROWS);
+    const parsed = await readRawFile(object.key, found.body, source.row, source.required, (row) => writer.add(row));
     const bad = parsed.problems.length;
     if (parsed.totalRows > 0 && bad / parsed.totalRows > options.maxBadRowFraction) {
       throw new TooManyBadRowsError(object.key, bad, parsed.totalRows, options.maxBadRowFraction, parsed.problems);
@@ -137,6 +138,37 @@ export async function collectEvents(store: ObjectStore, log: Logger, options: Co
     log.info({ key: object.key, rows: parsed.validRows, quarantined: bad }, 'imported raw file');
   }
 
+  const state: SourceState = { partitions: [...previous.partitions, ...partitions], ingestedFiles: [...previous.ingestedFiles, ...ingested] };
+  if (ingested.length > 0) {
+    try {
+      await store.putIfMatch(statePath, stableJson(state), stored?.etag ?? null);
+    } catch (error) {
+      if (error instanceof PreconditionFailedError) {
+        // Another collect advanced the watermark first; a retry re-reads it and skips its files.
+        throw new Error(`collect state of ${dataset}/${source.name} changed concurrently; retrying`);
+      }
+      throw error;
+    }
+  }
+  return { state, newFiles: ingested.map((f) => f.key), skippedFiles: listed.length - pending.length, vanishedFiles: vanished, rowsImported, problems };
+}
+
+/** Collects every source of a kind into one snapshot of the dataset. */
+export async function collectSources(store: ObjectStore, log: Logger, options: CollectOptions): Promise<CollectResult> {
+  const { dataset } = options;
+  const snapshot: DatasetSnapshot = { dataset, sources: {}, tables: {} };
+  const outcomes: SourceOutcome[] = [];
+  for (const source of options.sources) {
+    if (source.mode === 'table') {
+      const table = await collectTable(store, dataset, source, options.maxBadRowFraction);
+      if (table) snapshot.tables[source.name] = table;
+      continue;
+    }
+    const outcome = await collectEventSource(store, log, source, options);
+    snapshot.sources[source.name] = outcome.state;
+    outcomes.push(outcome);
+  }
+  const problems = outcomes.flatMap((o) => o.problems);
   let quarantine: ArtifactRef | undefined;
   if (problems.length > 0) {
     const table = tableFromColumns(QUARANTINE_SCHEMA, {
@@ -148,65 +180,38 @@ export async function collectEvents(store: ObjectStore, log: Logger, options: Co
     });
     quarantine = await putTable(store, `quarantine/${dataset}`, table);
   }
-
-  const snapshot: DatasetSnapshot = {
-    dataset,
-    partitions: [...previous.partitions, ...partitions],
-    ingestedFiles: [...previous.ingestedFiles, ...ingested],
-    catalogue: (await collectCatalogue(store, dataset, options.maxBadRowFraction)) ?? previous.catalogue,
-  };
   const snapshotRef = await store.putJsonArtifact(`datasets/${dataset}/snapshots`, snapshot);
-  if (ingested.length > 0 || snapshot.catalogue?.sha256 !== previous.catalogue?.sha256) {
-    try {
-      await store.putIfMatch(statePath(dataset), stableJson(snapshot), state?.etag ?? null);
-    } catch (error) {
-      if (error instanceof PreconditionFailedError) {
-        // Another collect advanced the watermark first; a retry re-reads it and skips its files.
-        throw new Error(`collect state of ${dataset} changed concurrently; retrying`);
-      }
-      throw error;
-    }
-  }
+  const states = Object.values(snapshot.sources);
   return {
     snapshot: snapshotRef,
-    newFiles: ingested.map((f) => f.key),
-    skippedFiles: listed.length - pending.length,
-    vanishedFiles: vanished,
-    rowsImported,
-    totalRows: snapshot.ingestedFiles.reduce((n, f) => n + f.rows, 0),
-    partitions: snapshot.partitions.length,
+    newFiles: outcomes.flatMap((o) => o.newFiles),
+    skippedFiles: outcomes.reduce((n, o) => n + o.skippedFiles, 0),
+    vanishedFiles: outcomes.flatMap((o) => o.vanishedFiles),
+    rowsImported: outcomes.reduce((n, o) => n + o.rowsImported, 0),
+    totalRows: states.reduce((n, s) => n + s.ingestedFiles.reduce((m, f) => m + f.rows, 0), 0),
+    partitions: states.reduce((n, s) => n + s.partitions.length, 0),
     quarantinedRows: problems.length,
     quarantine,
   };
 }
 
 /**
- * The item catalogue is a full export, not a stream of changes: the newest file under
- * `raw/<dataset>/catalogue/` is validated and stored whole (undefined when there is none).
+ * A table source is a full export, not a stream of changes: the newest file under
+ * `raw/<dataset>/<source>/` is validated and stored whole (undefined when there is none).
  */
-async function collectCatalogue(store: ObjectStore, dataset: string, maxBadRowFraction: number): Promise<ArtifactRef | undefined> {
-  const files = await store.list(rawCataloguePrefix(dataset));
+async function collectTable(store: ObjectStore, dataset: string, source: AnySource, maxBadRowFraction: number): Promise<ArtifactRef | undefined> {
+  const files = await store.list(rawPrefix(dataset, source.name));
   const newest = files.sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime() || (a.key < b.key ? -1 : 1)).pop();
   const found = newest && (await store.getWithEtag(newest.key));
   if (!newest || !found) return undefined;
-  const parsed = await parseRawFile(newest.key, found.bytes, CatalogueRow, ['item_id']);
+  const parsed = await parseRawFile(newest.key, found.bytes, source.row, source.required);
   if (parsed.problems.length / Math.max(1, parsed.totalRows) > maxBadRowFraction) {
     throw new TooManyBadRowsError(newest.key, parsed.problems.length, parsed.totalRows, maxBadRowFraction, parsed.problems);
   }
-  const rows = parsed.rows;
-  return putTable(
-    store,
-    `datasets/${dataset}/catalogue`,
-    tableFromColumns(CATALOGUE_SCHEMA, {
-      item_id: rows.map((r) => r.item_id),
-      title: rows.map((r) => r.title),
-      category: rows.map((r) => r.category),
-      price: rows.map((r) => r.price),
-    }),
-  );
+  return putTable(store, `datasets/${dataset}/${source.name}`, sourceTable(source, parsed.rows));
 }
 
-/** Arrow IPC bytes of validated events, for uploads that arrive already typed. */
-export function eventsToArrowBytes(rows: RawEvent[]): Uint8Array {
-  return tableToIPC(eventsTable(rows), 'file');
+/** Arrow IPC bytes of validated rows of a source, for uploads that arrive already typed. */
+export function rowsToArrowBytes<Row>(source: SourceContract<Row>, rows: Row[]): Uint8Array {
+  return tableToIPC(tableFromColumns(source.arrow, source.columns(rows)), 'file');
 }

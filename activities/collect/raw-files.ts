@@ -45,7 +45,8 @@ export function detectFormat(fileName: string): RawFormat {
   throw new InvalidInputFileError(fileName, 'unknown format: name it .csv, .jsonl, .ndjson or .arrow (optionally .gz)');
 }
 
-interface RowSchema<T> {
+/** A zod object schema: its shape names the columns a file may carry. */
+export interface RowSchema<T> {
   shape: Record<string, unknown>;
   safeParse(row: unknown): z.ZodSafeParseResult<T>;
 }

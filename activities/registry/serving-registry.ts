@@ -1,7 +1,7 @@
 /**
  * The model registry in serving storage:
  *
- *   serving/<model>/versions/<version>/model.json, weights.bin, vocabulary.arrow, manifest.json
+ *   serving/<model>/versions/<version>/model.json, weights.bin, <serving artifacts>.arrow, manifest.json
  *   serving/<model>/champion.json          the alias the serving side follows
  *   serving/<model>/history/<n>.json       one record per alias change, for audit and rollback
  *
@@ -10,21 +10,24 @@
  * Lifecycle deploys, operators' promotions and rollbacks all go through swapChampion.
  */
 import { PreconditionFailedError, type ObjectStore } from '../storage/object-store';
-import type { RankingMetrics } from '../../ml/ranking';
-import type { ChampionRef } from '../../schemas/steps';
+import type { ChampionRef, Metrics } from '../../schemas/steps';
 
 export interface VersionManifest {
   model: string;
   version: string;
   kind: string;
   createdAt: string;
-  metrics: RankingMetrics;
-  baseline: RankingMetrics;
+  /** Keyed by the kind's metric names; `primaryMetric` decided the promotion. */
+  primaryMetric: string;
+  metrics: Metrics;
+  baseline: Metrics;
   lineage: {
     dataset: string;
     snapshot: string;
-    sequences: string;
-    vocabulary: string;
+    /** Every preprocessing artifact of the run, by name (URIs); the serving ones are also copied beside the model. */
+    artifacts: Record<string, string>;
+    /** The copied ones: name -> file in the version folder. */
+    servingArtifacts: Record<string, string>;
     weightsSha256: string;
     workflowId: string;
     runId: string;
@@ -75,6 +78,15 @@ export class NoPreviousChampionError extends Error {
 
 export const servingPrefix = (model: string) => `serving/${model}`;
 export const versionPrefix = (model: string, version: string) => `${servingPrefix(model)}/versions/${version}`;
+
+/** The key of a named preprocessing artifact of a published version: its copy beside the model, else the run's original. */
+export function versionArtifactKey(store: ObjectStore, manifest: VersionManifest, name: string): string {
+  const copied = manifest.lineage.servingArtifacts[name];
+  if (copied) return `${versionPrefix(manifest.model, manifest.version)}/${copied}`;
+  const original = manifest.lineage.artifacts[name];
+  if (!original) throw new Error(`${manifest.model} ${manifest.version} has no artifact "${name}"`);
+  return store.keyOf(original);
+}
 const aliasKey = (model: string) => `${servingPrefix(model)}/champion.json`;
 
 export async function readChampion(store: ObjectStore, model: string): Promise<{ alias: ChampionAlias; ref: ChampionRef } | null> {

@@ -10,7 +10,7 @@ import { readTable } from '../../activities/storage/arrow-io';
 import { readChampion, readHistory, readVersionManifest, versionPrefix } from '../../activities/registry/serving-registry';
 import { sha256Hex } from '../../schemas/artifacts';
 import type { ObjectStore } from '../../activities/storage/object-store';
-import type { DatasetSnapshot } from '../../schemas/steps';
+import type { SourceState } from '../../schemas/steps';
 import type { LifecycleSummary } from '../../workflows/lifecycle';
 
 const CONTENT_ADDRESSED = /\/([0-9a-f]{64})\.(arrow|json)$/;
@@ -34,7 +34,7 @@ export async function assertRunLostNothing(store: ObjectStore, dataset: string, 
   }
 
   // The watermark's partitions are exactly the stored ones, and together hold every uploaded row once.
-  const state = await store.getJson<DatasetSnapshot>(`state/${dataset}/collect.json`);
+  const state = await store.getJson<SourceState>(`state/${dataset}/events/collect.json`);
   const stored = datasetKeys.filter((k) => k.startsWith(`datasets/${dataset}/events/`));
   assert.deepEqual(state.partitions.map((p) => p.key).sort(), stored, 'partitions on disk differ from the snapshot');
   let rows = 0;
@@ -62,7 +62,7 @@ export async function assertRunLostNothing(store: ObjectStore, dataset: string, 
   assert.deepEqual([...versions], [summary.version], 'one published version');
   assert.equal((await readHistory(store, summary.model)).length, 1, 'promoted once');
   const manifest = await readVersionManifest(store, summary.model, summary.version!);
-  for (const uri of [manifest.lineage.snapshot, manifest.lineage.sequences, manifest.lineage.vocabulary]) {
+  for (const uri of [manifest.lineage.snapshot, manifest.lineage.artifacts.sequences, manifest.lineage.artifacts.vocabulary]) {
     await assertHashMatches(store, store.keyOf(uri), CONTENT_ADDRESSED.exec(uri)![1]);
   }
   await assertHashMatches(store, `${versionPrefix(summary.model, summary.version!)}/weights.bin`, manifest.lineage.weightsSha256);

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { testStack, log } from './test-stack';
-import { collectEvents } from '../../activities/collect/collect';
+import { collectSources } from '../../activities/collect/collect';
 import { readTable } from '../../activities/storage/arrow-io';
+import { nextItemKind } from '../../activities/model-kinds/next-item';
+import { syntheticStoreFiles } from '../../sources/synthetic-store';
 import { ensureSyntheticData } from '../../sources/import';
 import type { ObjectStore } from '../../activities/storage/object-store';
 import type { CollectResult, DatasetSnapshot } from '../../schemas/steps';
@@ -13,7 +15,7 @@ async function collectedRows(store: ObjectStore, collected: CollectResult) {
   const snapshot = await store.getJson<DatasetSnapshot>(collected.snapshot.key);
   const rows: string[] = [];
   const sizes: number[] = [];
-  for (const partition of snapshot.partitions) {
+  for (const partition of snapshot.sources.events.partitions) {
     const table = await readTable(store, partition.key);
     sizes.push(table.numRows);
     const date = /date=(\d{4}-\d{2}-\d{2})\//.exec(partition.key)![1];
@@ -22,18 +24,18 @@ async function collectedRows(store: ObjectStore, collected: CollectResult) {
       rows.push(JSON.stringify(row.toJSON(), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
     }
   }
-  return { rows: rows.sort(), sizes, keys: snapshot.partitions.map((p) => p.key) };
+  return { rows: rows.sort(), sizes, keys: snapshot.sources.events.partitions.map((p) => p.key) };
 }
 
 describe('collect streams files larger than its row buffer @integration', () => {
   it('writes a big file as bounded partitions holding exactly the rows of an unbounded collect, the same ones on a retry', async () => {
     const { workers } = await testStack();
     const { store } = workers;
-    const uploaded = (await ensureSyntheticData(store, 'streamed-small-buffer', STORE))!;
-    await ensureSyntheticData(store, 'streamed-default-buffer', STORE);
+    const uploaded = (await ensureSyntheticData(store, 'streamed-small-buffer', nextItemKind, syntheticStoreFiles(STORE)))!;
+    await ensureSyntheticData(store, 'streamed-default-buffer', nextItemKind, syntheticStoreFiles(STORE));
 
-    const bounded = await collectEvents(store, log, { dataset: 'streamed-small-buffer', maxBadRowFraction: 0, maxBufferedRows: 100 });
-    const unbounded = await collectEvents(store, log, { dataset: 'streamed-default-buffer', maxBadRowFraction: 0 });
+    const bounded = await collectSources(store, log, { dataset: 'streamed-small-buffer', sources: nextItemKind.sources, maxBadRowFraction: 0, maxBufferedRows: 100 });
+    const unbounded = await collectSources(store, log, { dataset: 'streamed-default-buffer', sources: nextItemKind.sources, maxBadRowFraction: 0 });
     const small = await collectedRows(store, bounded);
     const whole = await collectedRows(store, unbounded);
     assert.equal(small.rows.length, uploaded.rows);
@@ -43,7 +45,7 @@ describe('collect streams files larger than its row buffer @integration', () => 
 
     // A retry from scratch (the watermark lost) writes the very same partitions.
     await store.deletePrefix('state/streamed-small-buffer/');
-    const retried = await collectEvents(store, log, { dataset: 'streamed-small-buffer', maxBadRowFraction: 0, maxBufferedRows: 100 });
+    const retried = await collectSources(store, log, { dataset: 'streamed-small-buffer', sources: nextItemKind.sources, maxBadRowFraction: 0, maxBufferedRows: 100 });
     assert.deepEqual((await collectedRows(store, retried)).keys, small.keys);
     assert.equal((await store.list('datasets/streamed-small-buffer/events/')).length, new Set(small.keys).size, 'no extra partition objects');
   });

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testStack } from './test-stack';
 import { runLifecycle, workflowIdFor } from '../../cli/local-run';
+import { nextItemKind } from '../../activities/model-kinds/next-item';
+import { syntheticStoreFiles } from '../../sources/synthetic-store';
 import { ensureSyntheticData } from '../../sources/import';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
 
@@ -11,7 +13,7 @@ describe('training survives a killed worker @integration', () => {
   it('resumes from the last checkpoint after SIGKILL and ends where an uninterrupted run ends', async () => {
     const { config, workers } = await testStack();
     const dataset = 'crash-test';
-    await ensureSyntheticData(workers.store, dataset, { seed: 5, users: 1500, items: 300, categories: 10, days: 28, endDate: '2026-11-01' });
+    await ensureSyntheticData(workers.store, dataset, nextItemKind, syntheticStoreFiles({ seed: 5, users: 1500, items: 300, categories: 10, days: 28, endDate: '2026-11-01' }));
     const input: LifecycleInputFields = {
       dataset,
       hyperparameters: { epochs: 10, patience: 10, hiddenDim: 32, maxLen: 20, learningRate: 0.003 },

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { testStack, log } from './test-stack';
 import { createActivities } from '../../activities';
+import { nextItemKind } from '../../activities/model-kinds/next-item';
+import { syntheticStoreFiles } from '../../sources/synthetic-store';
 import { ensureSyntheticData } from '../../sources/import';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
 import type { StepContext } from '../../schemas/steps';
@@ -10,7 +12,7 @@ describe('re-executed steps write the same objects @integration', () => {
     const { workers } = await testStack();
     const store = workers.store;
     const dataset = 'idempotency';
-    await ensureSyntheticData(store, dataset, { seed: 9, users: 800, items: 120, categories: 6, days: 14, endDate: '2026-11-01' });
+    await ensureSyntheticData(store, dataset, nextItemKind, syntheticStoreFiles({ seed: 9, users: 800, items: 120, categories: 6, days: 14, endDate: '2026-11-01' }));
     const activities = createActivities({ store, log });
     const ctx: StepContext = {
       config: parseLifecycleInput({ dataset, force: true, hyperparameters: { epochs: 15, patience: 15, hiddenDim: 32, maxLen: 10, learningRate: 0.005 } }),
@@ -28,7 +30,7 @@ describe('re-executed steps write the same objects @integration', () => {
 
     const prepared = await activities.preprocess(ctx, collected);
     const preparedAgain = await activities.preprocess(ctx, collected);
-    assert.deepEqual([preparedAgain.sequences, preparedAgain.vocabulary], [prepared.sequences, prepared.vocabulary]);
+    assert.deepEqual([preparedAgain.artifacts.sequences, preparedAgain.artifacts.vocabulary], [prepared.artifacts.sequences, prepared.artifacts.vocabulary]);
 
     const trained = await activities.train(ctx, prepared);
     const trainedAgain = await activities.train(ctx, prepared);

@@ -3,6 +3,8 @@ import { testStack, log } from './test-stack';
 import { TINY, startAndAwaitCheckpoint } from './ops-fixtures';
 import { assertRunLostNothing } from './artifact-audit';
 import { restartService, type ServiceName } from '../../infra/local-stack';
+import { nextItemKind } from '../../activities/model-kinds/next-item';
+import { syntheticStoreFiles } from '../../sources/synthetic-store';
 import { ensureSyntheticData } from '../../sources/import';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
 
@@ -12,7 +14,7 @@ import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
  */
 async function runThroughRestart(service: ServiceName, dataset: string, seed: number, downtimeMs: number) {
   const { config, workers } = await testStack();
-  const uploaded = await ensureSyntheticData(workers.store, dataset, { seed, users: 400, items: 80, categories: 6, days: 28, endDate: '2026-11-01' });
+  const uploaded = await ensureSyntheticData(workers.store, dataset, nextItemKind, syntheticStoreFiles({ seed, users: 400, items: 80, categories: 6, days: 28, endDate: '2026-11-01' }));
   const input: LifecycleInputFields = {
     dataset,
     hyperparameters: { ...TINY, epochs: 10, patience: 10 },

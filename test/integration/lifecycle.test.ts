@@ -3,6 +3,8 @@ import path from 'node:path';
 import { testStack, sliceOfSequences, SHARED_DATASETS } from './test-stack';
 import { runLifecycle } from '../../cli/local-run';
 import { importFile } from '../../sources/import';
+import { nextItemKind } from '../../activities/model-kinds/next-item';
+import { syntheticStoreFiles } from '../../sources/synthetic-store';
 import { ensureSyntheticData } from '../../sources/import';
 import { readTable } from '../../activities/storage/arrow-io';
 import { readChampion } from '../../activities/registry/serving-registry';
@@ -16,7 +18,7 @@ describe('model lifecycle on the real stack @integration', () => {
   it('trains on the synthetic store, beats popularity and promotes; the next run compares with that champion', async () => {
     const { config, workers } = await testStack();
     const dataset = 'synthetic-test';
-    const synthetic = await ensureSyntheticData(workers.store, dataset, { seed: 11, users: 1500, items: 300, categories: 10, days: 28, endDate: '2026-11-01' });
+    const synthetic = await ensureSyntheticData(workers.store, dataset, nextItemKind, syntheticStoreFiles({ seed: 11, users: 1500, items: 300, categories: 10, days: 28, endDate: '2026-11-01' }));
 
     const first = await runLifecycle(workers.client, config, { dataset, hyperparameters: FAST });
     assert.equal(first.status, 'completed', first.status === 'failed' ? first.error : '');
@@ -48,7 +50,7 @@ describe('model lifecycle on the real stack @integration', () => {
   it('runs on a slice of Amazon Beauty and quarantines bad rows of a later CSV', async () => {
     const { config, workers } = await testStack();
     const dataset = 'beauty-slice';
-    await importFile(workers.store, sliceOfSequences(path.join(SHARED_DATASETS, 'amazon-beauty', 'sequences.txt'), 1500), dataset);
+    await importFile(workers.store, sliceOfSequences(path.join(SHARED_DATASETS, 'amazon-beauty', 'sequences.txt'), 1500), dataset, nextItemKind);
     const bad = ['user_id,item_id,event_type,timestamp', ...Array.from({ length: 60 }, (_, i) => `9${i},${(i % 50) + 1},view,2015-06-0${(i % 9) + 1}T00:00:00Z`), '99,1,teleport,2015-06-01T00:00:00Z', '98,1,view,not-a-time'];
     await workers.store.put(`raw/${dataset}/events/late-events.csv`, bad.join('\n'));
 
@@ -56,7 +58,7 @@ describe('model lifecycle on the real stack @integration', () => {
     assert.equal(run.status, 'completed', run.status === 'failed' ? run.error : '');
     const s = run.summary;
     assert.equal(s.data.quarantinedRows, 2);
-    assert.ok(s.data.users >= 1500);
+    assert.ok(s.data.stats.users >= 1500);
     for (const m of [s.metrics, s.baseline]) for (const k of ['hr@10', 'ndcg@10', 'hr@20', 'ndcg@20'] as const) assert.ok(m[k] >= 0 && m[k] <= 1);
     assert.equal(s.promoted, s.metrics['ndcg@10'] > s.baseline['ndcg@10'], s.reasons.join('; '));
     const quarantine = await workers.store.list(`quarantine/${dataset}/`);

@@ -4,6 +4,8 @@ import { TINY } from './ops-fixtures';
 import { assertRunLostNothing } from './artifact-audit';
 import { runLifecycle } from '../../cli/local-run';
 import { readVersionManifest } from '../../activities/registry/serving-registry';
+import { nextItemKind } from '../../activities/model-kinds/next-item';
+import { syntheticStoreFiles } from '../../sources/synthetic-store';
 import { ensureSyntheticData } from '../../sources/import';
 
 describe('several lifecycles at once @integration', () => {
@@ -15,7 +17,7 @@ describe('several lifecycles at once @integration', () => {
       { dataset: 'load-c', seed: 43 },
     ];
     const uploaded = await Promise.all(
-      stores.map(({ dataset, seed }) => ensureSyntheticData(workers.store, dataset, { seed, users: 400, items: 80, categories: 6, days: 28, endDate: '2026-11-01' })),
+      stores.map(({ dataset, seed }) => ensureSyntheticData(workers.store, dataset, nextItemKind, syntheticStoreFiles({ seed, users: 400, items: 80, categories: 6, days: 28, endDate: '2026-11-01' }))),
     );
     const outcomes = await Promise.all(
       stores.map(({ dataset }) => runLifecycle(workers.client, config, { dataset, hyperparameters: { ...TINY, epochs: 10, patience: 10 } })),

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { eventsSource } from '../../activities/model-kinds/next-item/sources';
 import { testStack } from './test-stack';
 import { PreconditionFailedError } from '../../activities/storage/object-store';
 import { putTable, readTable } from '../../activities/storage/arrow-io';
-import { eventsToArrowBytes } from '../../activities/collect/collect';
+import { rowsToArrowBytes } from '../../activities/collect/collect';
 import { tableFromIPC } from 'apache-arrow';
 import { swapChampion, readChampion, ChampionChangedError } from '../../activities/registry/serving-registry';
 
@@ -10,7 +11,7 @@ describe('object storage on the real S3 gateway @integration', () => {
   it('writes content-addressed artifacts once and reads them back as Arrow', async () => {
     const { workers } = await testStack();
     const store = workers.store;
-    const table = tableFromIPC(eventsToArrowBytes([{ user_id: 'u', item_id: 'i', event_type: 'view', timestamp: 1.7e12, session_id: null, price: 1.5, category: null }]));
+    const table = tableFromIPC(rowsToArrowBytes(eventsSource, [{ user_id: 'u', item_id: 'i', event_type: 'view', timestamp: 1.7e12, session_id: null, price: 1.5, category: null }]));
     const first = await putTable(store, 'test/artifacts', table);
     const again = await putTable(store, 'test/artifacts', table);
     assert.deepEqual(again, first, 'a retried write returns the same reference');

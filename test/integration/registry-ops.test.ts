@@ -17,7 +17,7 @@ import type { ObjectStore } from '../../activities/storage/object-store';
 /** A published version as deploy writes it; promote and rollback only need its manifest. */
 async function publish(store: ObjectStore, model: string, version: string, ndcg: number): Promise<void> {
   const metrics = { 'hr@10': ndcg * 1.5, 'ndcg@10': ndcg, 'hr@20': ndcg * 2, 'ndcg@20': ndcg * 1.1, users: 100 };
-  const manifest = { model, version, kind: 'next-item', createdAt: new Date().toISOString(), metrics, baseline: metrics, lineage: { workflowId: `run-${version}`, backend: 'test' }, hyperparameters: {} };
+  const manifest = { model, version, kind: 'next-item', createdAt: new Date().toISOString(), primaryMetric: 'ndcg@10', metrics, baseline: metrics, lineage: { workflowId: `run-${version}`, backend: 'test' }, hyperparameters: {} };
   await store.put(`${versionPrefix(model, version)}/manifest.json`, JSON.stringify(manifest as unknown as VersionManifest), 'application/json');
 }
 

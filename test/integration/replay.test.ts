@@ -12,7 +12,7 @@ import path from 'node:path';
 import { testStack, log } from './test-stack';
 import { eventually } from './ops-fixtures';
 import { runLifecycle } from '../../cli/local-run';
-import { rawEventsPrefix } from '../../activities/collect/collect';
+import { rawPrefix } from '../../activities/collect/collect';
 import { runReportPrefix } from '../../activities/run-report';
 import { eventsToCsv, generateSyntheticStore } from '../../sources/synthetic-store';
 import { startServingServer, type ServingServer } from '../../serving/server';
@@ -156,7 +156,7 @@ describe('replay: the nightly loop learns from served traffic @integration', () 
     const firstReplayed = Date.parse(STORE.endDate) - (REPLAYED_DAYS - 1) * DAY_MS;
     const replayed = Array.from({ length: REPLAYED_DAYS }, (_, d) => firstReplayed + d * DAY_MS);
     const history = events.filter((e) => e.timestamp < firstReplayed);
-    await store.put(`${rawEventsPrefix(dataset)}events-history.csv`, eventsToCsv(history), 'text/csv');
+    await store.put(`${rawPrefix(dataset, 'events')}events-history.csv`, eventsToCsv(history), 'text/csv');
 
     const nights: LifecycleSummary[] = [];
     const night = async (cutoffMs: number, input: LifecycleInputFields) => {
@@ -190,7 +190,7 @@ describe('replay: the nightly loop learns from served traffic @integration', () 
         }
         await eventually('the feedback to be written', async () => (server.feedbackStats().bufferedRows === 0 ? true : undefined));
         // The store's own event log gets the day too: tomorrow's model trains on it.
-        await store.put(`${rawEventsPrefix(dataset)}events-${dayOf(dayStart)}.csv`, eventsToCsv(dayEvents), 'text/csv');
+        await store.put(`${rawPrefix(dataset, 'events')}events-${dayOf(dayStart)}.csv`, eventsToCsv(dayEvents), 'text/csv');
         seen.push(...dayEvents);
 
         const last = d === REPLAYED_DAYS - 1;
@@ -198,7 +198,7 @@ describe('replay: the nightly loop learns from served traffic @integration', () 
           // Night 1 sets the hyperparameters and searches around them; later nights take the search's winner.
           ...(d === 0 ? { hyperparameters: TRAINED, optimize: { search: SEARCH } } : {}),
           // The last night's threshold cannot be met, so its alarm starts a retrain.
-          feedback: last ? { ...FEEDBACK, retrainOnAlarm: true, maxSequenceLengthPsi: 0 } : FEEDBACK,
+          feedback: last ? { ...FEEDBACK, retrainOnAlarm: true, psiThresholds: { 'sequence-length': 0 } } : FEEDBACK,
         });
         // The feedback step counts exactly what the client did, per version.
         assert.equal(summary.feedback.status, 'measured');
@@ -206,7 +206,7 @@ describe('replay: the nightly loop learns from served traffic @integration', () 
         for (const [version, t] of sent) {
           const measured = summary.feedback.perVersion[version];
           assert.deepEqual(
-            [measured.requests, measured.impressions, measured.clicks, measured.unattributedOutcomes, measured.hitRate],
+            [measured.requests, measured.metrics.impressions, measured.metrics.clicks, measured.metrics.unattributedOutcomes, measured.metrics.hitRate],
             [t.requests, t.impressions, t.clicks, t.unattributed, t.hits / t.requests],
             version,
           );
@@ -221,7 +221,7 @@ describe('replay: the nightly loop learns from served traffic @integration', () 
     log.warn({
       nights: nights.map((n) => ({ cutoff: n.dataCutoff, promoted: n.promoted, version: n.version ?? n.championVersion, ndcg10: n.metrics['ndcg@10'], popularity: n.baseline['ndcg@10'], hyperparameters: n.hyperparameters.source, optimize: n.optimize.rationale })),
       days: perDay.map((d) => ({ day: d.day, versions: Object.fromEntries([...d.tallies].map(([v, t]) => [v, { requests: t.requests, nextItemShown: rate(t.nextItemShown, t), popularity: rate(t.nextItemPopular, t), hitRate: rate(t.hits, t), ctr: +(t.clicks / t.impressions).toFixed(4) }])) })),
-      search: second.optimize.search?.trials.map((t) => ({ rung: t.rung, id: t.candidate.id, epochs: t.epochs, params: t.candidate.params, validationNdcg10: +t.validationNdcg10.toFixed(4), seconds: t.trainSeconds })),
+      search: second.optimize.search?.trials.map((t) => ({ rung: t.rung, id: t.candidate.id, epochs: t.epochs, params: t.candidate.params, validationNdcg10: +(t.validation ?? 0).toFixed(4), seconds: t.trainSeconds })),
       retrain: fourth.retrain,
     }, 'replay results');
 

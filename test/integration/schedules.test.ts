@@ -84,7 +84,7 @@ describe('nightly schedules @integration', () => {
 
     const summary: LifecycleSummary = await handle.result();
     assert.equal(summary.dataCutoff, '2026-10-20T23:15:00.000Z');
-    assert.ok(summary.data.eventsAfterCutoff > 0, 'later events were left out');
+    assert.ok(summary.data.stats.afterCutoff > 0, 'later events were left out');
     assert.ok(summary.optimize.search?.best, summary.optimize.rationale);
 
     // With nothing running, a trigger starts a run now, whose cut-off is now.
@@ -97,6 +97,6 @@ describe('nightly schedules @integration', () => {
     });
     const now: LifecycleSummary = await workers.client.workflow.getHandle(started.action.workflow.workflowId).result();
     assert.ok(Math.abs(Date.parse(now.dataCutoff!) - requested) < 60_000, `cut-off ${now.dataCutoff} is the trigger time`);
-    assert.equal(now.data.eventsAfterCutoff, 0);
+    assert.equal(now.data.stats.afterCutoff, 0);
   });
 });

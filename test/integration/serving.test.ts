@@ -15,8 +15,9 @@ import { stackDown, stackUp } from '../../infra/local-stack';
 import { readTable } from '../../activities/storage/arrow-io';
 import { applyAliasChange, planPromotion, readVersionManifest, versionPrefix } from '../../activities/registry/serving-registry';
 import { datasetFromTables } from '../../activities/model-kinds/next-item/sequences';
-import { loadModelBundle } from '../../ml/model-bundle';
-import { FeedbackRow, type FeedbackEvent } from '../../schemas/feedback';
+import { loadModelBundle } from '../../activities/storage/model-bundles';
+import { FEEDBACK_SCHEMA, FeedbackRow, type FeedbackEvent } from '../../schemas/feedback';
+import { modelFromBundle } from '../../activities/model-kinds/next-item/serving';
 import { startServingServer, type ServingServer } from '../../serving/server';
 import { FeedbackLog, feedbackPrefix, type FeedbackRecord } from '../../serving/feedback-log';
 import { ObjectStore } from '../../activities/storage/object-store';
@@ -78,7 +79,7 @@ describe('serving the champion recommender @integration', () => {
     champion = run.summary.version!;
 
     const manifest = await readVersionManifest(store, model, champion);
-    const data = datasetFromTables(await readTable(store, `${versionPrefix(model, champion)}/vocabulary.arrow`), await readTable(store, store.keyOf(manifest.lineage.sequences)));
+    const data = datasetFromTables(await readTable(store, `${versionPrefix(model, champion)}/vocabulary.arrow`), await readTable(store, store.keyOf(manifest.lineage.artifacts.sequences)));
     itemIds = data.itemIds;
     const longest = data.sequences.reduce((best, s, i) => (s.length > data.sequences[best].length ? i : best), 0);
     knownUser = data.userIds[longest];
@@ -103,7 +104,8 @@ describe('serving the champion recommender @integration', () => {
     assert.equal(answer.strategy, 'model');
 
     // The same ranking computed here straight from the published bundle.
-    const { model: net } = await loadModelBundle(store, `${versionPrefix(model, champion)}/model.json`);
+    const bundle = await loadModelBundle(store, `${versionPrefix(model, champion)}/model.json`, 'next-item');
+    const net = modelFromBundle(bundle.config, bundle.tensors);
     const indexOf = new Map(itemIds.map((id, i) => [id, i + 1]));
     const history = Int32Array.from(knownHistory, (id) => indexOf.get(id)!);
     const scores = await net.scoreNext([history.subarray(Math.max(0, history.length - net.config.maxLen))]);
@@ -349,7 +351,7 @@ describe('feedback buffer when S3 is down @integration', () => {
     };
     const store = new ObjectStore(outage.s3);
     const prefix = 'feedback/outage-test/';
-    const buffer = new FeedbackLog({ store, prefix, batchRows: 10, capacityRows: 20, flushIntervalMs: 100, maxRetryDelayMs: 300, log });
+    const buffer = new FeedbackLog({ store, schema: FEEDBACK_SCHEMA, prefix, batchRows: 10, capacityRows: 20, flushIntervalMs: 100, maxRetryDelayMs: 300, log });
     const rows = (from: number): FeedbackRecord[] =>
       Array.from({ length: 10 }, (_, i) => ({ type: 'impression', model_version: 'v1', user_id: `u${from + i}`, item_id: 'i1', request_id: `r${from}`, position: i, timestamp: Date.parse('2026-11-20T12:00:00Z') }));
     try {

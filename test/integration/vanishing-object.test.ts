@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { testStack, log } from './test-stack';
 import { createActivities } from '../../activities';
-import { rawEventsPrefix } from '../../activities/collect/collect';
+import { rawPrefix } from '../../activities/collect/collect';
 import { ObjectStore, type StoredObject } from '../../activities/storage/object-store';
+import { nextItemKind } from '../../activities/model-kinds/next-item';
+import { syntheticStoreFiles } from '../../sources/synthetic-store';
 import { ensureSyntheticData } from '../../sources/import';
 import { type S3Config } from '../../infra/config';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
-import type { DatasetSnapshot, StepContext } from '../../schemas/steps';
+import type { SourceState, StepContext } from '../../schemas/steps';
 
 /**
  * Fault injection on the real S3 gateway: the first listing of the raw events prefix
@@ -37,7 +39,7 @@ describe('an object that disappears between listing and reading @integration', (
   it('collect imports the other files, reports the vanished one, and imports it when it comes back', async () => {
     const { config, workers } = await testStack();
     const dataset = 'vanishing';
-    const uploaded = (await ensureSyntheticData(workers.store, dataset, { seed: 31, users: 300, items: 60, categories: 5, days: 21, endDate: '2026-11-01' }))!;
+    const uploaded = (await ensureSyntheticData(workers.store, dataset, nextItemKind, syntheticStoreFiles({ seed: 31, users: 300, items: 60, categories: 5, days: 21, endDate: '2026-11-01' })))!;
     const victim = uploaded.keys[1];
     const victimBytes = await workers.store.getBytes(victim);
     const victimRows = Buffer.from(victimBytes).toString('utf8').trim().split('\n').length - 1;
@@ -49,7 +51,7 @@ describe('an object that disappears between listing and reading @integration', (
     assert.deepEqual(collected.vanishedFiles, [victim]);
     assert.deepEqual(collected.newFiles, uploaded.keys.filter((k) => k !== victim));
     assert.equal(collected.rowsImported, uploaded.rows! - victimRows, 'every row of the files that stayed is imported');
-    const state = await workers.store.getJson<DatasetSnapshot>(`state/${dataset}/collect.json`);
+    const state = await workers.store.getJson<SourceState>(`state/${dataset}/events/collect.json`);
     assert.ok(!state.ingestedFiles.some((f) => f.key === victim), 'a vanished file is not marked as ingested');
 
     // The producer uploads it again: the next collect imports exactly that file.
@@ -59,6 +61,6 @@ describe('an object that disappears between listing and reading @integration', (
     assert.deepEqual(again.vanishedFiles, []);
     assert.equal(again.rowsImported, victimRows);
     assert.equal(again.totalRows, uploaded.rows, 'nothing lost, nothing doubled');
-    assert.equal((await workers.store.list(rawEventsPrefix(dataset))).length, uploaded.keys.length);
+    assert.equal((await workers.store.list(rawPrefix(dataset, 'events'))).length, uploaded.keys.length);
   });
 });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { encoderFlopsPerPosition, outputCandidates, stepPlan, trainingFlopsPerStep } from '../../bench/training';
-import { makeBatches, trainNextItemModel, useSampledSoftmax } from '../../ml/train';
+import { makeBatches, trainNextItemModel, useSampledSoftmax } from '../../ml/sequence/train';
 import { seededRng } from '../../ml/random';
-import { RecommenderHyperparameters } from '../../schemas/lifecycle-input';
+import { RecommenderHyperparameters } from '../../ml/sequence/hyperparameters';
 
 describe('bench:training FLOP model and step plan', () => {
   it('counts a SASRec step analytically: the encoder on padded positions, the output layer on targets', () => {

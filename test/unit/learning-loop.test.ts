@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { OnlineMetricsJoin, populationStabilityIndex, timestampMs } from '../../activities/feedback';
+import { timestampMs } from '../../activities/feedback';
+import { populationStabilityIndex } from '../../activities/drift';
+import { OnlineMetricsJoin } from '../../activities/model-kinds/next-item/feedback';
+import { nextItemKind } from '../../activities/model-kinds/next-item';
 import { planSearchCandidates } from '../../activities/optimize';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
-import { RecommenderHyperparameters } from '../../schemas/lifecycle-input';
+import { RecommenderHyperparameters } from '../../ml/sequence/hyperparameters';
 import type { FeedbackEvent } from '../../schemas/feedback';
 import type { StepContext } from '../../schemas/steps';
 
@@ -27,10 +30,10 @@ describe('feedback join', () => {
     ]) join.add(row);
     join.endDay();
     const m = join.metrics();
-    assert.deepEqual([m.v1.requests, m.v1.impressions, m.v1.clicks, m.v1.purchases, m.v1.unattributedOutcomes], [2, 6, 1, 1, 1]);
-    assert.equal(m.v1.hitRate, 0.5);
-    assert.equal(m.v1.ctr, 1 / 6);
-    assert.deepEqual([m.v2.requests, m.v2.addToCarts, m.v2.hitRate], [1, 1, 1]);
+    assert.deepEqual([m.v1.requests, m.v1.metrics.impressions, m.v1.metrics.clicks, m.v1.metrics.purchases, m.v1.metrics.unattributedOutcomes], [2, 6, 1, 1, 1]);
+    assert.equal(m.v1.metrics.hitRate, 0.5);
+    assert.equal(m.v1.metrics.ctr, 1 / 6);
+    assert.deepEqual([m.v2.requests, m.v2.metrics.addToCarts, m.v2.metrics.hitRate], [1, 1, 1]);
     assert.ok(m.v1.firstSeen < m.v2.firstSeen);
     assert.deepEqual([...join.servedUsers].sort(), ['alice', 'bob', 'carol']);
   });
@@ -41,7 +44,7 @@ describe('feedback join', () => {
     join.add(outcome('click', 'v1', 'alice', 'a')); // at minute 30
     join.endDay();
     const m = join.metrics();
-    assert.deepEqual([m.v1.clicks, m.v2.clicks, m.v2.hitRate, m.v1.unattributedOutcomes], [0, 1, 0.5, 0]);
+    assert.deepEqual([m.v1.metrics.clicks, m.v2.metrics.clicks, m.v2.metrics.hitRate, m.v1.metrics.unattributedOutcomes], [0, 1, 0.5, 0]);
   });
 
   it('joins outcomes with the previous day\'s lists and forgets older ones', () => {
@@ -53,7 +56,7 @@ describe('feedback join', () => {
     join.add(outcome('purchase', 'v1', 'alice', 'a', 'r1'));
     join.endDay();
     const m = join.metrics().v1;
-    assert.deepEqual([m.clicks, m.purchases, m.unattributedOutcomes], [1, 0, 1]);
+    assert.deepEqual([m.metrics.clicks, m.metrics.purchases, m.metrics.unattributedOutcomes], [1, 0, 1]);
   });
 
   it('reads timestamps in the forms Arrow and the contract allow', () => {
@@ -83,7 +86,7 @@ describe('hyperparameter search plan', () => {
 
   it('starts from the run\'s own values, then distinct valid draws from the space, the same for the same seed', () => {
     const search = { trials: 6, space: { learningRate: { min: 0.0001, max: 0.01, scale: 'log' }, hiddenDim: { choices: [30, 32, 64] }, maxLen: { min: 10, max: 50, integer: true } } };
-    const plan = planSearchCandidates(ctx({ search }));
+    const plan = planSearchCandidates(nextItemKind, ctx({ search }));
     assert.equal(plan.length, 6);
     assert.deepEqual(plan[0].params, { learningRate: 0.001, hiddenDim: 64, maxLen: 50 });
     assert.equal(new Set(plan.map((c) => JSON.stringify(c.params))).size, 6);
@@ -92,13 +95,14 @@ describe('hyperparameter search plan', () => {
       assert.notEqual(c.params.hiddenDim, 30, 'hiddenDim 30 is not divisible by 4 heads');
       assert.ok(Number.isInteger(c.params.maxLen));
     }
-    assert.deepEqual(planSearchCandidates(ctx({ search })), plan);
-    assert.notDeepEqual(planSearchCandidates(ctx({ search: { ...search, seed: 2 } })), plan);
+    assert.deepEqual(planSearchCandidates(nextItemKind, ctx({ search })), plan);
+    assert.notDeepEqual(planSearchCandidates(nextItemKind, ctx({ search: { ...search, seed: 2 } })), plan);
   });
 
   it('refuses a space with epochs (the budget) or an inverted range, naming the field', () => {
-    assert.throws(() => parseLifecycleInput({ optimize: { search: { space: { epochs: { min: 1, max: 5 } } } } }), /epochs/);
+    assert.throws(() => planSearchCandidates(nextItemKind, ctx({ search: { space: { epochs: { min: 1, max: 5 } } } })), /epochs cannot be searched for next-item/);
+    assert.throws(() => planSearchCandidates(nextItemKind, ctx({ search: { space: { depth: { min: 1, max: 5 } } } })), /depth cannot be searched/);
     assert.throws(() => parseLifecycleInput({ optimize: { search: { space: { dropout: { min: 0.5, max: 0.1 } } } } }), /optimize\.search\.space\.dropout: min must not be above max/);
-    assert.throws(() => parseLifecycleInput({ feedback: { maxHitRateDrop: 2 } }), /feedback\.maxHitRateDrop/);
+    assert.throws(() => parseLifecycleInput({ feedback: { maxOnlineDrop: 2 } }), /feedback\.maxOnlineDrop/);
   });
 });

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { parseLifecycleInput, servingModelName } from '../../schemas/lifecycle-input';
 import { assertSafeKeySegment } from '../../activities/storage/object-store';
+import { parseHyperparameters } from '../../activities/optimize';
+import { kindOf } from '../../activities/model-kinds/registry';
 
 describe('workflow input', () => {
   it('accepts {} and fills every default', () => {
@@ -8,15 +10,19 @@ describe('workflow input', () => {
     assert.equal(config.kind, 'next-item');
     assert.equal(config.dataset, 'store');
     assert.equal(config.force, false);
-    assert.equal(config.hyperparameters.model, 'sasrec');
-    assert.equal(config.promotion.metric, 'ndcg@10');
+    assert.deepEqual(config.hyperparameters, {});
+    assert.equal(config.promotion.metric, undefined, 'the kind\'s primary metric decides');
+    assert.equal(parseHyperparameters(kindOf(config.kind), config.hyperparameters).model, 'sasrec');
     assert.equal(servingModelName(config), 'store-next-item');
   });
 
   it('names the offending field', () => {
-    assert.throws(() => parseLifecycleInput({ hyperparameters: { epochs: -1 } }), /hyperparameters\.epochs/);
+    const nextItem = kindOf('next-item');
+    assert.throws(() => parseHyperparameters(nextItem, { epochs: -1 }), /invalid hyperparameters for next-item: epochs/);
     assert.throws(() => parseLifecycleInput({ colour: 'red' }), /colour: unknown field/);
-    assert.throws(() => parseLifecycleInput({ hyperparameters: { hiddenDim: 30, heads: 4 } }), /divisible/);
+    assert.throws(() => parseHyperparameters(nextItem, { hiddenDim: 30, heads: 4 }), /divisible/);
+    assert.throws(() => parseHyperparameters(nextItem, { depth: 3 }), /depth/);
+    assert.throws(() => kindOf('fraud'), /unknown model kind "fraud"; registered kinds: next-item/);
   });
 
   it('keeps object keys inside their prefix', () => {

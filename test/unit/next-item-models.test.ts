@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../ml/backend';
-import { trainNextItemModel, makeBatches, type Checkpoint } from '../../ml/train';
-import { evaluateRanking, popularityScorer } from '../../ml/ranking';
-import { RecommenderHyperparameters } from '../../schemas/lifecycle-input';
+import { trainNextItemModel, makeBatches, type Checkpoint } from '../../ml/sequence/train';
+import { evaluateRanking, popularityScorer } from '../../ml/sequence/ranking';
+import { RecommenderHyperparameters } from '../../ml/sequence/hyperparameters';
 
 describe('next-item model training', function () {
   before(async () => {

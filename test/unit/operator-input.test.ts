@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { ApprovalDecision, RollbackRequest, describeIssues } from '../../schemas/operator-input';
 import { parseLifecycleInput, parseModelName, servingModelName } from '../../schemas/lifecycle-input';
+import { KIND_NAMES } from '../../activities/model-kinds/registry';
 
 describe('operator input', () => {
   it('parses model names back into dataset and kind', () => {
-    assert.deepEqual(parseModelName('amazon-beauty-next-item'), { dataset: 'amazon-beauty', kind: 'next-item' });
-    assert.equal(servingModelName(parseModelName('store-next-item')), 'store-next-item');
-    for (const bad of ['next-item', 'store', '../x-next-item', 'a..b-next-item']) assert.throws(() => parseModelName(bad), /must be <dataset>-<kind>/);
+    assert.deepEqual(parseModelName('amazon-beauty-next-item', KIND_NAMES), { dataset: 'amazon-beauty', kind: 'next-item' });
+    assert.equal(servingModelName(parseModelName('store-next-item', KIND_NAMES)), 'store-next-item');
+    for (const bad of ['next-item', 'store', '../x-next-item', 'a..b-next-item']) assert.throws(() => parseModelName(bad, KIND_NAMES), /must be <dataset>-<kind>/);
   });
 
   it('names what is wrong with an approval decision or rollback request', () => {

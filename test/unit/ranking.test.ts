@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { evaluateRanking, popularityScorer, rankOfTarget, RankingAccumulator } from '../../ml/ranking';
+import { evaluateRanking, popularityScorer, rankOfTarget, RankingAccumulator } from '../../ml/sequence/ranking';
 
 describe('full-ranking metrics', () => {
   it('ranks the target among all items except the history', () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { eventsSource } from '../../activities/model-kinds/next-item/sources';
 import { gzipSync } from 'node:zlib';
 import { InvalidInputFileError, parseRawFile, readRawFile } from '../../activities/collect/raw-files';
-import { eventsToArrowBytes } from '../../activities/collect/collect';
+import { rowsToArrowBytes } from '../../activities/collect/collect';
 import { RawEventRow, REQUIRED_EVENT_COLUMNS, describeProblem } from '../../schemas/events';
 
 const HEADER = 'user_id,item_id,event_type,timestamp,session_id,price,category';
@@ -71,7 +72,7 @@ describe('raw event files: validation at the edge', () => {
     { name: 'an empty file', file: 'empty.csv', content: '', message: /empty/ },
     { name: 'a missing required column', file: 'drift.csv', content: 'user_id,item_id,timestamp\nu1,i1,2024-03-01\n', message: /missing required column\(s\) event_type/ },
     { name: 'an unknown column', file: 'drift2.csv', content: `${HEADER},coupon\n${GOOD},X\n`, message: /unknown column\(s\) coupon/ },
-    { name: 'a truncated Arrow file', file: 'cut.arrow', content: eventsToArrowBytes([]).slice(0, 40), message: /Arrow/ },
+    { name: 'a truncated Arrow file', file: 'cut.arrow', content: rowsToArrowBytes(eventsSource, []).slice(0, 40), message: /Arrow/ },
     { name: 'a corrupt gzip file', file: 'events.csv.gz', content: Buffer.from('not gzip'), message: /gzip/ },
     { name: 'an unknown format', file: 'events.xlsx', content: 'x', message: /unknown format/ },
   ];
@@ -105,7 +106,7 @@ describe('raw event files: validation at the edge', () => {
   it('reads gzip CSV and Arrow IPC files', async () => {
     const fromGzip = await parse('events.csv.gz', gzipSync(`${HEADER}\n${GOOD}\n`));
     assert.equal(fromGzip.rows.length, 1);
-    const fromArrow = await parse('events.arrow', eventsToArrowBytes(fromGzip.rows));
+    const fromArrow = await parse('events.arrow', rowsToArrowBytes(eventsSource, fromGzip.rows));
     assert.deepEqual(fromArrow.rows, fromGzip.rows);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { z } from 'zod';
-import { topK } from '../../serving/champion';
-import { RecentActivity } from '../../serving/recent-activity';
+import { topK } from '../../activities/model-kinds/next-item/serving';
+import { RecentActivity } from '../../activities/model-kinds/next-item/recent-activity';
 import { describeRequestIssue, parseFeedbackBody, RecommendationQuery, SessionRecommendationBody } from '../../schemas/serving';
 
 describe('serving: ranking, recent activity and request contracts', () => {

@@ -1,69 +1,94 @@
 /**
- * The next-item recommendation plug-in: how this model kind preprocesses, trains and
- * evaluates. The lifecycle workflow and the generic steps know nothing model-specific.
+ * The next-item recommendation kind: from the store's interaction events to a sequential
+ * recommender (SASRec or GRU4Rec-style), judged by full-ranking HR/NDCG on each user's last
+ * item against item popularity, served at /recommendations.
  */
-import * as tf from '@tensorflow/tfjs';
-import { putTable, readBatches, readTable } from '../../storage/arrow-io';
-import { cachedStep } from '../../storage/step-cache';
-import { activityKey, cancellationRequested, heartbeat, isCancelled, previousHeartbeat } from '../../progress';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoints';
-import { readChampion, readVersionManifest, versionPrefix } from '../../registry/serving-registry';
-import { evaluateRanking, popularityScorer, type BatchScorer, type RankingMetrics } from '../../../ml/ranking';
-import { trainNextItemModel, useSampledSoftmax, type EpochReport } from '../../../ml/train';
-import { loadModelBundle, saveModelBundle } from '../../../ml/model-bundle';
-import { selectBackend } from '../../../ml/backend';
+import { readBatches } from '../../storage/arrow-io';
+import { InputDataError } from '../../errors';
+import { evaluateRanking, popularityScorer, type BatchScorer } from '../../../ml/sequence/ranking';
+import { trainNextItemModel, useSampledSoftmax } from '../../../ml/sequence/train';
+import { RecommenderHyperparameters, RECOMMENDER_SEARCH_SPACE } from '../../../ml/sequence/hyperparameters';
 import { seededRng, shuffled } from '../../../ml/random';
-import { servingModelName } from '../../../schemas/lifecycle-input';
-import {
-  SequenceBuilder,
-  datasetFromTables,
-  popularityCounts,
-  sequencesTable,
-  testCases,
-  trainingSequences,
-  validationCases,
-  vocabularyTable,
-  type SequenceDataset,
-} from './sequences';
-import type { ObjectStore } from '../../storage/object-store';
-import type { ArtifactRef } from '../../../schemas/artifacts';
-import type { DatasetSnapshot, EvaluateResult, PreprocessResult, StepContext, TrainResult } from '../../../schemas/steps';
-import type { Logger } from 'pino';
+import { syntheticStoreFiles } from '../../../sources/synthetic-store';
+import { SequenceBuilder, datasetFromTables, popularityCounts, sequencesTable, testCases, trainingSequences, validationCases, vocabularyTable, type SequenceDataset } from './sequences';
+import { catalogueSource, eventsSource } from './sources';
+import { nextItemFeedback } from './feedback';
+import { modelFromBundle, nextItemServing, type LoadedRecommender } from './serving';
+import type { KindRuntime, MetricSpec, ModelKind, ModelUnderTest } from '../contract';
+import type { PreprocessResult } from '../../../schemas/steps';
 
 /** Retrying cannot help: there is nothing to train on until data arrives. */
-export class EmptyDatasetError extends Error {
+export class EmptyDatasetError extends InputDataError {
   constructor(dataset: string, partitions: number) {
     super(
+      'EmptyDatasetError',
       partitions === 0
         ? `dataset ${dataset} has no events: upload files to raw/${dataset}/events/ (storeloop import <file> --dataset ${dataset})`
         : `dataset ${dataset} has no events before the cut-off`,
     );
-    this.name = 'EmptyDatasetError';
   }
 }
 
-interface TrainHeartbeat {
-  epoch: number;
-  step: number;
-  steps: number;
-  loss: number;
-  checkpoint?: string;
+const METRICS: MetricSpec[] = [
+  { name: 'hr@10', label: 'HR@10', direction: 'higher', format: 'ratio' },
+  { name: 'ndcg@10', label: 'NDCG@10', direction: 'higher', format: 'ratio' },
+  { name: 'hr@20', label: 'HR@20', direction: 'higher', format: 'ratio' },
+  { name: 'ndcg@20', label: 'NDCG@20', direction: 'higher', format: 'ratio' },
+];
+
+const rankingMetrics = (m: { 'hr@10': number; 'ndcg@10': number; 'hr@20': number; 'ndcg@20': number }) => ({ 'hr@10': m['hr@10'], 'ndcg@10': m['ndcg@10'], 'hr@20': m['hr@20'], 'ndcg@20': m['ndcg@20'] });
+
+async function loadDataset(rt: KindRuntime, prepared: PreprocessResult): Promise<SequenceDataset> {
+  return datasetFromTables(await rt.readTable(prepared.artifacts.vocabulary.key), await rt.readTable(prepared.artifacts.sequences.key));
 }
 
-export interface NextItemDeps {
-  store: ObjectStore;
-  log: Logger;
-  onEpoch?: (ctx: StepContext, report: EpochReport) => Promise<void>;
+/**
+ * A model's scorer in this run's item index space. A champion was trained on an earlier
+ * vocabulary: histories are translated into its index space and its scores back into ours
+ * (items it has never seen score -Infinity).
+ */
+async function scorerFor(rt: KindRuntime, prepared: PreprocessResult, data: SequenceDataset, target: ModelUnderTest): Promise<{ scorer: BatchScorer; dispose: () => void }> {
+  const model = modelFromBundle(target.bundle.config, target.bundle.tensors);
+  const vocabularyKey = target.artifactKey('vocabulary');
+  if (vocabularyKey === prepared.artifacts.vocabulary.key) return { scorer: (h) => model.scoreNext(h), dispose: () => model.dispose() };
+  const modelIndex = new Map<string, number>();
+  for (const row of await rt.readTable(vocabularyKey)) modelIndex.set(row.item_id as string, row.item_index as number);
+  const toModel = Int32Array.from([0, ...data.itemIds.map((id) => modelIndex.get(id) ?? -1)]);
+  const numScores = data.itemIds.length + 1;
+  const scorer: BatchScorer = async (histories) => {
+    const translated = histories.map((h) => Int32Array.from([...h].map((i) => toModel[i]).filter((i) => i > 0)));
+    const modelScores = await model.scoreNext(translated);
+    const width = model.config.numItems + 1;
+    const out = new Float32Array(histories.length * numScores).fill(Number.NEGATIVE_INFINITY);
+    for (let row = 0; row < histories.length; row++) {
+      for (let item = 1; item < numScores; item++) {
+        const c = toModel[item];
+        if (c > 0) out[row * numScores + item] = modelScores[row * width + c];
+      }
+    }
+    return out;
+  };
+  return { scorer, dispose: () => model.dispose() };
 }
 
-export async function preprocessNextItem(deps: NextItemDeps, ctx: StepContext, snapshotRef: ArtifactRef): Promise<PreprocessResult> {
-  const { store } = deps;
-  const { dataset, dataCutoff, force } = ctx.config;
-  return cachedStep(store, 'preprocess/next-item', { snapshot: snapshotRef.sha256, dataCutoff }, force, async () => {
-    const snapshot = await store.getJson<DatasetSnapshot>(snapshotRef.key);
+export const nextItemKind: ModelKind<RecommenderHyperparameters, LoadedRecommender> = {
+  name: 'next-item',
+  description: 'next-item recommendation from interaction sequences (SASRec / GRU4Rec)',
+  sources: [eventsSource, catalogueSource],
+  hyperparameters: { schema: RecommenderHyperparameters, searchSpace: RECOMMENDER_SEARCH_SPACE },
+  metrics: {
+    specs: METRICS,
+    primary: 'ndcg@10',
+    validation: { name: 'ndcg@10', label: 'validation NDCG@10', direction: 'higher', format: 'ratio' },
+  },
+  preprocessKey: (ctx) => ({ dataCutoff: ctx.config.dataCutoff }),
+
+  async preprocess(rt, snapshot) {
+    const { dataset, dataCutoff } = rt.ctx.config;
+    const partitions = snapshot.sources.events?.partitions ?? [];
     const builder = new SequenceBuilder(dataCutoff ? Date.parse(dataCutoff) : undefined);
-    for (const [index, partition] of snapshot.partitions.entries()) {
-      for await (const batch of readBatches(store, partition.key)) {
+    for (const [index, partition] of partitions.entries()) {
+      for await (const batch of readBatches(rt.store, partition.key)) {
         const users = batch.getChild('user_id')!;
         const items = batch.getChild('item_id')!;
         const types = batch.getChild('event_type')!;
@@ -72,204 +97,59 @@ export async function preprocessNextItem(deps: NextItemDeps, ctx: StepContext, s
           builder.add({ userId: users.get(row), itemId: items.get(row), eventType: types.get(row), timestamp: Number(times.get(row)) });
         }
       }
-      heartbeat({ partitions: index + 1, of: snapshot.partitions.length });
+      rt.heartbeat({ partitions: index + 1, of: partitions.length });
     }
     const data = builder.build();
-    if (data.itemIds.length === 0) throw new EmptyDatasetError(dataset, snapshot.partitions.length);
-    const sequences = await putTable(store, `artifacts/${dataset}/sequences`, sequencesTable(data));
-    const vocabulary = await putTable(store, `artifacts/${dataset}/vocabulary`, vocabularyTable(data));
+    if (data.itemIds.length === 0) throw new EmptyDatasetError(dataset, partitions.length);
+    const interactions = data.sequences.reduce((n, s) => n + s.length, 0);
+    const stats = { ...builder.stats, users: data.userIds.length, evaluableUsers: validationCases(data).length, items: data.itemIds.length, interactions };
     return {
-      sequences,
-      vocabulary,
-      ...builder.stats,
-      users: data.userIds.length,
-      evaluableUsers: validationCases(data).length,
-      items: data.itemIds.length,
-      interactions: data.sequences.reduce((n, s) => n + s.length, 0),
-      cached: false,
+      artifacts: { sequences: await rt.putTable('sequences', sequencesTable(data)), vocabulary: await rt.putTable('vocabulary', vocabularyTable(data)) },
+      stats,
+      rows: interactions,
+      detail: `${stats.users} users, ${stats.items} items, ${stats.duplicates} duplicates removed`,
     };
-  });
-}
+  },
 
-async function loadDataset(store: ObjectStore, prepared: PreprocessResult): Promise<SequenceDataset> {
-  return datasetFromTables(await readTable(store, prepared.vocabulary.key), await readTable(store, prepared.sequences.key));
-}
-
-export async function trainNextItem(deps: NextItemDeps, ctx: StepContext, prepared: PreprocessResult): Promise<TrainResult> {
-  const { store, log } = deps;
-  const hp = ctx.config.hyperparameters;
-  return cachedStep(store, 'train/next-item', { sequences: prepared.sequences.sha256, hp }, ctx.config.force, async () => {
-    const backend = await selectBackend(log);
-    const data = await loadDataset(store, prepared);
+  async train(rt, prepared, hp) {
+    const data = await loadDataset(rt, prepared);
     const allValidation = validationCases(data);
     const validation =
       hp.validationUsers > 0 && allValidation.length > hp.validationUsers
         ? shuffled(allValidation, seededRng(`validation-${hp.seed}`)).slice(0, hp.validationUsers)
         : allValidation;
-    log.info(
-      { users: data.userIds.length, items: data.itemIds.length, softmax: useSampledSoftmax(hp, data.itemIds.length) ? 'sampled' : 'full', backend: backend.name },
-      'training next-item recommender',
-    );
-    // A retry after a lost worker continues from the newest complete checkpoint of this
-    // activity. Heartbeats name it too, but throttled heartbeats can lag behind.
-    const attempt = activityKey();
-    const checkpointPrefix = `checkpoints/${ctx.config.dataset}/${ctx.workflowId}/${attempt ?? `local-${Date.now()}`}`;
-    const resumeKey = attempt && (await latestCheckpoint(store, checkpointPrefix));
-    const resumeFrom = resumeKey ? await loadCheckpoint(store, resumeKey) : undefined;
-    if (resumeKey) {
-      // Warn: a resume means a worker was lost, which operators want to see.
-      log.warn({ checkpoint: resumeKey, step: resumeFrom?.state.step, epoch: resumeFrom?.state.epoch, lastHeartbeat: previousHeartbeat<TrainHeartbeat>() }, 'resuming training from checkpoint');
-    }
-    let checkpoint = resumeKey;
-    const result = await trainNextItemModel({
-      hyperparameters: hp,
-      numItems: data.itemIds.length,
-      sequences: trainingSequences(data),
-      validation,
-      resumeFrom,
-      checkpoints: {
-        everySteps: ctx.config.training.checkpointEverySteps,
-        everySeconds: ctx.config.training.checkpointEverySeconds,
-        save: async (c) => {
-          checkpoint = await saveCheckpoint(store, checkpointPrefix, c);
-          log.info({ checkpoint, step: c.state.step, epoch: c.state.epoch }, 'checkpoint saved');
-        },
-      },
-      onStep: (epoch, step, steps, loss) => heartbeat({ epoch, step, steps, loss, checkpoint } satisfies TrainHeartbeat),
-      onEpoch: async (report) => {
-        log.info({ ...report, memoryMB: +(report.bytes / 2 ** 20).toFixed(1) }, 'epoch done');
-        await deps.onEpoch?.(ctx, report);
-      },
-      shouldStop: isCancelled,
-    }).catch(async (error: unknown) => {
-      // A cancelled run is never resumed (a new run trains under its own prefix): drop its checkpoints.
-      if (cancellationRequested()) await store.deletePrefix(`${checkpointPrefix}/`);
-      throw error;
-    });
-    if (resumeFrom) tf.dispose(resumeFrom.tensors.map((t) => t.tensor));
+    const softmax = useSampledSoftmax(hp, data.itemIds.length) ? 'sampled' : 'full';
+    rt.log.info({ users: data.userIds.length, items: data.itemIds.length, softmax }, 'training next-item recommender');
+    const result = await trainNextItemModel({ ...rt.hooks, hyperparameters: hp, numItems: data.itemIds.length, sequences: trainingSequences(data), validation } as Parameters<typeof trainNextItemModel>[0]);
+    const weights = Object.entries(result.model.namedWeights()).map(([name, tensor]) => ({ name, tensor }));
+    return { ...result, weights, config: { ...result.model.config }, notes: { softmax }, dispose: () => result.model.dispose() };
+  },
+
+  async evaluate(rt, prepared, target) {
+    const data = await loadDataset(rt, prepared);
+    const cases = testCases(data);
+    const { scorer, dispose } = await scorerFor(rt, prepared, data, target);
     try {
-      const model = await saveModelBundle(store, `artifacts/${ctx.config.dataset}/models`, result.model, { backend: backend.name, tfjsVersion: tf.version_core }, {
-        history: result.history,
-        bestEpoch: result.bestEpoch,
-        sequences: prepared.sequences.sha256,
-      });
-      // The model is saved: its checkpoints have served their purpose.
-      await store.deletePrefix(`${checkpointPrefix}/`);
-      const last = result.history[result.history.length - 1];
-      return {
-        model,
-        backend: backend.name,
-        bestEpoch: result.bestEpoch,
-        epochs: result.history.length,
-        trainSeconds: result.trainSeconds,
-        samplesPerSecond: result.samples / result.stepSeconds,
-        finalLoss: last.loss,
-        cached: false,
-        resumedFromStep: result.resumedFromStep,
-      };
+      const metrics = await evaluateRanking(cases, data.itemIds.length + 1, scorer, 256, (done) => rt.heartbeat({ evaluating: 'model', users: done, of: cases.length }));
+      return { metrics: rankingMetrics(metrics), evaluated: metrics.users };
     } finally {
-      result.model.dispose();
+      dispose();
     }
-  });
-}
+  },
 
-/**
- * The champion was trained on an earlier vocabulary: translate histories into its index
- * space and its scores back into ours (items it has never seen score -Infinity).
- */
-async function championScorer(store: ObjectStore, model: string, version: string, data: SequenceDataset) {
-  const { model: champion } = await loadModelBundle(store, `${versionPrefix(model, version)}/model.json`);
-  const championVocabulary = await readTable(store, `${versionPrefix(model, version)}/vocabulary.arrow`);
-  const championIndex = new Map<string, number>();
-  for (const row of championVocabulary) championIndex.set(row.item_id as string, row.item_index as number);
-  const toChampion = Int32Array.from([0, ...data.itemIds.map((id) => championIndex.get(id) ?? -1)]);
-  const numScores = data.itemIds.length + 1;
-  const scorer: BatchScorer = async (histories) => {
-    const translated = histories.map((h) => Int32Array.from([...h].map((i) => toChampion[i]).filter((i) => i > 0)));
-    const championScores = await champion.scoreNext(translated);
-    const width = champion.config.numItems + 1;
-    const out = new Float32Array(histories.length * numScores).fill(Number.NEGATIVE_INFINITY);
-    for (let row = 0; row < histories.length; row++) {
-      for (let item = 1; item < numScores; item++) {
-        const c = toChampion[item];
-        if (c > 0) out[row * numScores + item] = championScores[row * width + c];
-      }
-    }
-    return out;
-  };
-  return { scorer, dispose: () => champion.dispose() };
-}
+  baseline: {
+    label: 'popularity baseline',
+    async evaluate(rt, prepared) {
+      const data = await loadDataset(rt, prepared);
+      const cases = testCases(data);
+      const metrics = await evaluateRanking(cases, data.itemIds.length + 1, popularityScorer(popularityCounts(cases, data.itemIds.length)));
+      return { metrics: rankingMetrics(metrics), evaluated: metrics.users };
+    },
+  },
 
-export async function evaluateNextItem(
-  deps: NextItemDeps,
-  ctx: StepContext,
-  prepared: PreprocessResult,
-  trained: TrainResult,
-): Promise<EvaluateResult> {
-  const { store, log } = deps;
-  await selectBackend(log);
-  const modelName = servingModelName(ctx.config);
-  const data = await loadDataset(store, prepared);
-  const cases = testCases(data);
-  const numScores = data.itemIds.length + 1;
-  const progress = (what: string) => (done: number) => heartbeat({ evaluating: what, users: done, of: cases.length });
+  servingArtifacts: ['vocabulary'],
+  serving: nextItemServing,
+  feedback: nextItemFeedback,
 
-  const { model: candidateModel, json: candidateJson } = await loadModelBundle(store, trained.model.key);
-  let candidate: RankingMetrics;
-  try {
-    candidate = await evaluateRanking(cases, numScores, (h) => candidateModel.scoreNext(h), 256, progress('candidate'));
-  } finally {
-    candidateModel.dispose();
-  }
-  const baseline = await evaluateRanking(cases, numScores, popularityScorer(popularityCounts(cases, data.itemIds.length)));
-
-  const live = await readChampion(store, modelName);
-  let champion: RankingMetrics | null = null;
-  let championWeights: string | undefined;
-  if (live) {
-    const manifest = await readVersionManifest(store, modelName, live.alias.version);
-    championWeights = manifest.lineage.weightsSha256;
-    const scorer = await championScorer(store, modelName, live.alias.version, data);
-    try {
-      champion = await evaluateRanking(cases, numScores, scorer.scorer, 256, progress('champion'));
-    } finally {
-      scorer.dispose();
-    }
-  }
-
-  const { metric, minImprovement } = ctx.config.promotion;
-  const reasons: string[] = [];
-  const fmt = (m: RankingMetrics) => m[metric].toFixed(4);
-  let promote: boolean;
-  if (live && championWeights === candidateJson.weightsSha256) {
-    promote = false;
-    reasons.push(`the candidate has the same weights as the live champion ${live.alias.version}`);
-  } else if (champion && live) {
-    promote = candidate[metric] > champion[metric] + minImprovement;
-    reasons.push(
-      `${metric} ${fmt(candidate)} vs champion ${live.alias.version} ${fmt(champion)}: ` +
-        (promote ? 'better' : `not better by more than ${minImprovement}`),
-    );
-  } else {
-    promote = candidate[metric] > baseline[metric] + minImprovement;
-    reasons.push(`no champion yet; ${metric} ${fmt(candidate)} vs popularity baseline ${fmt(baseline)}: ${promote ? 'better' : 'not better'}`);
-  }
-  if (candidate[metric] <= baseline[metric]) {
-    promote = false;
-    reasons.push(`the candidate does not beat the popularity baseline (${fmt(candidate)} <= ${fmt(baseline)})`);
-  }
-
-  const report = await store.putJsonArtifact(`reports/${modelName}`, {
-    workflowId: ctx.workflowId,
-    runId: ctx.runId,
-    candidate,
-    baseline,
-    champion,
-    championVersion: live?.alias.version ?? null,
-    promote,
-    reasons,
-    training: trained,
-    data: { users: data.userIds.length, items: data.itemIds.length, evaluatedUsers: cases.length },
-  });
-  return { candidate, baseline, champion, championRef: live?.ref ?? null, promote, reasons, report };
-}
+  synthetic: () => syntheticStoreFiles(),
+};

@@ -5,9 +5,21 @@
  * into one step) and the leave-one-out split: last item = test, second-to-last = validation.
  */
 import { tableFromColumns } from '../../storage/arrow-io';
-import { SEQUENCES_SCHEMA, VOCABULARY_SCHEMA } from '../../../schemas/steps';
-import type { Table } from 'apache-arrow';
-import type { RankingCase } from '../../../ml/ranking';
+import { Field, Int32, List, Schema, Utf8, type Table } from 'apache-arrow';
+import type { RankingCase } from '../../../ml/sequence/ranking';
+
+/** Dense item vocabulary: index 0 is padding, items are 1..n. */
+export const VOCABULARY_SCHEMA = new Schema([
+  new Field('item_index', new Int32(), false),
+  new Field('item_id', new Utf8(), false),
+  new Field('interactions', new Int32(), false),
+]);
+
+/** One row per user: the chronological item sequence in dense indices. */
+export const SEQUENCES_SCHEMA = new Schema([
+  new Field('user_id', new Utf8(), false),
+  new Field('items', new List(new Field('item', new Int32(), false)), false),
+]);
 
 /** Users need a training item, a validation target and a test target to be evaluated. */
 export const MIN_EVALUABLE_LENGTH = 3;

@@ -6,56 +6,29 @@
  * epoch so a leak shows up in the run report.
  */
 import * as tf from '@tensorflow/tfjs';
-
-/** A named tensor, as tf.io.encodeWeights and optimizer.getWeights use them. */
-export type NamedTensor = { name: string; tensor: tf.Tensor };
-import { shuffled, statefulRng, type RngState } from './random';
+import { shuffled, statefulRng, type RngState } from '../random';
 import { evaluateRanking, type RankingCase } from './ranking';
 import { leftPad, type NextItemModel } from './next-item-model';
 import { createNextItemModel } from './models';
-import { FlatAdam } from './adam';
-import type { RecommenderHyperparameters } from '../schemas/lifecycle-input';
+import { FlatAdam } from '../adam';
+import type { Checkpoint as GenericCheckpoint, EpochReport, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
+import type { RecommenderHyperparameters } from './hyperparameters';
 
-export interface EpochReport {
-  epoch: number;
-  epochs: number;
-  loss: number;
-  validationNdcg10: number;
-  seconds: number;
-  samplesPerSecond: number;
-  tensors: number;
-  bytes: number;
-}
-
-export interface TrainResult {
+export interface TrainResult extends TrainingOutcome {
   model: NextItemModel;
-  history: EpochReport[];
-  bestEpoch: number;
-  trainSeconds: number;
-  /** Training positions (next-item targets) processed, and optimizer steps taken. */
-  samples: number;
+  /** Optimizer steps taken. */
   steps: number;
-  /** Time spent in optimizer steps only (trainSeconds also counts validation). */
-  stepSeconds: number;
-  /** The step of the checkpoint training resumed from, or null for a fresh start. */
-  resumedFromStep: number | null;
 }
 
-export interface TrainOptions {
+/** The next-item loop reports validation NDCG@10 as its epochs' `validation`. */
+export interface TrainOptions extends TrainingHooks<TrainingState> {
   hyperparameters: RecommenderHyperparameters;
   numItems: number;
   /** Per user: the chronological items available for training (validation/test removed). */
   sequences: Int32Array[];
   validation: RankingCase[];
-  onStep?: (epoch: number, step: number, steps: number, loss: number) => void;
-  onEpoch?: (report: EpochReport) => void | Promise<void>;
-  /** Checked between steps; true stops training (cancellation). */
-  shouldStop?: () => boolean;
   /** Stop after this many optimizer steps (benchmarks); validation still runs once at the end. */
   maxSteps?: number;
-  /** Save a checkpoint this often; with `resumeFrom`, continue from one. */
-  checkpoints?: CheckpointPolicy;
-  resumeFrom?: Checkpoint;
 }
 
 interface Batch {
@@ -109,16 +82,7 @@ export interface TrainingState {
 }
 
 /** Tensors are named `model/<variable>`, `optimizer/<index>/<name>` and `best/<variable>`. */
-export interface Checkpoint {
-  state: TrainingState;
-  tensors: NamedTensor[];
-}
-
-export interface CheckpointPolicy {
-  everySteps: number;
-  everySeconds: number;
-  save(checkpoint: Checkpoint): Promise<void>;
-}
+export type Checkpoint = GenericCheckpoint<TrainingState>;
 
 export async function trainNextItemModel(options: TrainOptions): Promise<TrainResult> {
   const { hyperparameters: hp, numItems, resumeFrom } = options;
@@ -170,7 +134,7 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
       ...optimizer.getWeights().map((w, i) => ({ name: `optimizer/${i}/${w.name}`, tensor: w.tensor })),
       ...Object.entries(bestWeights ?? {}).map(([name, tensor]) => ({ name: `best/${name}`, tensor })),
     ];
-    await options.checkpoints!.save({ state: structuredClone(state), tensors });
+    await options.checkpoints!.save({ state: structuredClone(state), tensors }, state.step);
     lastCheckpoint = { step: state.step, at: Date.now() };
   };
 
@@ -217,7 +181,7 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
         epoch: state.epoch,
         epochs: hp.epochs,
         loss: state.lossSum / Math.max(1, state.epochSteps),
-        validationNdcg10: validation['ndcg@10'],
+        validation: validation['ndcg@10'],
         seconds: state.epochSeconds + (Date.now() - validationStart) / 1000,
         samplesPerSecond: state.epochSamples / state.epochSeconds,
         tensors: memory.numTensors,
@@ -228,10 +192,10 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
       state.samplesSeen += state.epochSamples;
       state.stepSeconds += state.epochSeconds;
       let stop = options.maxSteps !== undefined && state.step >= options.maxSteps;
-      if (report.validationNdcg10 > state.bestNdcg) {
+      if (report.validation > state.bestNdcg) {
         if (bestWeights) tf.dispose(Object.values(bestWeights));
         bestWeights = cloneWeights(model);
-        state.bestNdcg = report.validationNdcg10;
+        state.bestNdcg = report.validation;
         state.bestEpoch = state.epoch;
       } else if (state.epoch - state.bestEpoch >= hp.patience) {
         stop = true;

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { NEG_INF, NextItemModel, type NextItemModelConfig } from './next-item-model';
-import { dense, layerNorm } from './layers';
+import { dense, layerNorm } from '../layers';
 
 export class SasrecModel extends NextItemModel {
   constructor(config: NextItemModelConfig, initial?: tf.NamedTensorMap) {

@@ -10,7 +10,7 @@
  * cancels out.
  */
 import * as tf from '@tensorflow/tfjs';
-import { dropout, sparseSoftmaxCrossEntropy, tiedOutputCrossEntropy } from './layers';
+import { dropout, sparseSoftmaxCrossEntropy, tiedOutputCrossEntropy } from '../layers';
 
 export type NextItemArchitecture = 'sasrec' | 'gru';
 

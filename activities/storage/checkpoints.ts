@@ -2,33 +2,34 @@
  * Training checkpoints in S3: `<prefix>/step-<n>.bin` holds the tensors (model, optimizer
  * state, best-so-far weights) in the TensorFlow.js weights format, `<prefix>/step-<n>.json`
  * the loop's state and the weight specs. The JSON is written last, so a checkpoint whose
- * JSON exists is complete.
+ * JSON exists is complete. The state is the training loop's own JSON; only its step is read here.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ObjectStore } from '../../storage/object-store';
-import type { Checkpoint, TrainingState } from '../../../ml/train';
+import type { ObjectStore } from './object-store';
+import type { Checkpoint } from '../../ml/training-hooks';
 
 interface CheckpointManifest {
-  state: TrainingState;
+  step: number;
+  state: unknown;
   weights: string;
   specs: tf.io.WeightsManifestEntry[];
 }
 
-export async function saveCheckpoint(store: ObjectStore, prefix: string, checkpoint: Checkpoint): Promise<string> {
+export async function saveCheckpoint(store: ObjectStore, prefix: string, step: number, checkpoint: Checkpoint): Promise<string> {
   const { data, specs } = await tf.io.encodeWeights(checkpoint.tensors);
-  const base = `${prefix}/step-${String(checkpoint.state.step).padStart(8, '0')}`;
+  const base = `${prefix}/step-${String(step).padStart(8, '0')}`;
   await store.put(`${base}.bin`, new Uint8Array(data));
-  const manifest: CheckpointManifest = { state: checkpoint.state, weights: `${base}.bin`, specs };
+  const manifest: CheckpointManifest = { step, state: checkpoint.state, weights: `${base}.bin`, specs };
   await store.put(`${base}.json`, JSON.stringify(manifest), 'application/json');
   return `${base}.json`;
 }
 
-export async function loadCheckpoint(store: ObjectStore, key: string): Promise<Checkpoint> {
+export async function loadCheckpoint(store: ObjectStore, key: string): Promise<Checkpoint & { step: number }> {
   const manifest = await store.getJson<CheckpointManifest>(key);
   const bytes = await store.getBytes(manifest.weights);
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   const named = tf.io.decodeWeights(buffer, manifest.specs);
-  return { state: manifest.state, tensors: Object.entries(named).map(([name, tensor]) => ({ name, tensor })) };
+  return { step: manifest.step, state: manifest.state, tensors: Object.entries(named).map(([name, tensor]) => ({ name, tensor })) };
 }
 
 /** The newest complete checkpoint under `prefix` (keys sort by zero-padded step). */

@@ -1,0 +1,226 @@
+/**
+ * The model-kind contract. A kind (next-item recommendation, transaction risk, ...) is one
+ * folder under activities/model-kinds/ plus one line in registry.ts. It declares its data,
+ * hyperparameters, metrics, model code, serving handler and feedback; the host (workflow,
+ * collect, training harness, promotion gate, registry, feedback walk, search, report, CLI,
+ * serving host) is written once and reads everything kind-specific from here.
+ *
+ * A kind never builds S3 keys, heartbeats, checkpoints or cache keys itself: the host's
+ * runtimes (KindRuntime, TrainingRuntime, ServingHost) do that for it.
+ */
+import type { Schema, Table } from 'apache-arrow';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type * as tf from '@tensorflow/tfjs';
+import type { ArtifactRef } from '../../schemas/artifacts';
+import type { DatasetSnapshot, DriftMeasure, FeedbackResult, Hyperparameters, Metrics, PreprocessResult, StepContext } from '../../schemas/steps';
+import type { FeedbackConfig, SearchDimension } from '../../schemas/lifecycle-input';
+import type { NamedTensor, TrainingHooks, TrainingOutcome } from '../../ml/training-hooks';
+import type { VersionManifest } from '../registry/serving-registry';
+import type { ObjectStore } from '../storage/object-store';
+import type { RowSchema } from '../collect/raw-files';
+import type { LifecycleSummary } from '../../schemas/summary';
+
+export interface MetricSpec {
+  /** Key in every metrics record, e.g. "ndcg@10", "ap", "cardPrecision@100". */
+  name: string;
+  label: string;
+  direction: 'higher' | 'lower';
+  format: 'ratio' | 'percent' | 'number';
+}
+
+/**
+ * One raw data source: `raw/<dataset>/<name>/` (CSV, JSONL, Arrow IPC, gzip). `events`
+ * sources are collected incrementally into `datasets/<dataset>/<name>/date=YYYY-MM-DD/`;
+ * a `table` source (a catalogue export) is replaced whole by its newest file.
+ */
+export interface SourceContract<Row = unknown> {
+  name: string;
+  mode: 'events' | 'table';
+  /** Validates one raw row (a zod object schema, whose shape lists the columns); errors name the field. */
+  row: RowSchema<Row>;
+  /** How validated rows are stored. */
+  arrow: Schema;
+  required: readonly string[];
+  /** Arrow columns (by field name of `arrow`) of validated rows. */
+  columns(rows: Row[]): Record<string, unknown[]>;
+  /** Event time (epoch ms) that picks the row's date partition; events sources only. */
+  timeOf?(row: Row): number;
+  /** Set when the kind cannot train without this source. */
+  requiredForTraining?: boolean;
+}
+
+/** A raw file of the embedded synthetic data, uploaded to `raw/<dataset>/<source>/<name>`. */
+export interface RawFile {
+  source: string;
+  name: string;
+  body: string | Uint8Array;
+  contentType: string;
+  /** Data rows, when known (tests compare what collect imported). */
+  rows?: number;
+}
+
+/** What the host gives every kind step: artifact IO under the run's dataset, logging and progress. */
+export interface KindRuntime {
+  store: ObjectStore;
+  log: Logger;
+  ctx: StepContext;
+  /** Liveness and progress for Temporal (no-op outside an activity). */
+  heartbeat(details?: unknown): void;
+  /** Writes a content-addressed Arrow artifact `artifacts/<dataset>/<kind>/<name>/<sha256>.arrow`. */
+  putTable(name: string, table: Table): Promise<ArtifactRef>;
+  putJson(name: string, value: unknown): Promise<ArtifactRef>;
+  readTable(key: string): Promise<Table>;
+}
+
+/** The harness's side of training: hooks that heartbeat, checkpoint, resume and cancel, and the epoch reports' destination. */
+export interface TrainingRuntime<State = unknown> extends KindRuntime {
+  hooks: TrainingHooks<State>;
+}
+
+/** A trained model as the harness stores it: its weights, the JSON needed to rebuild it, and how training went. */
+export interface TrainedModel extends TrainingOutcome {
+  weights: NamedTensor[];
+  /** Architecture and everything the model needs besides weights (feature names, scaling, calibration). */
+  config: Record<string, unknown>;
+  /** Shown in the step's detail, e.g. "full softmax". */
+  notes?: Record<string, unknown>;
+  dispose(): void;
+}
+
+/** A stored model bundle, decoded: its config and weights. The kind rebuilds its model from them and owns the tensors (disposes them). */
+export interface ModelBundle {
+  config: Record<string, unknown>;
+  tensors: Record<string, tf.Tensor>;
+  weightsSha256: string;
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * A model to evaluate with the artifacts it was trained with: the candidate with this run's
+ * artifacts, or a served version with the artifacts published beside it.
+ */
+export interface ModelUnderTest {
+  bundle: ModelBundle;
+  /** Object key of a named preprocessing artifact of this model. */
+  artifactKey(name: string): string;
+}
+
+export interface Evaluation {
+  metrics: Metrics;
+  /** Cases scored (users, transactions, ...). */
+  evaluated: number;
+}
+
+/** The kind's serving side, mounted by the host (serving/server.ts). */
+export interface ServingHandler<Loaded> {
+  /** Loads a published version: its bundle and the artifacts in its manifest. */
+  load(version: VersionToLoad): Promise<Loaded>;
+  dispose(loaded: Loaded): void;
+  /** Shown on /ready next to the version. */
+  describe(loaded: Loaded): Record<string, unknown>;
+  /** Registers the kind's routes, including POST /feedback. */
+  routes(app: ServingApp, host: ServingHost<Loaded>): void;
+}
+
+/** Host knobs a kind's loader may use. */
+export interface ServingSettings {
+  /** Most concurrent requests scored in one model call. */
+  maxScoringBatch: number;
+}
+
+export interface VersionToLoad {
+  store: ObjectStore;
+  manifest: VersionManifest;
+  bundle: ModelBundle;
+  artifactKey(name: string): string;
+  settings: ServingSettings;
+  log: Logger;
+}
+
+/** What the serving host offers a kind's routes. */
+export interface ServingHost<Loaded> {
+  model: string;
+  log: Logger;
+  /** Validates a request part; a failure becomes a 400 naming the field. */
+  parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S>;
+  /** The same for a parse result (bodies that are one object or an array of them). */
+  check<T>(parsed: z.ZodSafeParseResult<T>): T;
+  /**
+   * Runs `work` on the live version, leased so a swap cannot dispose it mid-request, logs the
+   * rows it returns to the feedback log, and answers with its body plus request id, model and version.
+   */
+  serve(request: FastifyRequest, reply: FastifyReply, work: (loaded: Loaded, version: string) => Promise<{ body: Record<string, unknown>; logged: Record<string, unknown>[] }>): Promise<Record<string, unknown>>;
+  /** The live version (503 before there is one); for rows that only need to name it. */
+  liveVersion(): string;
+  /** The live version's loaded model, for routes that update its state (labels). */
+  live(): Loaded;
+  /** Logs rows to `feedback/<model>/date=.../` in the kind's feedback schema. */
+  logFeedback(rows: Record<string, unknown>[]): Promise<void>;
+  /** The version that answered a request, while it is remembered. */
+  servedBy(requestId: string): string | undefined;
+}
+
+/** The day-by-day accumulator of the host's feedback walk (activities/feedback.ts). */
+export interface FeedbackWalk {
+  add(row: Record<string, unknown>): void;
+  /** Called after each day's files, oldest day first. */
+  endDay(): void;
+  perVersion(): FeedbackResult['perVersion'];
+  /** Drift measures by name, computed against the run's training data. */
+  drift(thresholdOf: (name: string) => number, minSample: number): Promise<Record<string, DriftMeasure>>;
+}
+
+export interface FeedbackHandler {
+  /** The rows the serving side logs (one Arrow schema; the walk validates each row with `row`). */
+  arrow: Schema;
+  row: z.ZodType<Record<string, unknown>, unknown>;
+  /** Online metrics per version, and the one whose drop between versions raises an alarm. */
+  online: MetricSpec[];
+  guarded: string;
+  start(rt: KindRuntime, prepared: PreprocessResult, config: FeedbackConfig): FeedbackWalk;
+}
+
+/** A source of any row type, as the host handles them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnySourceContract = SourceContract<any>;
+
+/** The host's HTTP app, whatever its logger type. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ServingApp = FastifyInstance<any, any, any, any>;
+
+export interface ModelKind<HP extends Hyperparameters = Hyperparameters, Loaded = unknown> {
+  name: string;
+  description: string;
+  sources: readonly AnySourceContract[];
+  hyperparameters: {
+    schema: z.ZodType<HP, unknown>;
+    searchSpace: Record<string, z.input<typeof SearchDimension>>;
+  };
+  metrics: {
+    specs: MetricSpec[];
+    /** What promotion compares. */
+    primary: string;
+    /** What early stopping and the search rank by (computed on a validation split, never the test split). */
+    validation: MetricSpec;
+  };
+  baseline: { label: string; evaluate(rt: KindRuntime, prepared: PreprocessResult): Promise<Evaluation> };
+  /** Configuration of preprocessing that its cache key must include (from the input), e.g. protocol dates. */
+  preprocessKey?(ctx: StepContext): unknown;
+  preprocess(rt: KindRuntime, snapshot: DatasetSnapshot): Promise<Omit<PreprocessResult, 'cached' | 'kind'>>;
+  train(rt: TrainingRuntime, prepared: PreprocessResult, hyperparameters: HP): Promise<TrainedModel>;
+  evaluate(rt: KindRuntime, prepared: PreprocessResult, model: ModelUnderTest): Promise<Evaluation>;
+  /** Preprocessing artifacts every served version needs; deploy copies them beside the model. */
+  servingArtifacts: readonly string[];
+  serving: ServingHandler<Loaded>;
+  feedback: FeedbackHandler;
+  /** The embedded default data, when a dataset has none. */
+  synthetic(): RawFile[];
+  /** Extra run-report sections (Markdown), after the host's. */
+  reportSections?(summary: Omit<LifecycleSummary, 'runReport'>): string[];
+}
+
+/** Any registered kind, whatever its hyperparameter and serving types. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyModelKind = ModelKind<any, any>;

@@ -1,0 +1,233 @@
+/**
+ * The next-item kind's serving handler. A loaded version is the tfjs model, the vocabulary
+ * that maps the store's item ids to the model's dense indices, the users' item sequences the
+ * version was trained from (their known history), and the items by popularity for users
+ * without any history.
+ *
+ *   GET  /recommendations?user=&k=     a known user's next items (history: training sequence + recent feedback)
+ *   POST /recommendations              {items: [...], k, session?} for an anonymous session
+ *   POST /feedback                     {type, user, item, request_id?, position?, timestamp?} or an array of them
+ */
+import { readTable } from '../../storage/arrow-io';
+import { datasetFromTables } from './sequences';
+import { RecentActivity } from './recent-activity';
+import { createNextItemModel } from '../../../ml/sequence/models';
+import { parseFeedbackBody, RecommendationQuery, SessionRecommendationBody } from '../../../schemas/serving';
+import type { NextItemModel, NextItemModelConfig } from '../../../ml/sequence/next-item-model';
+import type { ServingHandler, VersionToLoad } from '../contract';
+import * as tf from '@tensorflow/tfjs';
+
+export interface ScoredItem {
+  item_id: string;
+  score: number;
+}
+
+export interface Recommendation {
+  /** `model`: ranked by the recommender after the history; `popular`: no known history, so the most interacted items (score = interactions). */
+  strategy: 'model' | 'popular';
+  items: ScoredItem[];
+}
+
+/** The k highest-scoring dense indices, best first, skipping `excluded` and padding (0). */
+export function topK(scores: Float32Array, k: number, excluded: ReadonlySet<number>): { index: number; score: number }[] {
+  const best: { index: number; score: number }[] = [];
+  for (let index = 1; index < scores.length; index++) {
+    const score = scores[index];
+    if (best.length === k && score <= best[k - 1].score) continue;
+    if (excluded.has(index)) continue;
+    let at = best.length;
+    while (at > 0 && best[at - 1].score < score) at--;
+    best.splice(at, 0, { index, score });
+    if (best.length > k) best.pop();
+  }
+  return best;
+}
+
+/**
+ * Scores the histories of concurrent requests in one model call: requests that arrive in the
+ * same turn of the event loop share a batch, which costs little more than a single history.
+ */
+class ScoringBatcher {
+  private queue: { history: Int32Array; resolve: (row: Float32Array) => void; reject: (error: unknown) => void }[] = [];
+  private running = false;
+
+  constructor(
+    private readonly model: NextItemModel,
+    private readonly maxBatch: number,
+  ) {}
+
+  score(history: Int32Array): Promise<Float32Array> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ history, resolve, reject });
+      if (this.running) return; // the running loop picks it up with the next batch
+      this.running = true;
+      setImmediate(() => void this.run());
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      try {
+        const scores = await this.model.scoreNext(batch.map((b) => b.history));
+        const width = scores.length / batch.length;
+        batch.forEach((b, row) => b.resolve(scores.subarray(row * width, (row + 1) * width)));
+      } catch (error) {
+        for (const b of batch) b.reject(error);
+      }
+    }
+    this.running = false;
+  }
+}
+
+export class LoadedRecommender {
+  private readonly indexOf: Map<string, number>;
+  /** Dense indices by interactions, most first. */
+  private readonly popularity: Int32Array;
+  private readonly batcher: ScoringBatcher;
+
+  constructor(
+    readonly model: NextItemModel,
+    private readonly itemIds: string[],
+    private readonly itemCounts: number[],
+    private readonly histories: Map<string, Int32Array>,
+    maxBatch: number,
+  ) {
+    this.indexOf = new Map(itemIds.map((id, i) => [id, i + 1]));
+    this.popularity = Int32Array.from(itemIds.keys(), (i) => i + 1).sort((a, b) => itemCounts[b - 1] - itemCounts[a - 1] || a - b);
+    this.batcher = new ScoringBatcher(model, maxBatch);
+  }
+
+  get maxLen(): number {
+    return this.model.config.maxLen;
+  }
+
+  get numItems(): number {
+    return this.itemIds.length;
+  }
+
+  get users(): number {
+    return this.histories.size;
+  }
+
+  /** Up to `limit` users this version has a history for. */
+  knownUsers(limit: number): string[] {
+    return [...this.histories.keys()].slice(0, limit);
+  }
+
+  /** Store item ids of dense indices. */
+  decode(indices: ArrayLike<number>): string[] {
+    return Array.from(indices, (index) => this.itemIds[index - 1]);
+  }
+
+  /** Dense indices of item ids in this version's vocabulary; ids it does not know are returned apart. */
+  encode(itemIds: readonly string[]): { indices: number[]; unknown: string[] } {
+    const indices: number[] = [];
+    const unknown: string[] = [];
+    for (const id of itemIds) {
+      const index = this.indexOf.get(id);
+      if (index === undefined) unknown.push(id);
+      else indices.push(index);
+    }
+    return { indices, unknown };
+  }
+
+  /**
+   * A user's history: the sequence this version was trained from, then the items of events
+   * the service saw since (already dense indices), with repeats in a row collapsed as in preprocessing.
+   */
+  historyOf(user: string, recent: readonly number[]): Int32Array {
+    const known = this.histories.get(user) ?? new Int32Array(0);
+    const items = Array.from(known);
+    for (const item of recent) if (items[items.length - 1] !== item) items.push(item);
+    return Int32Array.from(items);
+  }
+
+  /** The k best items after `history`, none of which the history already holds. */
+  async recommend(history: Int32Array, k: number): Promise<Recommendation> {
+    const seen = new Set(history);
+    if (history.length === 0) {
+      const items: ScoredItem[] = [];
+      for (const index of this.popularity.subarray(0, k)) items.push({ item_id: this.itemIds[index - 1], score: this.itemCounts[index - 1] });
+      return { strategy: 'popular', items };
+    }
+    const scores = await this.batcher.score(history.subarray(Math.max(0, history.length - this.maxLen)));
+    const best = topK(scores, k, seen);
+    return { strategy: 'model', items: best.map((b) => ({ item_id: this.itemIds[b.index - 1], score: b.score })) };
+  }
+}
+
+/** Rebuilds a next-item model from its bundle (the tensors are copied into the model's variables, then freed). */
+export function modelFromBundle(config: Record<string, unknown>, tensors: Record<string, tf.Tensor>): NextItemModel {
+  const model = createNextItemModel(config as unknown as NextItemModelConfig, tensors);
+  tf.dispose(Object.values(tensors));
+  return model;
+}
+
+/** A published version: the bundle, its vocabulary, and the sequences artifact named in its lineage (the users' histories as of its training data). */
+export async function loadRecommender({ store, bundle, artifactKey, settings }: Pick<VersionToLoad, 'store' | 'bundle' | 'artifactKey' | 'settings'>): Promise<LoadedRecommender> {
+  const model = modelFromBundle(bundle.config, bundle.tensors);
+  const [vocabulary, sequences] = await Promise.all([readTable(store, artifactKey('vocabulary')), readTable(store, artifactKey('sequences'))]);
+  const data = datasetFromTables(vocabulary, sequences);
+  if (data.itemIds.length !== model.config.numItems) {
+    model.dispose();
+    throw new Error(`vocabulary has ${data.itemIds.length} items, the model ${model.config.numItems}`);
+  }
+  const histories = new Map(data.userIds.map((user, i) => [user, data.sequences[i]]));
+  return new LoadedRecommender(model, data.itemIds, data.itemCounts, histories, settings.maxScoringBatch);
+}
+
+/** Enough to exclude what a user saw lately; the model itself reads only its last maxLen items. */
+const RECENT_ITEMS_PER_USER = 200;
+/** Users whose recent feedback events are remembered for their next requests. */
+const RECENT_USERS = 100_000;
+
+export const nextItemServing: ServingHandler<LoadedRecommender> = {
+  load: loadRecommender,
+  dispose: (loaded) => loaded.model.dispose(),
+  describe: (loaded) => ({ users: loaded.users, items: loaded.numItems }),
+  routes(app, host) {
+    // Kept by store item id, not dense index, so it survives a swap to a version with another vocabulary.
+    const recent = new RecentActivity(RECENT_USERS, RECENT_ITEMS_PER_USER);
+    /** One impression per item shown, in the order shown. */
+    const impressions = (user: string, items: ScoredItem[], requestId: string, timestamp?: number) =>
+      items.map((item, position) => ({ type: 'impression', user_id: user, item_id: item.item_id, request_id: requestId, position, timestamp: timestamp ?? Date.now() }));
+
+    app.get('/recommendations', async (request, reply) => {
+      const query = host.parse(RecommendationQuery, request.query);
+      return host.serve(request, reply, async (champion) => {
+        const history = champion.historyOf(query.user, champion.encode(recent.itemsOf(query.user)).indices);
+        const recommendation = await champion.recommend(history, query.k);
+        return { body: { ...recommendation, user: query.user }, logged: impressions(query.user, recommendation.items, request.id, query.timestamp) };
+      });
+    });
+
+    app.post('/recommendations', async (request, reply) => {
+      const body = host.parse(SessionRecommendationBody, request.body);
+      return host.serve(request, reply, async (champion) => {
+        const { indices, unknown } = champion.encode(body.items);
+        const recommendation = await champion.recommend(Int32Array.from(indices), body.k);
+        // Unknown items (new since training, or mistyped) cannot inform the model; say which were ignored.
+        return { body: { ...recommendation, ignored_items: unknown }, logged: impressions(body.session ?? 'anonymous', recommendation.items, request.id, body.timestamp) };
+      });
+    });
+
+    app.post('/feedback', async (request, reply) => {
+      const events = host.check(parseFeedbackBody(request.body));
+      const liveVersion = host.liveVersion();
+      await host.logFeedback(
+        events.map((e) => ({
+          type: e.type,
+          model_version: (e.request_id && host.servedBy(e.request_id)) || liveVersion,
+          user_id: e.user,
+          item_id: e.item,
+          request_id: e.request_id ?? null,
+          position: e.position ?? null,
+          timestamp: e.timestamp ?? Date.now(),
+        })),
+      );
+      for (const e of events) recent.record(e.user, e.item);
+      return reply.status(202).send({ request_id: request.id, accepted: events.length });
+    });
+  },
+};

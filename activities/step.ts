@@ -1,0 +1,43 @@
+/**
+ * The wrapper every step activity runs in: it names the step in the log, reports a
+ * cancellation as a cancellation, and turns errors that retrying cannot fix (bad input
+ * files, unknown kinds, lost promotion races) into non-retryable failures typed by name.
+ */
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { TooManyBadRowsError } from './collect/collect';
+import { InvalidInputFileError } from './collect/raw-files';
+import { ChampionChangedError, NoPreviousChampionError } from './registry/serving-registry';
+import { UnknownModelKindError } from './model-kinds/registry';
+import { InputDataError } from './errors';
+import { isCancelled } from './progress';
+import { assertSafeKeySegment } from './storage/object-store';
+import { InvalidWorkflowInputError } from '../schemas/lifecycle-input';
+import type { StepContext } from '../schemas/steps';
+import type { Logger } from 'pino';
+
+const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError, NoPreviousChampionError, InputDataError, UnknownModelKindError, InvalidWorkflowInputError];
+
+export const isNonRetryable = (error: Error) => NON_RETRYABLE.some((type) => error instanceof type);
+
+export async function step<T>(name: string, ctx: StepContext, log: Logger, work: () => Promise<T>): Promise<T> {
+  assertSafeKeySegment(ctx.config.dataset, 'dataset');
+  const started = Date.now();
+  try {
+    const result = await work();
+    log.info({ step: name, kind: ctx.config.kind, workflowId: ctx.workflowId, ms: Date.now() - started }, 'step finished');
+    return result;
+  } catch (error) {
+    const err = error as Error;
+    if (isCancelled()) {
+      // Reported as a cancellation, not a failure, so Temporal records the step as cancelled.
+      log.warn({ step: name, workflowId: ctx.workflowId, ms: Date.now() - started }, 'step cancelled');
+      throw new CancelledFailure(err.message);
+    }
+    if (isNonRetryable(err)) {
+      log.error({ step: name, workflowId: ctx.workflowId, error: err.message }, 'step failed: not retryable');
+      throw ApplicationFailure.nonRetryable(err.message, err.name);
+    }
+    log.warn({ step: name, workflowId: ctx.workflowId, error: err.message }, 'step failed; Temporal will retry');
+    throw error;
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * What every model family's training loop shares with the host's training harness
+ * (activities/training-harness.ts): named tensors for checkpoints and bundles, the
+ * checkpoint policy, the per-epoch report, and the hooks through which the harness
+ * heartbeats, checkpoints, resumes and cancels a loop without knowing the model.
+ */
+import type * as tf from '@tensorflow/tfjs';
+
+/** A named tensor, as tf.io.encodeWeights and optimizer.getWeights use them. */
+export type NamedTensor = { name: string; tensor: tf.Tensor };
+
+/** A loop's JSON state (epoch, batch order, RNG, best so far) and its tensors (weights, optimizer, best weights). */
+export interface Checkpoint<State = unknown> {
+  state: State;
+  tensors: NamedTensor[];
+}
+
+export interface CheckpointPolicy<State = unknown> {
+  everySteps: number;
+  everySeconds: number;
+  /** `step`: optimizer steps taken so far; checkpoints are ordered by it. */
+  save(checkpoint: Checkpoint<State>, step: number): Promise<void>;
+}
+
+/** One finished epoch. `validation` is the kind's validation metric (early stopping and the search rank by it). */
+export interface EpochReport {
+  epoch: number;
+  epochs: number;
+  loss: number;
+  validation: number;
+  seconds: number;
+  samplesPerSecond: number;
+  tensors: number;
+  bytes: number;
+}
+
+export interface TrainingHooks<State = unknown> {
+  onStep?: (epoch: number, step: number, steps: number, loss: number) => void;
+  onEpoch?: (report: EpochReport) => void | Promise<void>;
+  /** Checked between steps; true stops training (cancellation). */
+  shouldStop?: () => boolean;
+  /** Save a checkpoint this often; with `resumeFrom`, continue from one. */
+  checkpoints?: CheckpointPolicy<State>;
+  resumeFrom?: Checkpoint<State>;
+}
+
+/** What a finished loop hands back besides its model. */
+export interface TrainingOutcome {
+  history: EpochReport[];
+  bestEpoch: number;
+  trainSeconds: number;
+  /** Training examples processed, and the time spent in optimizer steps only. */
+  samples: number;
+  stepSeconds: number;
+  /** The step of the checkpoint training resumed from, or null for a fresh start. */
+  resumedFromStep: number | null;
+}
