@@ -43,6 +43,11 @@ export function fitPlattScaling(logits: ArrayLike<number>, labels: Uint8Array): 
   }
   const targets = Float64Array.from(labels, (y) => (y === 1 ? positiveTarget : negativeTarget));
   const { coefficients } = fitPenalisedLogistic(design, 2, targets, new Float64Array(2));
-  if (!(coefficients[0] > 0)) throw new Error(`Platt scaling found slope ${coefficients[0]}: the scores do not rank frauds above genuine transactions on the calibration rows`);
-  return { slope: coefficients[0], intercept: coefficients[1] };
+  if (coefficients[0] > 0) return { slope: coefficients[0], intercept: coefficients[1] };
+  // Scores that rank frauds no better than chance on these rows: a negative slope would
+  // invert the ranking early stopping chose, so the calibrated model predicts the
+  // (smoothed) fraud rate for every row, the intercept-only optimum, and loses to any
+  // champion that ranks.
+  const rate = targets.reduce((sum, t) => sum + t, 0) / targets.length;
+  return { slope: 0, intercept: Math.log(rate / (1 - rate)) };
 }

@@ -84,9 +84,12 @@ describe('Platt scaling', () => {
     assert.ok(Math.abs(calibrate(fitted, 2) - sigmoid(0)) < 0.02);
   });
 
-  it('stays finite on perfectly separated scores, and refuses scores that rank frauds below genuine rows', () => {
+  it('stays finite on perfectly separated scores, and predicts the smoothed rate for scores that rank frauds below genuine rows', () => {
     const separated = fitPlattScaling(Float64Array.from([-2, -1, 1, 2]), Uint8Array.from([0, 0, 1, 1]));
     assert.ok(Number.isFinite(separated.slope) && separated.slope > 0);
-    assert.throws(() => fitPlattScaling(Float64Array.from([-2, -1, 1, 2, 0.5, -0.5]), Uint8Array.from([1, 1, 0, 0, 0, 1])), /slope/);
+    // 3 frauds of 6: targets 4/5 and 1/5, so the smoothed rate is 1/2.
+    const inverted = fitPlattScaling(Float64Array.from([-2, -1, 1, 2, 0.5, -0.5]), Uint8Array.from([1, 1, 0, 0, 0, 1]));
+    assert.equal(inverted.slope, 0);
+    assert.ok(Math.abs(calibrate(inverted, 5) - 0.5) < 1e-12);
   });
 });

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../ml/backend';
+import { FraudModel, TabularHyperparameters, trainFraudMlp, type Checkpoint, type FraudModelConfig } from '../../ml/tabular/fraud-mlp';
+import { fitLogisticBaseline, LogisticHyperparameters } from '../../ml/tabular/logistic';
+import { IDENTITY_CALIBRATION } from '../../ml/tabular/calibration';
+import { averagePrecision, rocAuc } from '../../ml/tabular/metrics';
+import { fitStandardizer } from '../../ml/tabular/standardizer';
+import { syntheticFraud, type SyntheticSignal } from '../../ml/tabular/synthetic';
+
+function mean(values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i];
+  return sum / values.length;
+}
+
+function splits(signal: SyntheticSignal, rows: { train: number; validation: number; test: number }, seed: string) {
+  return {
+    train: syntheticFraud({ rows: rows.train, signal, seed: `${seed}-train` }),
+    validation: syntheticFraud({ rows: rows.validation, signal, seed: `${seed}-validation` }),
+    test: syntheticFraud({ rows: rows.test, signal, seed: `${seed}-test` }),
+  };
+}
+
+function maxWeightDifference(a: FraudModel, b: FraudModel): number {
+  return Math.max(...a.namedWeights().map(({ name, tensor }) => tf.tidy(() => tf.max(tf.abs(tf.sub(tensor, b.variables.get(name)!))).dataSync()[0])));
+}
+
+describe('fraud MLP', function () {
+  before(async () => {
+    await selectBackend();
+  });
+
+  it('has strict hyperparameters with defaults', () => {
+    const hp = TabularHyperparameters.parse({});
+    assert.deepEqual(hp.hiddenLayers, [64, 32]);
+    assert.equal(hp.positiveWeight, 'sqrt-balanced');
+    assert.throws(() => TabularHyperparameters.parse({ hiddenUnits: 3 }));
+    assert.throws(() => TabularHyperparameters.parse({ positiveWeight: 'oversample' }));
+  });
+
+  it("explain's hand-written backward pass equals autodiff's gradient x standardised input, times the calibration slope", () => {
+    const featureNames = ['a', 'b', 'c', 'd', 'e'];
+    const data = syntheticFraud({ rows: 40, features: 5, signal: 'linear', seed: 'explain' });
+    const config: FraudModelConfig = { kind: 'fraud-mlp', featureNames, hiddenLayers: [7, 6, 4], standardizer: fitStandardizer(data.x, 5), calibration: { slope: 0.7, intercept: -2 } };
+    const model = FraudModel.initialise(config, 3);
+    const explained = model.explain(data.x, 40, 5);
+    const standardized = tf.tensor2d(Float32Array.from(data.x, (v, i) => (v - config.standardizer.mean[i % 5]) / config.standardizer.scale[i % 5]), [40, 5]);
+    const gradient = tf.grad((s: tf.Tensor) => tf.sum(model.logits(s as tf.Tensor2D)))(standardized);
+    const expected = tf.mul(gradient, standardized).mul(0.7).arraySync() as number[][];
+    explained.forEach((row, r) => {
+      assert.deepEqual(row.map((c) => c.feature), [...featureNames].sort((f, g) => Math.abs(expected[r][featureNames.indexOf(g)]) - Math.abs(expected[r][featureNames.indexOf(f)])));
+      for (const { feature, contribution } of row) assert.ok(Math.abs(contribution - expected[r][featureNames.indexOf(feature)]) < 1e-5);
+    });
+    tf.dispose([standardized, gradient]);
+    model.dispose();
+  });
+
+  it('learns an imbalanced interaction problem that logistic regression cannot, calibrates its probabilities, and leaks no tensors', async () => {
+    const { train, validation, test } = splits('interaction', { train: 30000, validation: 15000, test: 30000 }, 'interaction');
+    const before = tf.memory().numTensors;
+    const hp = TabularHyperparameters.parse({ epochs: 20, patience: 20 });
+    const result = await trainFraudMlp({ hyperparameters: hp, featureNames: train.featureNames, train, validation });
+    const scores = result.model.predict(test.x, test.y.length);
+    const baseline = fitLogisticBaseline({ hyperparameters: LogisticHyperparameters.parse({}), featureNames: train.featureNames, train }).predict(test.x, test.y.length);
+    const [mlpAp, baselineAp] = [averagePrecision(test.y, scores), averagePrecision(test.y, baseline)];
+    assert.ok(mlpAp > 0.4 && mlpAp > 4 * baselineAp, `AP: MLP ${mlpAp}, logistic ${baselineAp}`);
+    assert.ok(rocAuc(test.y, scores) > 0.95, `AUC ${rocAuc(test.y, scores)}`);
+
+    // Calibration: the held-out mean predicted probability is close to the observed fraud
+    // rate, while the positively weighted network's raw sigmoid overstates it.
+    const observed = mean(test.y);
+    const { slope, intercept } = result.model.config.calibration;
+    assert.ok(Math.abs(mean(scores) - observed) < 0.2 * observed, `mean prediction ${mean(scores)}, observed rate ${observed}`);
+    const raw = FraudModel.fromWeights({ ...result.model.config, calibration: IDENTITY_CALIBRATION }, Object.fromEntries(result.model.namedWeights().map((w) => [w.name, w.tensor])));
+    const rawMean = mean(raw.predict(test.x, test.y.length));
+    assert.ok(rawMean > 2 * observed, `uncalibrated mean ${rawMean}`);
+    assert.ok(slope > 0.5 && slope < 2 && intercept < -1, `calibration ${slope}, ${intercept}`);
+    // Among the top 1% of scores, predicted and observed fraud rates agree too.
+    const top = [...scores.keys()].sort((a, b) => scores[b] - scores[a]).slice(0, test.y.length / 100);
+    const [topPredicted, topObserved] = [mean(top.map((i) => scores[i])), mean(top.map((i) => test.y[i]))];
+    assert.ok(Math.abs(topPredicted - topObserved) < 0.15, `top 1%: predicted ${topPredicted}, observed ${topObserved}`);
+
+    raw.dispose();
+    result.model.dispose();
+    assert.equal(tf.memory().numTensors, before, 'training leaked tensors');
+  });
+
+  it('explanations name the feature that drives the label', async () => {
+    // Log-odds 3 z0 + z1 - z2: among the riskiest rows feature_00 dominates.
+    const { train, validation, test } = splits('linear', { train: 20000, validation: 10000, test: 10000 }, 'drivers');
+    const hp = TabularHyperparameters.parse({ epochs: 8, patience: 8 });
+    const { model } = await trainFraudMlp({ hyperparameters: hp, featureNames: train.featureNames, train, validation });
+    const scores = model.predict(test.x, test.y.length);
+    const riskiest = [...scores.keys()].sort((a, b) => scores[b] - scores[a]).slice(0, 50);
+    const rows = Float32Array.from(riskiest.flatMap((i) => [...test.x.subarray(i * 15, (i + 1) * 15)]));
+    const explanations = model.explain(rows, riskiest.length, 3);
+    const topIsDriver = explanations.filter((e) => e[0].feature === 'feature_00').length;
+    assert.ok(topIsDriver >= 45, `feature_00 leads ${topIsDriver} of 50 explanations`);
+    assert.ok(explanations.every((e) => e.length === 3 && e[0].contribution > 0));
+    model.dispose();
+  });
+
+  it('stops early on validation average precision and keeps the best epoch', async () => {
+    // Few training frauds and no dropout: the network overfits after a few epochs.
+    const { train, validation } = splits('linear', { train: 3000, validation: 5000, test: 0 }, 'early');
+    const hp = TabularHyperparameters.parse({ epochs: 60, patience: 3, dropout: 0, hiddenLayers: [128, 64], learningRate: 0.01, batchSize: 64 });
+    const result = await trainFraudMlp({ hyperparameters: hp, featureNames: train.featureNames, train, validation });
+    assert.equal(result.history.length, result.bestEpoch + 3, `best epoch ${result.bestEpoch} of ${result.history.length}`);
+    assert.ok(result.history.length < 60);
+    const best = result.history[result.bestEpoch - 1].validation;
+    assert.ok(result.history.every((h) => h.validation <= best));
+    const kept = averagePrecision(validation.y, result.model.predict(validation.x, validation.y.length));
+    assert.ok(Math.abs(kept - best) < 1e-3, `kept model's validation AP ${kept}, best epoch's ${best}`);
+    result.model.dispose();
+  });
+
+  it('resumes from a checkpoint to the same model as an uninterrupted run, which checkpointing does not change', async () => {
+    const { train, validation } = splits('linear', { train: 4000, validation: 3000, test: 0 }, 'resume');
+    const hp = TabularHyperparameters.parse({ epochs: 4, patience: 10, batchSize: 128 });
+    type Saved = { state: Checkpoint['state']; data: ArrayBuffer; specs: tf.io.WeightsManifestEntry[] };
+    const saved: Saved[] = [];
+    const checkpoints = {
+      everySteps: 10,
+      everySeconds: 3600,
+      save: async (c: Checkpoint) => {
+        const { data, specs } = await tf.io.encodeWeights(c.tensors);
+        // Through JSON, as a checkpoint store keeps the state.
+        saved.push({ state: JSON.parse(JSON.stringify(c.state)), data, specs });
+      },
+    };
+    const options = { hyperparameters: hp, featureNames: train.featureNames, train, validation };
+    const full = await trainFraudMlp({ ...options, checkpoints });
+    const plain = await trainFraudMlp(options);
+    assert.equal(maxWeightDifference(full.model, plain.model), 0);
+    assert.ok(saved.length >= 5, `${saved.length} checkpoints`);
+    // Mid-epoch, after a best-so-far copy exists.
+    const middle = saved.find((s) => s.state.epoch === 3 && s.state.position > 0)!;
+    const decoded = tf.io.decodeWeights(middle.data, middle.specs);
+    const resumeFrom = { state: middle.state, tensors: Object.entries(decoded).map(([name, tensor]) => ({ name, tensor })) };
+    const resumed = await trainFraudMlp({ ...options, resumeFrom });
+    assert.equal(resumed.resumedFromStep, middle.state.step);
+    assert.equal(resumed.steps, full.steps);
+    assert.deepEqual(resumed.history.map((h) => [h.epoch, h.validation]), full.history.map((h) => [h.epoch, h.validation]));
+    const difference = maxWeightDifference(full.model, resumed.model);
+    assert.ok(difference < 1e-5, `weights differ by ${difference}`);
+    assert.ok(full.model.config.calibration.slope > 0);
+    assert.deepEqual(resumed.model.config.calibration, full.model.config.calibration);
+    await assert.rejects(trainFraudMlp({ ...options, hyperparameters: { ...hp, learningRate: 0.01 }, resumeFrom }), /other data or hyperparameters/);
+    [full, plain, resumed].forEach((r) => r.model.dispose());
+    tf.dispose(Object.values(decoded));
+  });
+
+  it('saves and loads through namedWeights, tf.io and a JSON config with identical predictions and explanations', async () => {
+    const { train, validation, test } = splits('linear', { train: 4000, validation: 3000, test: 500 }, 'save');
+    const { model } = await trainFraudMlp({ hyperparameters: TabularHyperparameters.parse({ epochs: 2 }), featureNames: train.featureNames, train, validation });
+    const { data, specs } = await tf.io.encodeWeights(model.namedWeights());
+    const decoded = tf.io.decodeWeights(data, specs);
+    const loaded = FraudModel.fromWeights(JSON.parse(JSON.stringify(model.config)), decoded);
+    tf.dispose(Object.values(decoded));
+    assert.deepEqual(loaded.predict(test.x, 500), model.predict(test.x, 500));
+    assert.deepEqual(loaded.explain(test.x, 500, 4), model.explain(test.x, 500, 4));
+    const { 'output/bias': _bias, ...missing } = Object.fromEntries(model.namedWeights().map((w) => [w.name, w.tensor]));
+    assert.throws(() => FraudModel.fromWeights(model.config, missing), /no tensor "output\/bias"/);
+    loaded.dispose();
+    model.dispose();
+  });
+});
