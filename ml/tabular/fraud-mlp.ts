@@ -424,13 +424,13 @@ export async function trainFraudMlp(options: TabularTrainOptions): Promise<Tabul
     optimizer.dispose();
   }
   // Continue with the best epoch's weights, not the last (early stopping), then calibrate them.
-  const finalWeights = bestWeights ?? cloneWeights(model);
+  if (bestWeights) {
+    for (const [name, variable] of model.variables) variable.assign(bestWeights[name]);
+    tf.dispose(Object.values(bestWeights));
+  }
+  const calibration = fitPlattScaling(model.standardizedLogits(validationStandardized), validation.y);
+  const calibrated = FraudModel.fromWeights({ ...config, calibration }, Object.fromEntries(model.variables));
   model.dispose();
-  const uncalibrated = FraudModel.fromWeights(config, finalWeights);
-  const calibration = fitPlattScaling(uncalibrated.standardizedLogits(validationStandardized), validation.y);
-  const calibrated = FraudModel.fromWeights({ ...config, calibration }, finalWeights);
-  uncalibrated.dispose();
-  tf.dispose(Object.values(finalWeights));
   return {
     model: calibrated,
     history: state.history,
