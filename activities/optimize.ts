@@ -77,6 +77,17 @@ export function parseHyperparameters(kind: AnyModelKind, values: unknown): Hyper
   return parsed.data;
 }
 
+/** The kind's options with its defaults filled in; a bad field is an input error that names it. */
+export function parseKindOptions(kind: AnyModelKind, values: unknown): Record<string, unknown> {
+  if (!kind.options) {
+    if (values && Object.keys(values).length > 0) throw new InvalidWorkflowInputError(`options: ${kind.name} takes no options`);
+    return {};
+  }
+  const parsed = kind.options.safeParse(values ?? {});
+  if (!parsed.success) throw new InvalidWorkflowInputError(`invalid options for ${kind.name}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
 /**
  * The first step: checks the input against the kind (its hyperparameters, promotion metric
  * and search space), then chooses what to train with. Hyperparameters given in the input
@@ -85,6 +96,7 @@ export function parseHyperparameters(kind: AnyModelKind, values: unknown): Hyper
  */
 export async function chooseHyperparameters(store: ObjectStore, kind: AnyModelKind, ctx: StepContext, inputSetsHyperparameters: boolean): Promise<ChosenHyperparameters> {
   const fallback = parseHyperparameters(kind, ctx.config.hyperparameters);
+  parseKindOptions(kind, ctx.config.options);
   if (ctx.config.promotion.metric) metricSpec(kind, ctx.config.promotion.metric);
   if (ctx.config.optimize.search.enabled) searchSpace(kind, ctx);
   if (inputSetsHyperparameters) return { source: 'input', searchWorkflowId: null, values: fallback, note: 'set by the run input' };

@@ -39,7 +39,8 @@ export async function trainThroughHarness(deps: HarnessDeps, kind: AnyModelKind,
   const { store, log } = deps;
   const hyperparameters = kind.hyperparameters.schema.parse(ctx.config.hyperparameters);
   const inputs = Object.fromEntries(Object.entries(prepared.artifacts).map(([name, ref]) => [name, ref.sha256]));
-  return cachedStep(store, `train/${kind.name}`, { inputs, hyperparameters }, ctx.config.force, async () => {
+  // Options belong to the key too: a kind may ship some with its model (transaction-risk's decision thresholds).
+  return cachedStep(store, `train/${kind.name}`, { inputs, hyperparameters, options: ctx.config.options }, ctx.config.force, async () => {
     const backend = await selectBackend(log);
     // A retry after a lost worker continues from the newest complete checkpoint of this
     // activity. Heartbeats name it too, but throttled heartbeats can lag behind.
@@ -66,7 +67,7 @@ export async function trainThroughHarness(deps: HarnessDeps, kind: AnyModelKind,
         },
         onStep: (epoch: number, step: number, steps: number, loss: number) => heartbeat({ epoch, step, steps, loss, checkpoint } satisfies TrainHeartbeat),
         onEpoch: async (report: EpochReport) => {
-          log.info({ ...report, memoryMB: +(report.bytes / 2 ** 20).toFixed(1) }, 'epoch done');
+          log.info({ ...report, memoryMB: report.bytes === undefined ? undefined : +(report.bytes / 2 ** 20).toFixed(1) }, 'epoch done');
           await deps.onEpoch?.(ctx, report);
         },
         shouldStop: isCancelled,

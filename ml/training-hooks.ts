@@ -29,9 +29,10 @@ export interface EpochReport {
   loss: number;
   validation: number;
   seconds: number;
-  samplesPerSecond: number;
-  tensors: number;
-  bytes: number;
+  /** Throughput and tf.memory() after the epoch, where the loop measures them (a leak shows in the report). */
+  samplesPerSecond?: number;
+  tensors?: number;
+  bytes?: number;
 }
 
 export interface TrainingHooks<State = unknown> {

@@ -109,6 +109,8 @@ export const LifecycleInput = z
       .default('24h'),
     /** The kind's hyperparameters; validated against its schema, with its defaults filled in, by the first step. */
     hyperparameters: z.record(z.string(), z.unknown()).default({}),
+    /** The kind's own settings besides hyperparameters (transaction-risk: the evaluation windows, decision thresholds); validated by the first step. */
+    options: z.record(z.string(), z.unknown()).default({}),
     /** How training survives a lost worker: checkpoint cadence and how fast a silent worker is declared dead. */
     training: z
       .object({

@@ -198,6 +198,8 @@ export interface ModelKind<HP extends Hyperparameters = Hyperparameters, Loaded 
     schema: z.ZodType<HP, unknown>;
     searchSpace: Record<string, z.input<typeof SearchDimension>>;
   };
+  /** The kind's `options` input (not searched): evaluation windows, thresholds. Defaults fill an empty object. */
+  options?: z.ZodType<Record<string, unknown>, unknown>;
   metrics: {
     specs: MetricSpec[];
     /** What promotion compares. */

@@ -3,6 +3,7 @@
  * workflow input; the workflow itself never imports a kind.
  */
 import { nextItemKind } from './next-item';
+import { transactionRiskKind } from './transaction-risk';
 import { InvalidWorkflowInputError } from '../../schemas/lifecycle-input';
 import type { AnyModelKind, MetricSpec } from './contract';
 
@@ -25,6 +26,7 @@ export function buildRegistry(kinds: readonly AnyModelKind[]): ReadonlyMap<strin
 
 export const MODEL_KINDS = buildRegistry([
   nextItemKind,
+  transactionRiskKind,
 ]);
 
 export const KIND_NAMES: readonly string[] = [...MODEL_KINDS.keys()];

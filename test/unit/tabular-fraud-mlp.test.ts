@@ -33,7 +33,7 @@ describe('fraud MLP', function () {
 
   it('has strict hyperparameters with defaults', () => {
     const hp = TabularHyperparameters.parse({});
-    assert.deepEqual(hp.hiddenLayers, [64, 32]);
+    assert.deepEqual(hp.hiddenLayers, [32]);
     assert.equal(hp.positiveWeight, 'sqrt-balanced');
     assert.throws(() => TabularHyperparameters.parse({ hiddenUnits: 3 }));
     assert.throws(() => TabularHyperparameters.parse({ positiveWeight: 'oversample' }));
@@ -108,6 +108,7 @@ describe('fraud MLP', function () {
     const result = await trainFraudMlp({ hyperparameters: hp, featureNames: train.featureNames, train, validation });
     assert.equal(result.history.length, result.bestEpoch + 3, `best epoch ${result.bestEpoch} of ${result.history.length}`);
     assert.ok(result.history.length < 60);
+    assert.equal(result.samples, result.history.length * 3000);
     const best = result.history[result.bestEpoch - 1].validation;
     assert.ok(result.history.every((h) => h.validation <= best));
     const kept = averagePrecision(validation.y, result.model.predict(validation.x, validation.y.length));
@@ -117,13 +118,14 @@ describe('fraud MLP', function () {
 
   it('resumes from a checkpoint to the same model as an uninterrupted run, which checkpointing does not change', async () => {
     const { train, validation } = splits('linear', { train: 4000, validation: 3000, test: 0 }, 'resume');
-    const hp = TabularHyperparameters.parse({ epochs: 4, patience: 10, batchSize: 128 });
+    const hp = TabularHyperparameters.parse({ epochs: 4, patience: 10, batchSize: 128, learningRate: 0.01 });
     type Saved = { state: Checkpoint['state']; data: ArrayBuffer; specs: tf.io.WeightsManifestEntry[] };
     const saved: Saved[] = [];
     const checkpoints = {
       everySteps: 10,
       everySeconds: 3600,
-      save: async (c: Checkpoint) => {
+      save: async (c: Checkpoint, step: number) => {
+        assert.equal(step, c.state.step);
         const { data, specs } = await tf.io.encodeWeights(c.tensors);
         // Through JSON, as a checkpoint store keeps the state.
         saved.push({ state: JSON.parse(JSON.stringify(c.state)), data, specs });
@@ -146,7 +148,7 @@ describe('fraud MLP', function () {
     assert.ok(difference < 1e-5, `weights differ by ${difference}`);
     assert.ok(full.model.config.calibration.slope > 0);
     assert.deepEqual(resumed.model.config.calibration, full.model.config.calibration);
-    await assert.rejects(trainFraudMlp({ ...options, hyperparameters: { ...hp, learningRate: 0.01 }, resumeFrom }), /other data or hyperparameters/);
+    await assert.rejects(trainFraudMlp({ ...options, hyperparameters: { ...hp, learningRate: 0.02 }, resumeFrom }), /other data or hyperparameters/);
     [full, plain, resumed].forEach((r) => r.model.dispose());
     tf.dispose(Object.values(decoded));
   });

@@ -1,0 +1,147 @@
+/**
+ * The transaction-risk kind's serving handler. A loaded version is the fraud model, its
+ * decision thresholds, and an online feature state (features.ts) started from the version's
+ * `online-state` artifact, so the first request already sees each card's and terminal's
+ * recent history; every scored transaction and every label posted updates it.
+ *
+ *   POST /risk/score   one transaction, or an array of up to 500:
+ *                      {transaction_id, customer_id, terminal_id, tx_amount, tx_datetime?}
+ *                      -> probability, decision (approve | review | decline), top feature contributions
+ *   POST /feedback     {transaction_id, label: fraud|genuine, reported_at?} or an array of up to 500
+ */
+import { z } from 'zod';
+import { readBatches } from '../../storage/arrow-io';
+import { FraudModel, type FraudModelConfig } from '../../../ml/tabular/fraud-mlp';
+import { OnlineFeatureState, type FeatureOptions } from './features';
+import { FRAUD_LABELS, TransactionRow, utcTimestamp } from './rows';
+import type { ServingHandler, VersionToLoad } from '../contract';
+import type { FeatureContribution } from '../../../ml/tabular/scorer';
+
+export const MAX_TRANSACTIONS_PER_REQUEST = 500;
+/** Contributions returned per transaction, for the analyst. */
+const TOP_CONTRIBUTIONS = 3;
+
+/** What the trained model carries besides the network: its feature definitions and operating thresholds. */
+export interface RiskModelConfig extends FraudModelConfig {
+  featureOptions: FeatureOptions;
+  decision: { review: number; decline: number };
+  reviewBudget: number;
+}
+
+export interface LoadedRiskModel {
+  model: FraudModel;
+  config: RiskModelConfig;
+  state: OnlineFeatureState;
+  /** The latest transaction time scored: a late-arriving transaction is scored as of then (features never look back in time). */
+  clockMs: number;
+}
+
+const ScoreRequest = TransactionRow.omit({ tx_fraud: true }).extend({ tx_datetime: utcTimestamp.optional() }).strict();
+type ScoreRequest = z.output<typeof ScoreRequest>;
+const ScoreBatch = z
+  .array(ScoreRequest)
+  .min(1, 'must hold at least one transaction')
+  .max(MAX_TRANSACTIONS_PER_REQUEST, `must hold at most ${MAX_TRANSACTIONS_PER_REQUEST} transactions`)
+  .refine((txs) => new Set(txs.map((t) => t.transaction_id)).size === txs.length, 'must not hold one transaction_id twice');
+
+const LabelRequest = z
+  .object({
+    transaction_id: TransactionRow.shape.transaction_id,
+    label: z.enum(FRAUD_LABELS, { message: `must be one of ${FRAUD_LABELS.join(', ')}` }),
+    reported_at: utcTimestamp.optional(),
+  })
+  .strict();
+const LabelBatch = z.array(LabelRequest).min(1, 'must hold at least one label').max(MAX_TRANSACTIONS_PER_REQUEST, `must hold at most ${MAX_TRANSACTIONS_PER_REQUEST} labels`);
+
+/** An array is parsed as an array (errors name `[3].tx_amount`), an object as a batch of one. */
+function parseBody<T>(one: z.ZodType<T>, many: z.ZodType<T[]>, body: unknown): z.ZodSafeParseResult<T[]> {
+  return Array.isArray(body) ? many.safeParse(body) : one.transform((item) => [item]).safeParse(body);
+}
+
+export function decide(probability: number, thresholds: RiskModelConfig['decision']): 'approve' | 'review' | 'decline' {
+  return probability >= thresholds.decline ? 'decline' : probability >= thresholds.review ? 'review' : 'approve';
+}
+
+/** Replays the version's recent transactions and their labels into a fresh feature state. */
+async function warmState({ store, artifactKey }: Pick<VersionToLoad, 'store' | 'artifactKey'>, options: FeatureOptions): Promise<{ state: OnlineFeatureState; clockMs: number }> {
+  const state = new OnlineFeatureState(options);
+  let clockMs = Number.NEGATIVE_INFINITY;
+  for await (const batch of readBatches(store, artifactKey('online-state'))) {
+    const [ids, times, customers, terminals, amounts, frauds, reported] = ['transaction_id', 'tx_datetime', 'customer_id', 'terminal_id', 'tx_amount', 'fraud', 'reported_at'].map((c) => batch.getChild(c)!);
+    for (let row = 0; row < batch.numRows; row++) {
+      const transactionId = ids.get(row) as string;
+      clockMs = Number(times.get(row));
+      state.score({ transactionId, timeMs: clockMs, customerId: customers.get(row) as string, terminalId: terminals.get(row) as string, amount: amounts.get(row) as number });
+      const fraud = frauds.get(row);
+      if (fraud !== null) state.addLabel({ transactionId, fraud: Number(fraud) === 1, reportedAtMs: Number(reported.get(row)) });
+    }
+  }
+  return { state, clockMs };
+}
+
+export async function loadRiskModel(version: Pick<VersionToLoad, 'store' | 'bundle' | 'artifactKey'>): Promise<LoadedRiskModel> {
+  const config = version.bundle.config as unknown as RiskModelConfig;
+  const model = FraudModel.fromWeights(config, version.bundle.tensors);
+  for (const tensor of Object.values(version.bundle.tensors)) tensor.dispose();
+  try {
+    return { model, config, ...(await warmState(version, config.featureOptions)) };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
+/** The feedback log's column of a feature. */
+export const featureColumn = (name: string) => `f_${name}`;
+
+export const riskServing: ServingHandler<LoadedRiskModel> = {
+  load: loadRiskModel,
+  dispose: (loaded) => loaded.model.dispose(),
+  describe: (loaded) => ({ features: loaded.config.featureNames.length, decision: loaded.config.decision, ...loaded.state.stats() }),
+  routes(app, host) {
+    app.post('/risk/score', async (request, reply) => {
+      const transactions = host.check(parseBody<ScoreRequest>(ScoreRequest, ScoreBatch, request.body));
+      return host.serve(request, reply, async (loaded) => {
+        const { config, state, model } = loaded;
+        const width = config.featureNames.length;
+        const x = new Float32Array(transactions.length * width);
+        const order = [...transactions.keys()].sort((a, b) => (transactions[a].tx_datetime ?? Date.now()) - (transactions[b].tx_datetime ?? Date.now()));
+        const times = new Float64Array(transactions.length);
+        for (const i of order) {
+          const tx = transactions[i];
+          times[i] = loaded.clockMs = Math.max(loaded.clockMs, tx.tx_datetime ?? Date.now());
+          x.set(state.score({ transactionId: tx.transaction_id, timeMs: times[i], customerId: tx.customer_id, terminalId: tx.terminal_id, amount: tx.tx_amount }), i * width);
+        }
+        const probabilities = model.predict(x, transactions.length);
+        const contributions: FeatureContribution[][] = model.explain(x, transactions.length, TOP_CONTRIBUTIONS);
+        const results = transactions.map((tx, i) => ({ transaction_id: tx.transaction_id, probability: probabilities[i], decision: decide(probabilities[i], config.decision), contributions: contributions[i] }));
+        const logged = transactions.map((tx, i) => ({
+          type: 'score',
+          transaction_id: tx.transaction_id,
+          customer_id: tx.customer_id,
+          probability: probabilities[i],
+          decision: results[i].decision,
+          label: null,
+          timestamp: times[i],
+          ...Object.fromEntries(config.featureNames.map((name, j) => [featureColumn(name), x[i * width + j]])),
+        }));
+        return { body: Array.isArray(request.body) ? { results } : results[0], logged };
+      });
+    });
+
+    app.post('/feedback', async (request, reply) => {
+      const labels = host.check(parseBody(LabelRequest, LabelBatch, request.body));
+      const { state } = host.live();
+      const version = host.liveVersion();
+      const unknown: string[] = [];
+      const rows = labels.map((l) => {
+        const reportedAtMs = l.reported_at ?? Date.now();
+        if (!state.addLabel({ transactionId: l.transaction_id, fraud: l.label === 'fraud', reportedAtMs })) unknown.push(l.transaction_id);
+        return { type: 'label', model_version: version, transaction_id: l.transaction_id, label: l.label === 'fraud' ? 1 : 0, timestamp: reportedAtMs };
+      });
+      await host.logFeedback(rows);
+      // Labels for transactions the online state no longer holds still count for the feedback step's metrics.
+      return reply.status(202).send({ request_id: request.id, accepted: rows.length, not_in_online_state: unknown });
+    });
+  },
+};
