@@ -122,6 +122,8 @@ export interface ServingHandler<Loaded> {
   describe(loaded: Loaded): Record<string, unknown>;
   /** Registers the kind's routes, including POST /feedback. */
   routes(app: ServingApp, host: ServingHost<Loaded>): void;
+  /** A valid request for a loaded version: the conformance suite and bench:serving send it. */
+  sampleRequest(loaded: Loaded): { method: 'GET' | 'POST'; url: string; body?: unknown };
 }
 
 /** Host knobs a kind's loader may use. */

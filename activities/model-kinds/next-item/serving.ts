@@ -186,6 +186,7 @@ export const nextItemServing: ServingHandler<LoadedRecommender> = {
   load: loadRecommender,
   dispose: (loaded) => loaded.model.dispose(),
   describe: (loaded) => ({ users: loaded.users, items: loaded.numItems }),
+  sampleRequest: (loaded) => ({ method: 'GET', url: `/recommendations?user=${encodeURIComponent(loaded.knownUsers(1)[0] ?? 'anonymous')}&k=10` }),
   routes(app, host) {
     // Kept by store item id, not dense index, so it survives a swap to a version with another vocabulary.
     const recent = new RecentActivity(RECENT_USERS, RECENT_ITEMS_PER_USER);

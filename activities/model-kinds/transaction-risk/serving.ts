@@ -9,6 +9,7 @@
  *                      -> probability, decision (approve | review | decline), top feature contributions
  *   POST /feedback     {transaction_id, label: fraud|genuine, reported_at?} or an array of up to 500
  */
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { readBatches } from '../../storage/arrow-io';
 import { FraudModel, type FraudModelConfig } from '../../../ml/tabular/fraud-mlp';
@@ -98,6 +99,11 @@ export const riskServing: ServingHandler<LoadedRiskModel> = {
   load: loadRiskModel,
   dispose: (loaded) => loaded.model.dispose(),
   describe: (loaded) => ({ features: loaded.config.featureNames.length, decision: loaded.config.decision, ...loaded.state.stats() }),
+  sampleRequest: () => ({
+    method: 'POST',
+    url: '/risk/score',
+    body: { transaction_id: `sample-${randomUUID()}`, customer_id: 'sample-card', terminal_id: 'sample-terminal', tx_amount: 42.5 },
+  }),
   routes(app, host) {
     app.post('/risk/score', async (request, reply) => {
       const transactions = host.check(parseBody<ScoreRequest>(ScoreRequest, ScoreBatch, request.body));
