@@ -5,17 +5,16 @@
  * workflow change that would break runs in flight fails here instead of in production.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { HISTORY_FIXTURES, recordedThisRun } from './history-fixtures';
+import { HISTORY_FIXTURES, readHistory, recordedThisRun } from './history-fixtures';
 import { dataConverterFromEnv } from '../../infra/payload-encryption';
 
 const committed = () =>
   readdirSync(HISTORY_FIXTURES)
     .filter((f) => f.endsWith('.json'))
-    .map((f) => ({ name: f, workflowId: `replay-${f}`, history: historyFromJSON(JSON.parse(readFileSync(path.join(HISTORY_FIXTURES, f), 'utf8'))) }));
+    .map((f) => ({ name: f, workflowId: `replay-${f}`, history: readHistory(path.join(HISTORY_FIXTURES, f)) }));
 
 async function replay(workflowsPath: string, histories: { name: string; workflowId: string; history: unknown }[]): Promise<Map<string, Error | undefined>> {
   const outcomes = new Map<string, Error | undefined>();
