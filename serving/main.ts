@@ -1,5 +1,5 @@
 /**
- * `npm run serve -- --model store-next-item`: the recommendation service as its own process.
+ * `npm run serve -- --model store-next-item` (or store-transaction-risk): the serving host as its own process.
  * Options fall back to environment variables (see the README's Serving section). SIGTERM or
  * SIGINT closes it gracefully: no new requests, in-flight ones finish, feedback is flushed.
  */
@@ -16,7 +16,7 @@ function positiveInt(value: string): number {
 const env = (name: string) => process.env[name] || undefined;
 
 const program = new Command('serve')
-  .description('serve the champion recommender of a model over HTTP')
+  .description('serve the champion of a model over HTTP (its kind, from the name, picks the routes)')
   .option('--model <name>', 'model to serve, <dataset>-<kind> (env STORELOOP_SERVE_MODEL)', env('STORELOOP_SERVE_MODEL') ?? 'store-next-item')
   .option('--host <host>', 'address to listen on (env STORELOOP_SERVE_HOST)', env('STORELOOP_SERVE_HOST') ?? SERVING_DEFAULTS.host)
   .option('--port <n>', 'port (env STORELOOP_SERVE_PORT)', positiveInt, Number(env('STORELOOP_SERVE_PORT') ?? SERVING_DEFAULTS.port))
