@@ -4,7 +4,7 @@
  * checkpoint policy, the per-epoch report, and the hooks through which the harness
  * heartbeats, checkpoints, resumes and cancels a loop without knowing the model.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 
 /** A named tensor, as tf.io.encodeWeights and optimizer.getWeights use them. */
 export type NamedTensor = { name: string; tensor: tf.Tensor };
@@ -55,4 +55,54 @@ export interface TrainingOutcome {
   stepSeconds: number;
   /** The step of the checkpoint training resumed from, or null for a fresh start. */
   resumedFromStep: number | null;
+}
+
+/** A checkpoint's tensors, named `model/<variable>`, `optimizer/<index>/<name>` and `best/<variable>`. */
+export function checkpointTensors(variables: ReadonlyMap<string, tf.Variable>, optimizerWeights: NamedTensor[], best: tf.NamedTensorMap | undefined): NamedTensor[] {
+  return [
+    ...[...variables].map(([name, tensor]) => ({ name: `model/${name}`, tensor })),
+    ...optimizerWeights.map((w, i) => ({ name: `optimizer/${i}/${w.name}`, tensor: w.tensor })),
+    ...Object.entries(best ?? {}).map(([name, tensor]) => ({ name: `best/${name}`, tensor })),
+  ];
+}
+
+/** The inverse of checkpointTensors. */
+export function splitCheckpointTensors(tensors: NamedTensor[]): { model: tf.NamedTensorMap; best: tf.NamedTensorMap; optimizer: NamedTensor[] } {
+  const model: tf.NamedTensorMap = {};
+  const best: tf.NamedTensorMap = {};
+  const optimizer: NamedTensor[] = [];
+  for (const { name, tensor } of tensors) {
+    const [prefix, ...rest] = name.split('/');
+    if (prefix === 'model') model[rest.join('/')] = tensor;
+    else if (prefix === 'best') best[rest.join('/')] = tensor;
+    else if (prefix === 'optimizer') optimizer[Number(rest[0])] = { name: rest.slice(1).join('/'), tensor };
+    else throw new Error(`checkpoint tensor ${name} has an unknown prefix`);
+  }
+  return { model, best, optimizer };
+}
+
+/** Copies of a model's variables: the best-so-far weights. */
+export function cloneVariables(variables: ReadonlyMap<string, tf.Variable>): tf.NamedTensorMap {
+  return Object.fromEntries([...variables].map(([name, v]) => [name, tf.clone(v)]));
+}
+
+/** When the next checkpoint is due: every `everySteps` optimizer steps or `everySeconds`, whichever comes first. */
+export class CheckpointClock {
+  private last: { step: number; at: number };
+
+  constructor(
+    private readonly policy: CheckpointPolicy<never> | undefined,
+    step: number,
+  ) {
+    this.last = { step, at: Date.now() };
+  }
+
+  due(step: number): boolean {
+    const { policy } = this;
+    return policy !== undefined && (step - this.last.step >= policy.everySteps || Date.now() - this.last.at >= policy.everySeconds * 1000);
+  }
+
+  saved(step: number): void {
+    this.last = { step, at: Date.now() };
+  }
 }

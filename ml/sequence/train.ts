@@ -11,7 +11,8 @@ import { evaluateRanking, type RankingCase } from './ranking';
 import { leftPad, type NextItemModel } from './next-item-model';
 import { createNextItemModel } from './models';
 import { FlatAdam } from '../adam';
-import type { Checkpoint as GenericCheckpoint, EpochReport, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
+import { checkpointTensors, CheckpointClock, cloneVariables, splitCheckpointTensors } from '../training-hooks';
+import type { Checkpoint as GenericCheckpoint, EpochReport, TrainingHooks, TrainingOutcome } from '../training-hooks';
 import type { RecommenderHyperparameters } from './hyperparameters';
 
 export interface TrainResult extends TrainingOutcome {
@@ -86,7 +87,7 @@ export type Checkpoint = GenericCheckpoint<TrainingState>;
 
 export async function trainNextItemModel(options: TrainOptions): Promise<TrainResult> {
   const { hyperparameters: hp, numItems, resumeFrom } = options;
-  const restored = resumeFrom && tensorsByPrefix(resumeFrom.tensors);
+  const restored = resumeFrom && splitCheckpointTensors(resumeFrom.tensors);
   const model = createNextItemModel(
     {
       architecture: hp.model,
@@ -125,17 +126,13 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
   };
   let bestWeights: tf.NamedTensorMap | undefined = restored && Object.keys(restored.best).length > 0 ? restored.best : undefined;
   const started = Date.now();
-  let lastCheckpoint = { step: state.step, at: Date.now() };
+  const clock = new CheckpointClock(options.checkpoints, state.step);
 
   const checkpoint = async () => {
     state.rng = rng.state();
-    const tensors: NamedTensor[] = [
-      ...[...model.variables].map(([name, tensor]) => ({ name: `model/${name}`, tensor })),
-      ...optimizer.getWeights().map((w, i) => ({ name: `optimizer/${i}/${w.name}`, tensor: w.tensor })),
-      ...Object.entries(bestWeights ?? {}).map(([name, tensor]) => ({ name: `best/${name}`, tensor })),
-    ];
+    const tensors = checkpointTensors(model.variables, optimizer.getWeights(), bestWeights);
     await options.checkpoints!.save({ state: structuredClone(state), tensors }, state.step);
-    lastCheckpoint = { step: state.step, at: Date.now() };
+    clock.saved(state.step);
   };
 
   try {
@@ -164,8 +161,7 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
         state.epochSteps++;
         state.epochSamples += batch.positions;
         options.onStep?.(state.epoch, state.position + 1, batches.length, value);
-        const policy = options.checkpoints;
-        if (policy && (state.step - lastCheckpoint.step >= policy.everySteps || Date.now() - lastCheckpoint.at >= policy.everySeconds * 1000)) {
+        if (clock.due(state.step)) {
           state.position++; // this batch is done: a resumed run starts after it
           state.epochSeconds += (Date.now() - segmentStart) / 1000;
           await checkpoint();
@@ -194,7 +190,7 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
       let stop = options.maxSteps !== undefined && state.step >= options.maxSteps;
       if (report.validation > state.bestNdcg) {
         if (bestWeights) tf.dispose(Object.values(bestWeights));
-        bestWeights = cloneWeights(model);
+        bestWeights = cloneVariables(model.variables);
         state.bestNdcg = report.validation;
         state.bestEpoch = state.epoch;
       } else if (state.epoch - state.bestEpoch >= hp.patience) {
@@ -224,20 +220,3 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
   };
 }
 
-function tensorsByPrefix(tensors: NamedTensor[]) {
-  const model: tf.NamedTensorMap = {};
-  const best: tf.NamedTensorMap = {};
-  const optimizer: NamedTensor[] = [];
-  for (const { name, tensor } of tensors) {
-    const [prefix, ...rest] = name.split('/');
-    if (prefix === 'model') model[rest.join('/')] = tensor;
-    else if (prefix === 'best') best[rest.join('/')] = tensor;
-    else if (prefix === 'optimizer') optimizer[Number(rest[0])] = { name: rest.slice(1).join('/'), tensor };
-    else throw new Error(`checkpoint tensor ${name} has an unknown prefix`);
-  }
-  return { model, best, optimizer };
-}
-
-function cloneWeights(model: NextItemModel): tf.NamedTensorMap {
-  return Object.fromEntries([...model.variables].map(([name, v]) => [name, tf.clone(v)]));
-}

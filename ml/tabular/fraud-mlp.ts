@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { FlatAdam } from '../adam';
 import { dense, dropout } from '../layers';
 import { seededRng, shuffled, statefulRng, type RngState } from '../random';
+import { checkpointTensors, CheckpointClock, cloneVariables, splitCheckpointTensors } from '../training-hooks';
 import type { Checkpoint as GenericCheckpoint, EpochReport, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
 import { calibrate, fitPlattScaling, IDENTITY_CALIBRATION, type PlattCalibration } from './calibration';
 import { averagePrecision } from './metrics';
@@ -266,23 +267,6 @@ function weightedCrossEntropy(logits: tf.Tensor1D, labels: tf.Tensor1D, weights:
   return tf.mean(tf.mul(weights, tf.sub(tf.softplus(logits), tf.mul(labels, logits))));
 }
 
-function tensorsByPrefix(tensors: NamedTensor[]) {
-  const model: Record<string, tf.Tensor> = {};
-  const best: Record<string, tf.Tensor> = {};
-  const optimizer: NamedTensor[] = [];
-  for (const { name, tensor } of tensors) {
-    const [prefix, ...rest] = name.split('/');
-    if (prefix === 'model') model[rest.join('/')] = tensor;
-    else if (prefix === 'best') best[rest.join('/')] = tensor;
-    else if (prefix === 'optimizer') optimizer[Number(rest[0])] = { name: rest.slice(1).join('/'), tensor };
-    else throw new Error(`checkpoint tensor ${name} has an unknown prefix`);
-  }
-  return { model, best, optimizer };
-}
-
-function cloneWeights(model: FraudModel): Record<string, tf.Tensor> {
-  return Object.fromEntries([...model.variables].map(([name, v]) => [name, tf.clone(v)]));
-}
 
 export async function trainFraudMlp(options: TabularTrainOptions): Promise<TabularTrainResult> {
   const { hyperparameters: hp, featureNames, train, validation, resumeFrom } = options;
@@ -299,7 +283,7 @@ export async function trainFraudMlp(options: TabularTrainOptions): Promise<Tabul
   const positiveWeight = resolvePositiveWeight(hp.positiveWeight, trainPositives, trainRows);
   const config: FraudModelConfig = { kind: 'fraud-mlp', featureNames: [...featureNames], hiddenLayers: [...hp.hiddenLayers], standardizer, calibration: IDENTITY_CALIBRATION };
 
-  const restored = resumeFrom && tensorsByPrefix(resumeFrom.tensors);
+  const restored = resumeFrom && splitCheckpointTensors(resumeFrom.tensors);
   const model = restored ? FraudModel.fromWeights(config, restored.model) : FraudModel.initialise(config, hp.seed);
   const optimizer = new FlatAdam([...model.variables.values()], { learningRate: hp.learningRate });
   const rng = statefulRng(`fraud-mlp-${hp.seed}`, resumeFrom?.state.rng);
@@ -330,17 +314,13 @@ export async function trainFraudMlp(options: TabularTrainOptions): Promise<Tabul
   const batchY = new Float32Array(hp.batchSize);
   const batchWeights = new Float32Array(hp.batchSize);
   const started = Date.now();
-  let lastCheckpoint = { step: state.step, at: Date.now() };
+  const clock = new CheckpointClock(options.checkpoints, state.step);
 
   const checkpoint = async () => {
     state.rng = rng.state();
-    const tensors: NamedTensor[] = [
-      ...[...model.variables].map(([name, tensor]) => ({ name: `model/${name}`, tensor })),
-      ...optimizer.getWeights().map((w, i) => ({ name: `optimizer/${i}/${w.name}`, tensor: w.tensor })),
-      ...Object.entries(bestWeights ?? {}).map(([name, tensor]) => ({ name: `best/${name}`, tensor })),
-    ];
+    const tensors = checkpointTensors(model.variables, optimizer.getWeights(), bestWeights);
     await options.checkpoints!.save({ state: structuredClone(state), tensors }, state.step);
-    lastCheckpoint = { step: state.step, at: Date.now() };
+    clock.saved(state.step);
   };
 
   try {
@@ -373,8 +353,7 @@ export async function trainFraudMlp(options: TabularTrainOptions): Promise<Tabul
         state.epochSteps++;
         state.epochSamples += rows;
         options.onStep?.(state.epoch, state.position + 1, batchesPerEpoch, value);
-        const policy = options.checkpoints;
-        if (policy && (state.step - lastCheckpoint.step >= policy.everySteps || Date.now() - lastCheckpoint.at >= policy.everySeconds * 1000)) {
+        if (clock.due(state.step)) {
           state.position++; // this batch is done: a resumed run starts after it
           state.epochSeconds += (Date.now() - segmentStart) / 1000;
           await checkpoint();
@@ -402,7 +381,7 @@ export async function trainFraudMlp(options: TabularTrainOptions): Promise<Tabul
       state.stepSeconds += state.epochSeconds;
       if (report.validation > state.bestAveragePrecision) {
         if (bestWeights) tf.dispose(Object.values(bestWeights));
-        bestWeights = cloneWeights(model);
+        bestWeights = cloneVariables(model.variables);
         state.bestAveragePrecision = report.validation;
         state.bestEpoch = state.epoch;
       } else if (state.epoch - state.bestEpoch >= hp.patience) {
