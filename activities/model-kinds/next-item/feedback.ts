@@ -220,7 +220,6 @@ async function sequenceLengthDrift(store: ObjectStore, prepared: PreprocessResul
   return driftMeasure('sequence length (served users)', LENGTH_BUCKETS.map((b) => b.label), expected, actual, threshold, minSample);
 }
 
-
 export const ONLINE_METRICS: MetricSpec[] = [
   { name: 'hitRate', label: 'hit rate', direction: 'higher', format: 'percent' },
   { name: 'ctr', label: 'CTR', direction: 'higher', format: 'percent' },
