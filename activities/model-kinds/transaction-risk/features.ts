@@ -141,13 +141,16 @@ export function labelsFromTxFraud(
 ): LabelColumns {
   if (txFraud.length !== timeMs.length) throw new RangeError(`tx_fraud has ${txFraud.length} values for ${timeMs.length} transactions`);
   const { delayMs } = featurePlan(options);
-  const rows: number[] = [];
-  for (let i = 0; i < txFraud.length; i++) if (txFraud[i] !== null && txFraud[i] !== undefined) rows.push(i);
-  return {
-    transactionIndex: Int32Array.from(rows),
-    fraud: Uint8Array.from(rows, (i) => (txFraud[i] ? 1 : 0)),
-    reportedAtMs: Float64Array.from(rows, (i) => timeMs[i] + delayMs),
-  };
+  let count = 0;
+  for (let i = 0; i < txFraud.length; i++) if (txFraud[i] !== null && txFraud[i] !== undefined) count++;
+  const labels: LabelColumns = { transactionIndex: new Int32Array(count), fraud: new Uint8Array(count), reportedAtMs: new Float64Array(count) };
+  for (let i = 0, l = 0; i < txFraud.length; i++) {
+    if (txFraud[i] === null || txFraud[i] === undefined) continue;
+    labels.transactionIndex[l] = i;
+    labels.fraud[l] = txFraud[i] ? 1 : 0;
+    labels.reportedAtMs[l++] = timeMs[i] + delayMs;
+  }
+  return labels;
 }
 
 export function computeBatchFeatures(tx: TransactionColumns, labels: LabelColumns, options: FeatureOptions = DEFAULT_FEATURE_OPTIONS): BatchFeatures {
@@ -166,24 +169,19 @@ export function computeBatchFeatures(tx: TransactionColumns, labels: LabelColumn
     if (row < 0 || row >= n) throw new RangeError(`label ${l}: transactionIndex ${row} is not a row (0..${n - 1})`);
   }
   const values = new Float32Array(n * plan.featureCount);
-  const byTime = timeOrder(tx.timeMs, 'transaction time');
-  for (let i = 0; i < n; i++) writeTransactionFeatures(values, i * plan.featureCount, tx.timeMs[i], tx.amount[i]);
-  customerWindows(tx, plan, groupRows(tx.customer, byTime, groupCount(tx.customer, 'customer')), values);
-  const terminals = groupCount(tx.terminal, 'terminal');
-  // Labels grouped by their transaction's terminal, each group in (reportedAt, input) order.
-  const labelGroups = groupRows(
-    Int32Array.from(labels.transactionIndex, (row) => tx.terminal[row]),
-    timeOrder(labels.reportedAtMs, 'label reportedAtMs'),
-    terminals,
-  );
-  terminalWindows(tx, labels, plan, groupRows(tx.terminal, byTime, terminals), labelGroups, values);
+  sweep(tx, labels, plan, timeOrder(tx.timeMs, 'transaction time'), values);
   return { names: featureNames(options), values };
 }
 
-/** Rows grouped by a dense id, each group in the order of `order`: group g is rows[start[g]..start[g + 1]). */
+/**
+ * Rows grouped by a dense id, each group in the order of `order`: group g holds places
+ * start[g]..start[g + 1] and `position[row]` is a row's place. `records` holds `stride`
+ * numbers per place, the first ones copied from the grouped columns.
+ */
 interface Groups {
   start: Int32Array;
-  rows: Uint32Array;
+  position: Uint32Array;
+  records: Float64Array;
 }
 
 /** How many groups dense ids make (max + 1), checking that they are dense enough to count-sort. */
@@ -197,97 +195,112 @@ function groupCount(ids: Int32Array, what: string): number {
   return max + 1;
 }
 
-/** A stable counting sort of `order` by `ids` (each in 0..groups). */
-function groupRows(ids: Int32Array, order: Uint32Array, groups: number): Groups {
+/**
+ * A stable counting sort of `order` by `ids` (each in 0..groups) that copies `columns` into
+ * group order in the same pass: its writes advance one place per group at a time, which caches
+ * well, where gathering afterwards would read the columns at random. Interleaved records make a
+ * window edge's reads (time, amount or known fraud) share a cache line.
+ */
+function groupRows(ids: Int32Array, order: Uint32Array, groups: number, columns: Float64Array[], stride = columns.length): Groups {
   const start = new Int32Array(groups + 1);
   for (let p = 0; p < order.length; p++) start[ids[order[p]] + 1]++;
   for (let g = 0; g < groups; g++) start[g + 1] += start[g];
   const next = start.slice(0, groups);
-  const rows = new Uint32Array(order.length);
+  const position = new Uint32Array(ids.length);
+  const records = new Float64Array(order.length * stride);
   for (let p = 0; p < order.length; p++) {
     const row = order[p];
-    rows[next[ids[row]]++] = row;
+    const place = next[ids[row]]++;
+    position[row] = place;
+    for (let c = 0; c < columns.length; c++) records[place * stride + c] = columns[c][row];
   }
-  return { start, rows };
+  return { start, position, records };
 }
 
-function customerWindows(tx: TransactionColumns, plan: FeaturePlan, groups: Groups, out: Float32Array): void {
-  const { timeMs, amount } = tx;
-  const windows = plan.windowsMs.length;
-  const firstInWindow = new Int32Array(windows);
-  const sums = new Float64Array(windows);
-  const { start, rows } = groups;
-  for (let g = 0; g + 1 < start.length; g++) {
-    firstInWindow.fill(start[g]);
-    sums.fill(0);
-    for (let p = start[g]; p < start[g + 1]; p++) {
-      const row = rows[p];
-      const t = timeMs[row];
-      const at = row * plan.featureCount;
-      for (let k = 0; k < windows; k++) {
-        // The same steps as CustomerHistory.expire + score, in the same order.
-        const edge = t - plan.windowsMs[k];
-        let first = firstInWindow[k];
-        let sum = sums[k];
-        while (first < p && timeMs[rows[first]] <= edge) sum -= amount[rows[first++]];
-        if (first === p) sum = 0;
-        sum += amount[row];
-        firstInWindow[k] = first;
-        sums[k] = sum;
-        const count = p - first + 1;
-        const column = at + plan.customerColumn(k);
-        out[column] = count;
-        out[column + 1] = sum / count;
-      }
+/*
+ * One pass over the rows in time order, so that each output row is written once, front to back.
+ * Each customer's and terminal's rows are copied next to each other (`groupRows`), and the state
+ * of an entity sits in short stretches of typed arrays, so a row reads few cache lines:
+ *   customer c: customerFirst[c * W + k] = index where window k starts, customerSum[c * W + k] its sum;
+ *   terminal g: terminalState[g * S] = index up to which rows are old enough to be in windows,
+ *     [.. + 1 + k] = index where window k starts, [.. + 1 + W + k] = its known frauds.
+ */
+function sweep(tx: TransactionColumns, labels: LabelColumns, plan: FeaturePlan, byTime: Uint32Array, out: Float32Array): void {
+  const W = plan.windowsMs.length;
+  const { windowsMs, terminalReachMs, delayMs, featureCount } = plan;
+  const customerColumns = Int32Array.from({ length: W }, (_, k) => plan.customerColumn(k));
+  const terminalColumns = Int32Array.from({ length: W }, (_, k) => plan.terminalColumn(k));
+
+  // Customer records: (time, amount).
+  const customers = groupRows(tx.customer, byTime, groupCount(tx.customer, 'customer'), [tx.timeMs, tx.amount]);
+  const customerRows = customers.records;
+  const customerCount = customers.start.length - 1;
+  const customerFirst = new Int32Array(customerCount * W);
+  for (let c = 0; c < customerCount; c++) customerFirst.fill(customers.start[c], c * W, (c + 1) * W);
+  const customerSum = new Float64Array(customerCount * W);
+
+  const terminalCount = groupCount(tx.terminal, 'terminal');
+  // Terminal records: (time, 1 if the label in effect says fraud).
+  const terminals = groupRows(tx.terminal, byTime, terminalCount, [tx.timeMs], 2);
+  const terminalRows = terminals.records;
+  const S = 1 + 2 * W;
+  const terminalState = new Int32Array(terminalCount * S);
+  for (let g = 0; g < terminalCount; g++) terminalState.fill(terminals.start[g], g * S, g * S + 1 + W);
+  // Labels take effect in (reportedAt, input) order, as OnlineFeatureState applies them.
+  const labelsByTime = timeOrder(labels.reportedAtMs, 'label reportedAtMs');
+  let nextLabel = 0;
+
+  for (let r = 0; r < byTime.length; r++) {
+    const row = byTime[r];
+    const at = row * featureCount;
+    const t = tx.timeMs[row];
+    writeTransactionFeatures(out, at, t, tx.amount[row]);
+
+    // The steps of CustomerHistory.expire and addAndWrite, in the same order.
+    const p = customers.position[row];
+    const c = tx.customer[row] * W;
+    for (let k = 0; k < W; k++) {
+      const edge = t - windowsMs[k];
+      let first = customerFirst[c + k];
+      let sum = customerSum[c + k];
+      while (first < p && customerRows[2 * first] <= edge) sum -= customerRows[2 * first++ + 1];
+      if (first === p) sum = 0;
+      sum += customerRows[2 * p + 1];
+      customerFirst[c + k] = first;
+      customerSum[c + k] = sum;
+      const count = p - first + 1;
+      out[at + customerColumns[k]] = count;
+      out[at + customerColumns[k] + 1] = sum / count;
     }
-  }
-}
 
-function terminalWindows(tx: TransactionColumns, labels: LabelColumns, plan: FeaturePlan, groups: Groups, labelGroups: Groups, out: Float32Array): void {
-  const { timeMs } = tx;
-  const windows = plan.windowsMs.length;
-  const { start, rows } = groups;
-  const positionOf = new Int32Array(rows.length);
-  for (let p = 0; p < rows.length; p++) positionOf[rows[p]] = p;
-  const knownFraud = new Uint8Array(rows.length);
-  const firstInWindow = new Int32Array(windows);
-  const frauds = new Int32Array(windows);
-  for (let g = 0; g + 1 < start.length; g++) {
-    // Rows rows[firstInWindow[k]..entered) of the group are inside window k.
-    let entered = start[g];
-    firstInWindow.fill(start[g]);
-    frauds.fill(0);
-    let nextLabel = labelGroups.start[g];
-    const labelsEnd = labelGroups.start[g + 1];
-    for (let p = start[g]; p < start[g + 1]; p++) {
-      const row = rows[p];
-      const t = timeMs[row];
-      while (nextLabel < labelsEnd && labels.reportedAtMs[labelGroups.rows[nextLabel]] <= t) {
-        const label = labelGroups.rows[nextLabel++];
-        const labelled = labels.transactionIndex[label];
-        const fraud = labels.fraud[label] ? 1 : 0;
-        const change = fraud - knownFraud[labelled];
-        if (change === 0) continue;
-        knownFraud[labelled] = fraud;
-        const position = positionOf[labelled];
-        for (let k = 0; k < windows; k++) if (position >= firstInWindow[k] && position < entered) frauds[k] += change;
-      }
-      const entryEdge = t - plan.delayMs;
-      while (entered < p && timeMs[rows[entered]] <= entryEdge) {
-        if (knownFraud[rows[entered]]) for (let k = 0; k < windows; k++) frauds[k]++;
-        entered++;
-      }
-      const at = row * plan.featureCount;
-      for (let k = 0; k < windows; k++) {
-        const edge = t - plan.terminalReachMs[k];
-        let first = firstInWindow[k];
-        while (first < entered && timeMs[rows[first]] <= edge) frauds[k] -= knownFraud[rows[first++]];
-        firstInWindow[k] = first;
-        const count = entered - first;
-        const column = at + plan.terminalColumn(k);
-        out[column] = count;
-        out[column + 1] = count > 0 ? frauds[k] / count : 0;
-      }
+    // The steps of OnlineFeatureState's labels, TerminalHistory.advance and write.
+    for (; nextLabel < labelsByTime.length && labels.reportedAtMs[labelsByTime[nextLabel]] <= t; nextLabel++) {
+      const label = labelsByTime[nextLabel];
+      const labelled = labels.transactionIndex[label];
+      const place = terminals.position[labelled];
+      const change = (labels.fraud[label] ? 1 : 0) - terminalRows[2 * place + 1];
+      if (change === 0) continue;
+      terminalRows[2 * place + 1] += change;
+      const state = tx.terminal[labelled] * S;
+      for (let k = 0; k < W; k++) if (place >= terminalState[state + 1 + k] && place < terminalState[state]) terminalState[state + 1 + W + k] += change;
+    }
+    const q = terminals.position[row];
+    const g = tx.terminal[row] * S;
+    let entered = terminalState[g];
+    for (const entryEdge = t - delayMs; entered < q && terminalRows[2 * entered] <= entryEdge; entered++) {
+      if (terminalRows[2 * entered + 1]) for (let k = 0; k < W; k++) terminalState[g + 1 + W + k]++;
+    }
+    terminalState[g] = entered;
+    for (let k = 0; k < W; k++) {
+      const edge = t - terminalReachMs[k];
+      let first = terminalState[g + 1 + k];
+      let frauds = terminalState[g + 1 + W + k];
+      while (first < entered && terminalRows[2 * first] <= edge) frauds -= terminalRows[2 * first++ + 1];
+      terminalState[g + 1 + k] = first;
+      terminalState[g + 1 + W + k] = frauds;
+      const count = entered - first;
+      out[at + terminalColumns[k]] = count;
+      out[at + terminalColumns[k] + 1] = count > 0 ? frauds / count : 0;
     }
   }
 }
@@ -309,7 +322,8 @@ export function timeOrder(times: Float64Array, what = 'time'): Uint32Array {
   if (sorted) return order;
   // Map each double to an unsigned 64-bit key (hi, lo) that sorts as the numbers do:
   // flip the sign bit of positives, every bit of negatives. -0 is read as +0.
-  const scratch = Float64Array.from(times, (t) => t + 0);
+  const scratch = new Float64Array(n);
+  for (let i = 0; i < n; i++) scratch[i] = times[i] + 0;
   const words = new Uint32Array(scratch.buffer);
   const littleEndian = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
   const hi = new Uint32Array(n);
