@@ -169,7 +169,9 @@ export function computeBatchFeatures(tx: TransactionColumns, labels: LabelColumn
     if (row < 0 || row >= n) throw new RangeError(`label ${l}: transactionIndex ${row} is not a row (0..${n - 1})`);
   }
   const values = new Float32Array(n * plan.featureCount);
-  sweep(tx, labels, plan, timeOrder(tx.timeMs, 'transaction time'), values);
+  const byTime = timeOrder(tx.timeMs, 'transaction time');
+  customerSweep(tx, plan, byTime, values);
+  terminalSweep(tx, labels, plan, byTime, values);
   return { names: featureNames(options), values };
 }
 
@@ -217,90 +219,132 @@ function groupRows(ids: Int32Array, order: Uint32Array, groups: number, columns:
   return { start, position, records };
 }
 
-/*
- * One pass over the rows in time order, so that each output row is written once, front to back.
- * Each customer's and terminal's rows are copied next to each other (`groupRows`), and the state
- * of an entity sits in short stretches of typed arrays, so a row reads few cache lines:
- *   customer c: customerFirst[c * W + k] = index where window k starts, customerSum[c * W + k] its sum;
- *   terminal g: terminalState[g * S] = index up to which rows are old enough to be in windows,
- *     [.. + 1 + k] = index where window k starts, [.. + 1 + W + k] = its known frauds.
- */
-function sweep(tx: TransactionColumns, labels: LabelColumns, plan: FeaturePlan, byTime: Uint32Array, out: Float32Array): void {
-  const W = plan.windowsMs.length;
-  const { windowsMs, terminalReachMs, delayMs, featureCount } = plan;
-  const customerColumns = Int32Array.from({ length: W }, (_, k) => plan.customerColumn(k));
-  const terminalColumns = Int32Array.from({ length: W }, (_, k) => plan.terminalColumn(k));
+/** When a transaction's known status flips, and how (+1: becomes a known fraud, -1: no longer). */
+interface LabelChanges {
+  atMs: Float64Array;
+  transaction: Int32Array;
+  change: Int8Array;
+}
 
-  // Customer records: (time, amount).
+/**
+ * Labels take effect in (reportedAt, input) order, as OnlineFeatureState applies them, each
+ * replacing the one before for its transaction; so which of them flip a transaction's status is
+ * known up front. Only those reach the sweep (with tx_fraud labels: the frauds, not every row).
+ */
+function labelChanges(labels: LabelColumns, transactions: number): LabelChanges {
+  const order = timeOrder(labels.reportedAtMs, 'label reportedAtMs');
+  const status = new Uint8Array(transactions);
+  const flips: number[] = [];
+  for (const label of order) {
+    const verdict = labels.fraud[label] ? 1 : 0;
+    const row = labels.transactionIndex[label];
+    if (verdict === status[row]) continue;
+    status[row] = verdict;
+    flips.push(label);
+  }
+  return {
+    atMs: Float64Array.from(flips, (l) => labels.reportedAtMs[l]),
+    transaction: Int32Array.from(flips, (l) => labels.transactionIndex[l]),
+    change: Int8Array.from(flips, (l) => (labels.fraud[l] ? 1 : -1)),
+  };
+}
+
+/*
+ * The sweeps walk the rows in time order, so the output is written front to back. Each customer's
+ * and terminal's rows are copied next to each other (`groupRows`), and an entity's state sits in
+ * short stretches of typed arrays, so a row reads few cache lines. Customers and terminals are
+ * swept in separate passes: together their working sets miss the cache far more (measured: the
+ * two passes take about 2/3 of the time of one fused pass).
+ */
+
+/** Calendar and customer features: customerFirst[c * W + k] = where customer c's window k starts, customerSum its sum. */
+function customerSweep(tx: TransactionColumns, plan: FeaturePlan, byTime: Uint32Array, out: Float32Array): void {
+  const W = plan.windowsMs.length;
+  const { windowsMs, featureCount } = plan;
+  const columns = Int32Array.from({ length: W }, (_, k) => plan.customerColumn(k));
+  // Records: (time, amount).
   const customers = groupRows(tx.customer, byTime, groupCount(tx.customer, 'customer'), [tx.timeMs, tx.amount]);
-  const customerRows = customers.records;
+  const records = customers.records;
   const customerCount = customers.start.length - 1;
   const customerFirst = new Int32Array(customerCount * W);
   for (let c = 0; c < customerCount; c++) customerFirst.fill(customers.start[c], c * W, (c + 1) * W);
   const customerSum = new Float64Array(customerCount * W);
-
-  const terminalCount = groupCount(tx.terminal, 'terminal');
-  // Terminal records: (time, 1 if the label in effect says fraud).
-  const terminals = groupRows(tx.terminal, byTime, terminalCount, [tx.timeMs], 2);
-  const terminalRows = terminals.records;
-  const S = 1 + 2 * W;
-  const terminalState = new Int32Array(terminalCount * S);
-  for (let g = 0; g < terminalCount; g++) terminalState.fill(terminals.start[g], g * S, g * S + 1 + W);
-  // Labels take effect in (reportedAt, input) order, as OnlineFeatureState applies them.
-  const labelsByTime = timeOrder(labels.reportedAtMs, 'label reportedAtMs');
-  let nextLabel = 0;
-
+  const { timeMs, amount, customer } = tx;
+  const { position } = customers;
   for (let r = 0; r < byTime.length; r++) {
     const row = byTime[r];
     const at = row * featureCount;
-    const t = tx.timeMs[row];
-    writeTransactionFeatures(out, at, t, tx.amount[row]);
-
+    const t = timeMs[row];
+    writeTransactionFeatures(out, at, t, amount[row]);
     // The steps of CustomerHistory.expire and addAndWrite, in the same order.
-    const p = customers.position[row];
-    const c = tx.customer[row] * W;
+    const p = position[row];
+    const c = customer[row] * W;
     for (let k = 0; k < W; k++) {
       const edge = t - windowsMs[k];
       let first = customerFirst[c + k];
       let sum = customerSum[c + k];
-      while (first < p && customerRows[2 * first] <= edge) sum -= customerRows[2 * first++ + 1];
+      while (first < p && records[2 * first] <= edge) sum -= records[2 * first++ + 1];
       if (first === p) sum = 0;
-      sum += customerRows[2 * p + 1];
+      sum += records[2 * p + 1];
       customerFirst[c + k] = first;
       customerSum[c + k] = sum;
       const count = p - first + 1;
-      out[at + customerColumns[k]] = count;
-      out[at + customerColumns[k] + 1] = sum / count;
+      out[at + columns[k]] = count;
+      out[at + columns[k] + 1] = sum / count;
     }
+  }
+}
 
+/**
+ * Terminal features. terminalState[g * S] = index up to which terminal g's rows are old enough
+ * (<= t - delay) to be in windows, [.. + 1 + k] = where its window k starts, [.. + 1 + W + k] =
+ * the known frauds in it.
+ */
+function terminalSweep(tx: TransactionColumns, labels: LabelColumns, plan: FeaturePlan, byTime: Uint32Array, out: Float32Array): void {
+  const W = plan.windowsMs.length;
+  const { terminalReachMs, delayMs, featureCount } = plan;
+  const columns = Int32Array.from({ length: W }, (_, k) => plan.terminalColumn(k));
+  const terminalCount = groupCount(tx.terminal, 'terminal');
+  // Records: (time, 1 if the label in effect says fraud).
+  const terminals = groupRows(tx.terminal, byTime, terminalCount, [tx.timeMs], 2);
+  const records = terminals.records;
+  const S = 1 + 2 * W;
+  const terminalState = new Int32Array(terminalCount * S);
+  for (let g = 0; g < terminalCount; g++) terminalState.fill(terminals.start[g], g * S, g * S + 1 + W);
+  const changes = labelChanges(labels, byTime.length);
+  const { timeMs, terminal } = tx;
+  const { position } = terminals;
+  let nextChange = 0;
+  for (let r = 0; r < byTime.length; r++) {
+    const row = byTime[r];
+    const at = row * featureCount;
+    const t = timeMs[row];
     // The steps of OnlineFeatureState's labels, TerminalHistory.advance and write.
-    for (; nextLabel < labelsByTime.length && labels.reportedAtMs[labelsByTime[nextLabel]] <= t; nextLabel++) {
-      const label = labelsByTime[nextLabel];
-      const labelled = labels.transactionIndex[label];
-      const place = terminals.position[labelled];
-      const change = (labels.fraud[label] ? 1 : 0) - terminalRows[2 * place + 1];
-      if (change === 0) continue;
-      terminalRows[2 * place + 1] += change;
-      const state = tx.terminal[labelled] * S;
+    for (; nextChange < changes.atMs.length && changes.atMs[nextChange] <= t; nextChange++) {
+      const labelled = changes.transaction[nextChange];
+      const change = changes.change[nextChange];
+      const place = position[labelled];
+      records[2 * place + 1] += change;
+      const state = terminal[labelled] * S;
       for (let k = 0; k < W; k++) if (place >= terminalState[state + 1 + k] && place < terminalState[state]) terminalState[state + 1 + W + k] += change;
     }
-    const q = terminals.position[row];
-    const g = tx.terminal[row] * S;
+    const q = position[row];
+    const g = terminal[row] * S;
     let entered = terminalState[g];
-    for (const entryEdge = t - delayMs; entered < q && terminalRows[2 * entered] <= entryEdge; entered++) {
-      if (terminalRows[2 * entered + 1]) for (let k = 0; k < W; k++) terminalState[g + 1 + W + k]++;
+    for (const entryEdge = t - delayMs; entered < q && records[2 * entered] <= entryEdge; entered++) {
+      if (records[2 * entered + 1]) for (let k = 0; k < W; k++) terminalState[g + 1 + W + k]++;
     }
     terminalState[g] = entered;
     for (let k = 0; k < W; k++) {
       const edge = t - terminalReachMs[k];
       let first = terminalState[g + 1 + k];
       let frauds = terminalState[g + 1 + W + k];
-      while (first < entered && terminalRows[2 * first] <= edge) frauds -= terminalRows[2 * first++ + 1];
+      while (first < entered && records[2 * first] <= edge) frauds -= records[2 * first++ + 1];
       terminalState[g + 1 + k] = first;
       terminalState[g + 1 + W + k] = frauds;
       const count = entered - first;
-      out[at + terminalColumns[k]] = count;
-      out[at + terminalColumns[k] + 1] = count > 0 ? frauds / count : 0;
+      out[at + columns[k]] = count;
+      out[at + columns[k] + 1] = count > 0 ? frauds / count : 0;
     }
   }
 }
