@@ -237,6 +237,9 @@ describe('transaction-risk features: online serving state', () => {
     assert.throws(() => score(online, 'a', 1000), /already scored/);
     assert.equal(online.addLabel({ transactionId: 'a', fraud: true, reportedAtMs: 2000 }), true);
     assert.deepEqual(online.stats(), { customers: 1, terminals: 1, transactions: 1, pendingLabels: 1 });
+    // Reported when 'a' is in no window any more (7 + 30 days on): accepted, not kept.
+    assert.equal(online.addLabel({ transactionId: 'a', fraud: true, reportedAtMs: 1000 + 37 * DAY }), true);
+    assert.equal(online.stats().pendingLabels, 1);
   });
 
   it('keeps only delay + max window of history, and forgets customers and terminals with none', () => {

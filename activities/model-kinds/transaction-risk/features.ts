@@ -691,12 +691,14 @@ export class OnlineFeatureState {
    * after its reportedAt; of two labels for one transaction the later reported one stands. A label
    * must arrive before any transaction at or after its reportedAt is scored to count for it (batch
    * counts it from reportedAt on). Returns false, and changes nothing, for a transaction id never
-   * scored or already dropped (it is in no window any more).
+   * scored or already dropped (it is in no window any more). A label reported once its transaction
+   * has left every window is accepted and not kept: it could not change a feature.
    */
   addLabel(label: OnlineLabel): boolean {
     const record = this.byId.get(label.transactionId);
     if (!record) return false;
     if (!Number.isFinite(label.reportedAtMs)) throw new RangeError(`label for ${label.transactionId}: reportedAtMs ${label.reportedAtMs} is not a finite number`);
+    if (label.reportedAtMs >= record.timeMs + this.plan.retentionMs) return true;
     const pending: PendingLabel = { record, fraud: label.fraud ? 1 : 0, reportedAtMs: label.reportedAtMs, arrival: this.labelArrivals++ };
     if (label.reportedAtMs <= this.clockMs) this.applyLabel(pending);
     else this.pending.push(pending);
