@@ -11,7 +11,7 @@ import { readChampion, readHistory, readVersionManifest, versionPrefix } from '.
 import { sha256Hex } from '../../schemas/artifacts';
 import type { ObjectStore } from '../../activities/storage/object-store';
 import type { SourceState } from '../../schemas/steps';
-import type { LifecycleSummary } from '../../workflows/lifecycle';
+import type { LifecycleSummary } from '../../schemas/summary';
 
 const CONTENT_ADDRESSED = /\/([0-9a-f]{64})\.(arrow|json)$/;
 
@@ -45,9 +45,10 @@ export async function assertRunLostNothing(store: ObjectStore, dataset: string, 
   // One output per step: a retried step rewrote the same object instead of adding another.
   const one = (keys: string[], what: string) => assert.equal(keys.length, 1, `${what}: ${keys.join(', ')}`);
   one(datasetKeys.filter((k) => k.startsWith(`datasets/${dataset}/snapshots/`)), 'snapshots');
-  one(artifactKeys.filter((k) => k.startsWith(`artifacts/${dataset}/sequences/`)), 'sequences');
-  one(artifactKeys.filter((k) => k.startsWith(`artifacts/${dataset}/vocabulary/`)), 'vocabularies');
-  const models = artifactKeys.filter((k) => k.startsWith(`artifacts/${dataset}/models/`));
+  const artifacts = `artifacts/${dataset}/${summary.kind}`;
+  one(artifactKeys.filter((k) => k.startsWith(`${artifacts}/sequences/`)), 'sequences');
+  one(artifactKeys.filter((k) => k.startsWith(`${artifacts}/vocabulary/`)), 'vocabularies');
+  const models = artifactKeys.filter((k) => k.startsWith(`${artifacts}/models/`));
   assert.equal(models.length, 2, `one model bundle (model.json + weights.bin): ${models.join(', ')}`);
   one(reportKeys.filter((k) => CONTENT_ADDRESSED.test(k)), 'evaluation reports');
   assert.ok(reportKeys.includes(store.keyOf(summary.runReport)), `the run report ${summary.runReport}`);
@@ -66,5 +67,5 @@ export async function assertRunLostNothing(store: ObjectStore, dataset: string, 
     await assertHashMatches(store, store.keyOf(uri), CONTENT_ADDRESSED.exec(uri)![1]);
   }
   await assertHashMatches(store, `${versionPrefix(summary.model, summary.version!)}/weights.bin`, manifest.lineage.weightsSha256);
-  assert.ok(models.includes(`artifacts/${dataset}/models/${manifest.lineage.weightsSha256}/weights.bin`), 'the served weights are the trained ones');
+  assert.ok(models.includes(`${artifacts}/models/${manifest.lineage.weightsSha256}/weights.bin`), 'the served weights are the trained ones');
 }
