@@ -20,9 +20,9 @@ describe('payload encryption on the real Temporal server @integration', () => {
         const handle = await client.workflow.start('modelLifecycle', {
           taskQueue,
           workflowId: `encryption-probe-${Date.now()}`,
-          args: [{ dataset: 'encryption-probe', hyperparameters: { epochs: -1 } }],
+          args: [{ dataset: 'encryption-probe', maxBadRowFraction: 2 }],
         });
-        await assert.rejects(handle.result(), (e: Error) => e instanceof WorkflowFailedError && /hyperparameters\.epochs/.test(e.cause?.message ?? ''));
+        await assert.rejects(handle.result(), (e: Error) => e instanceof WorkflowFailedError && /maxBadRowFraction/.test(e.cause?.message ?? ''));
         const history = await plain.workflow.getHandle(handle.workflowId).fetchHistory();
         const [stored] = history.events![0].workflowExecutionStartedEventAttributes!.input!.payloads!;
         assert.equal(Buffer.from(stored.metadata!.encoding!).toString(), 'binary/encrypted');
