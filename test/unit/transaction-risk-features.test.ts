@@ -16,7 +16,18 @@ import {
   type LabelColumns,
   type TransactionColumns,
 } from '../../activities/model-kinds/transaction-risk/features';
-import { REQUIRED_TRANSACTION_COLUMNS, TransactionRow, type Transaction } from '../../activities/model-kinds/transaction-risk/rows';
+import { tableFromIPC, tableToIPC } from 'apache-arrow';
+import {
+  FraudLabelRow,
+  labelsTable,
+  LABEL_SCHEMA,
+  REQUIRED_LABEL_COLUMNS,
+  REQUIRED_TRANSACTION_COLUMNS,
+  TRANSACTION_SCHEMA,
+  TransactionRow,
+  transactionsTable,
+  type Transaction,
+} from '../../activities/model-kinds/transaction-risk/rows';
 import { simulateTransactions } from '../../activities/model-kinds/transaction-risk/simulator';
 
 const DAY = 86_400_000;
@@ -106,6 +117,56 @@ function worstDifference(a: Float32Array, b: Float32Array, names: string[]): { d
   }
   return { difference, where };
 }
+
+describe('transaction-risk row contracts', () => {
+  const csvRow = { transaction_id: '0', tx_datetime: '2018-04-01 00:00:31', customer_id: '596', terminal_id: '3156', tx_amount: '57.16', tx_fraud: '0' };
+  const issues = (row: Record<string, unknown>) => TransactionRow.safeParse(row).error?.issues.map((i) => `${i.path.join('.') || '(row)'}: ${i.message}`) ?? [];
+
+  it('reads a CSV row of the handbook\'s file, its zone-less date-time as UTC', () => {
+    assert.deepEqual(TransactionRow.parse(csvRow), {
+      transaction_id: '0', tx_datetime: Date.UTC(2018, 3, 1, 0, 0, 31), customer_id: '596', terminal_id: '3156', tx_amount: 57.16, tx_fraud: 0,
+    });
+  });
+
+  it('takes ids as integers, times as ISO, epoch seconds or ms, and fraud flags in their usual spellings', () => {
+    const base = { transaction_id: 7, customer_id: 596, terminal_id: 3156, tx_amount: 5 };
+    const at = Date.UTC(2018, 3, 1, 0, 0, 31);
+    for (const tx_datetime of ['2018-04-01T00:00:31Z', '2018-04-01T02:00:31+02:00', at / 1000, at]) {
+      assert.equal(TransactionRow.parse({ ...base, tx_datetime }).tx_datetime, at, String(tx_datetime));
+    }
+    const flags: [unknown, 0 | 1 | null][] = [[1, 1], ['1', 1], [true, 1], ['false', 0], [0, 0], ['', null], [null, null], [undefined, null]];
+    for (const [tx_fraud, want] of flags) assert.equal(TransactionRow.parse({ ...base, tx_datetime: at, tx_fraud }).tx_fraud, want, String(tx_fraud));
+    assert.equal(TransactionRow.parse({ ...base, tx_datetime: at, transaction_id: 7 }).transaction_id, '7');
+  });
+
+  it('names the field of each problem', () => {
+    assert.deepEqual(issues({ ...csvRow, tx_amount: '-1' }), ['tx_amount: must be a number between 0 and 10000000, got "-1"']);
+    assert.deepEqual(issues({ ...csvRow, tx_amount: '' }), ['tx_amount: must be a number between 0 and 10000000, got ""']);
+    assert.deepEqual(issues({ ...csvRow, tx_fraud: '2' }), ['tx_fraud: must be 0 or 1, got "2"']);
+    assert.match(issues({ ...csvRow, tx_datetime: '1990-01-01 00:00:00' })[0], /^tx_datetime: is out of range/);
+    assert.match(issues({ ...csvRow, tx_datetime: 'yesterday' })[0], /^tx_datetime: is not a timestamp/);
+    assert.match(issues({ ...csvRow, customer_id: ' ' })[0], /^customer_id:/);
+    assert.match(issues({ ...csvRow, merchant: 'x' })[0], /Unrecognized key/);
+    assert.deepEqual(REQUIRED_TRANSACTION_COLUMNS, ['transaction_id', 'tx_datetime', 'customer_id', 'terminal_id', 'tx_amount']);
+  });
+
+  it('reads fraud labels', () => {
+    assert.deepEqual(FraudLabelRow.parse({ transaction_id: 3, label: 'fraud', reported_at: '2018-04-08 12:00:00' }), { transaction_id: '3', label: 'fraud', reported_at: Date.UTC(2018, 3, 8, 12) });
+    assert.equal(FraudLabelRow.safeParse({ transaction_id: 3, label: 'chargeback', reported_at: 0 }).success, false);
+    assert.deepEqual(REQUIRED_LABEL_COLUMNS, ['transaction_id', 'label', 'reported_at']);
+  });
+
+  it('stores validated rows in the Arrow layouts, unlabelled rows as null', () => {
+    const rows = [TransactionRow.parse(csvRow), TransactionRow.parse({ ...csvRow, transaction_id: '1', tx_fraud: '' })];
+    const table = tableFromIPC(tableToIPC(transactionsTable(rows)));
+    assert.deepEqual(table.schema.fields.map(String), TRANSACTION_SCHEMA.fields.map(String));
+    assert.deepEqual(table.toArray().map((r) => r.toJSON()), rows);
+    const label = FraudLabelRow.parse({ transaction_id: 1, label: 'genuine', reported_at: 1_600_000_000_000 });
+    const labels = tableFromIPC(tableToIPC(labelsTable([label])));
+    assert.deepEqual(labels.schema.fields.map(String), LABEL_SCHEMA.fields.map(String));
+    assert.deepEqual(labels.toArray().map((r) => r.toJSON()), [label]);
+  });
+});
 
 describe('transaction-risk features: names and helpers', () => {
   it('names the handbook features in order, for any windows', () => {
