@@ -156,6 +156,17 @@ export function servingModelName(config: Pick<LifecycleConfig, 'dataset' | 'kind
   return `${config.dataset}-${config.kind}`;
 }
 
+/**
+ * A model name's shape, `<dataset>-<kind>`, checked where the registered kinds are not known
+ * (the rollback workflow cannot import the registry); parseModelName also checks the kind.
+ */
+export function assertModelNameShape(model: string): void {
+  const dash = model.lastIndexOf('-');
+  if (dash <= 0 || !name.safeParse(model).success || !name.safeParse(model.slice(0, dash)).success) {
+    throw new InvalidWorkflowInputError(`model "${model}" must be <dataset>-<kind> (e.g. store-next-item)`);
+  }
+}
+
 /** The inverse of servingModelName, given the registered kinds: "store-next-item" -> { dataset: "store", kind: "next-item" }. */
 export function parseModelName(model: string, kinds: readonly string[]): { dataset: string; kind: string } {
   const kind = [...kinds].sort((a, b) => b.length - a.length).find((k) => model.endsWith(`-${k}`));

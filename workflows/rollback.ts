@@ -7,6 +7,7 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { Activities } from '../activities';
 import type { ChampionAlias } from '../activities/registry/serving-registry';
 import { RollbackRequest, describeIssues } from '../schemas/operator-input';
+import { assertModelNameShape } from '../schemas/lifecycle-input';
 
 const registry = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
@@ -16,5 +17,10 @@ const registry = proxyActivities<Activities>({
 export async function rollbackModel(input: unknown): Promise<ChampionAlias> {
   const parsed = RollbackRequest.safeParse(input ?? {});
   if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid rollback input: ${describeIssues(parsed.error)}`, 'InvalidWorkflowInput');
+  try {
+    assertModelNameShape(parsed.data.model);
+  } catch (error) {
+    throw ApplicationFailure.nonRetryable((error as Error).message, 'InvalidWorkflowInput');
+  }
   return registry.rollback(parsed.data, workflowInfo().workflowId);
 }

@@ -179,7 +179,7 @@ async function itemPopularityDrift(store: ObjectStore, prepared: PreprocessResul
   }
   for (const [item, count] of outcomeItems) actual[bucketOf.get(item) ?? buckets] += count;
   const labels = [...Array.from({ length: buckets }, (_, i) => `popularity ${i + 1}/${buckets}`), 'unseen items'];
-  return driftMeasure('item popularity (outcomes)', labels, expected, actual, threshold, minSample);
+  return driftMeasure('item popularity', labels, expected, actual, threshold, minSample);
 }
 
 const LENGTH_BUCKETS: { label: string; max: number }[] = [
@@ -217,7 +217,7 @@ async function sequenceLengthDrift(store: ObjectStore, prepared: PreprocessResul
     }
   }
   actual[0] += servedUsers.size - known;
-  return driftMeasure('sequence length (served users)', LENGTH_BUCKETS.map((b) => b.label), expected, actual, threshold, minSample);
+  return driftMeasure('sequence length', LENGTH_BUCKETS.map((b) => b.label), expected, actual, threshold, minSample);
 }
 
 export const ONLINE_METRICS: MetricSpec[] = [
