@@ -89,7 +89,11 @@ export const riskFeedback: FeedbackHandler = {
       endDay: () => undefined,
       perVersion() {
         const byVersion = new Map<string, Scored[]>();
-        for (const s of scored.values()) byVersion.set(s.version, [...(byVersion.get(s.version) ?? []), s]);
+        for (const s of scored.values()) {
+          const rows = byVersion.get(s.version);
+          if (rows) rows.push(s);
+          else byVersion.set(s.version, [s]);
+        }
         const out: Record<string, OnlineMetrics> = {};
         for (const [version, rows] of byVersion) {
           const labelled = [...scored].filter(([id, s]) => s.version === version && labels.has(id));

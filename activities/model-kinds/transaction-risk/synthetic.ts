@@ -28,7 +28,9 @@ export function syntheticTransactionFiles(options: SimulationOptions = EMBEDDED_
     monday.setUTCHours(0, 0, 0, 0);
     monday.setUTCDate(monday.getUTCDate() - ((monday.getUTCDay() + 6) % 7));
     const key = monday.toISOString().slice(0, 10);
-    weeks.set(key, [...(weeks.get(key) ?? []), tx]);
+    const week = weeks.get(key);
+    if (week) week.push(tx);
+    else weeks.set(key, [tx]);
   }
   const files: RawFile[] = [...weeks].map(([week, rows]) => ({
     source: 'transactions',
