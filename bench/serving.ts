@@ -1,12 +1,13 @@
 /**
- * Serving latency and throughput: `npm run bench:serving -- [--model store-next-item]`.
+ * Serving latency and throughput: `npm run bench:serving -- [--kind next-item|transaction-risk] [--model <dataset>-<kind>]`.
  *
  * Starts the real service (`serving/main.ts`) as its own process on loopback, serving the
  * model's champion from the configured storage, and drives it with autocannon from this
- * process: GET /recommendations for known users, POST /recommendations for anonymous
- * sessions, POST /feedback clicks, each at a few concurrency levels. The floor to compare
- * with is the model's own scoring time in this process (same code path, no HTTP), one
- * request at a time. Feedback goes to a bench prefix that is deleted afterwards, so the
+ * process at a few concurrency levels. Every kind is loaded with its serving handler's
+ * sample request (a fresh one per request). For next-item also: GET /recommendations for
+ * known users, POST /recommendations for anonymous sessions, POST /feedback clicks, and the
+ * floor to compare with, the model's own scoring time in this process (same code path, no
+ * HTTP), one request at a time. Feedback goes to a bench prefix that is deleted afterwards, so the
  * benchmark's traffic never counts as the model's online feedback.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,7 +25,8 @@ import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { selectBackend } from '../ml/backend';
 import { loadVersion } from '../serving/champion-watcher';
-import { nextItemKind } from '../activities/model-kinds/next-item';
+import { KIND_NAMES, kindOf } from '../activities/model-kinds/registry';
+import { parseModelName } from '../schemas/lifecycle-input';
 import type { LoadedRecommender } from '../activities/model-kinds/next-item/serving';
 import { formatTable } from './table';
 
@@ -95,21 +97,24 @@ async function load(url: string, connections: number, seconds: number, next: () 
 
 async function main(): Promise<void> {
   const program = new Command('bench:serving')
-    .description('latency and throughput of the recommendation service on loopback')
-    .option('--model <name>', 'model whose champion is served', 'store-next-item')
+    .description('latency and throughput of a model\'s service on loopback')
+    .option('--kind <name>', `the model kind (${KIND_NAMES.join(', ')}); the model is store-<kind>`, 'next-item')
+    .option('--model <name>', 'model whose champion is served, <dataset>-<kind> (overrides --kind)')
     .option('--connections <list>', 'concurrency levels, comma-separated', intList, [1, 16])
     .option('--duration <s>', 'seconds per measurement', positiveInt, 10)
     .option('--k <n>', 'items per recommendation list', positiveInt, 10)
     .option('--port <n>', 'loopback port for the service', positiveInt, 19480)
     .option('--json', 'print one JSON object on the last stdout line')
     .parse();
-  const options = program.opts<{ model: string; connections: number[]; duration: number; k: number; port: number; json?: boolean }>();
+  const options = program.opts<{ kind: string; model?: string; connections: number[]; duration: number; k: number; port: number; json?: boolean }>();
+  const model = options.model ?? `store-${options.kind}`;
+  const kind = kindOf(parseModelName(model, KIND_NAMES).kind);
   const log = createLogger('bench');
   const config = loadConfig();
   await stackUp(log, config);
   const store = new ObjectStore(config.s3);
-  const live = await readChampion(store, options.model);
-  if (!live) throw new Error(`${options.model} has no champion; run \`npm start\` first (it trains and promotes store-next-item) or pass --model`);
+  const live = await readChampion(store, model);
+  if (!live) throw new Error(`${model} has no champion; run \`npm start -- --kind ${kind.name}\` first (it trains and promotes ${model}) or pass --model`);
   const backend = await selectBackend(log);
 
   const loadBefore = os.loadavg()[0];
@@ -117,29 +122,39 @@ async function main(): Promise<void> {
   const stalls = monitorEventLoopDelay({ resolution: 1 });
   stalls.enable();
   const loadStarted = performance.now();
-  const served = await loadVersion(store, nextItemKind, options.model, live.alias.version, { maxScoringBatch: 64 }, log);
-  const champion = served.loaded as LoadedRecommender;
+  const served = await loadVersion(store, kind, model, live.alias.version, { maxScoringBatch: 64 }, log);
   const swapLoad = { loadMs: performance.now() - loadStarted, longestStallMs: stalls.max / 1e6 };
   stalls.disable();
-  const users = champion.knownUsers(2000);
-  const sessions = users.map((user) => champion.decode(champion.historyOf(user, []).slice(-10)));
-  const floor = await scoringFloor(champion, users, options.k, 1000);
-
-  const feedbackPrefix = `bench/serving-feedback/${Date.now()}/`;
-  const url = `http://127.0.0.1:${options.port}`;
-  const service = startService(options.model, options.port, feedbackPrefix);
-  const rows: Row[] = [floor];
-  try {
-    await waitReady(url, service);
+  const sample = () => {
+    const request = kind.serving.sampleRequest(served.loaded);
+    return { method: request.method, path: request.url, ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }) };
+  };
+  const scenarios: [string, () => { method: 'GET' | 'POST'; path: string; body?: string }][] = [[`${sample().method} ${sample().path.split('?')[0]} (sample request)`, sample]];
+  const rows: Row[] = [];
+  let described = `${JSON.stringify(kind.serving.describe(served.loaded))}`;
+  if (kind.name === 'next-item') {
+    // The recommender's own scenarios, and its scoring floor without HTTP.
+    const champion = served.loaded as LoadedRecommender;
+    const users = champion.knownUsers(2000);
+    const sessions = users.map((user) => champion.decode(champion.historyOf(user, []).slice(-10)));
+    rows.push(await scoringFloor(champion, users, options.k, 1000));
     let n = 0;
-    const scenarios: [string, () => { method: 'GET' | 'POST'; path: string; body?: string }][] = [
+    scenarios.splice(0, 1,
       ['GET /recommendations', () => ({ method: 'GET', path: `/recommendations?user=${encodeURIComponent(users[n++ % users.length])}&k=${options.k}` })],
       ['POST /recommendations', () => ({ method: 'POST', path: '/recommendations', body: JSON.stringify({ items: sessions[n++ % sessions.length], k: options.k }) })],
       ['POST /feedback', () => {
         const i = n++;
         return { method: 'POST', path: '/feedback', body: JSON.stringify({ type: 'click', user: users[i % users.length], item: sessions[i % sessions.length][0] }) };
       }],
-    ];
+    );
+    described = `${champion.numItems} items, ${champion.users} users, maxLen ${champion.maxLen}, k=${options.k}`;
+  }
+
+  const feedbackPrefix = `bench/serving-feedback/${Date.now()}/`;
+  const url = `http://127.0.0.1:${options.port}`;
+  const service = startService(model, options.port, feedbackPrefix);
+  try {
+    await waitReady(url, service);
     for (const [scenario, next] of scenarios) {
       for (const connections of options.connections) {
         await load(url, connections, 1, next); // warm-up: JIT, connection pool
@@ -159,7 +174,7 @@ async function main(): Promise<void> {
 
   // autocannon measures whole milliseconds; the machine's load says how far the numbers can be trusted.
   const ms = (value: number) => (value < 1 ? '<1' : value.toFixed(1));
-  console.log(`\n${options.model} ${live.alias.version}: ${champion.numItems} items, ${champion.users} users, maxLen ${champion.maxLen}, k=${options.k}, backend ${backend.name}, ${options.duration} s per row, 1-min load ${loadBefore.toFixed(1)} on ${os.cpus().length} CPUs`);
+  console.log(`\n${model} ${live.alias.version}: ${described}, backend ${backend.name}, ${options.duration} s per row, 1-min load ${loadBefore.toFixed(1)} on ${os.cpus().length} CPUs`);
   console.log(`loading this version (as a hot swap does) took ${swapLoad.loadMs.toFixed(0)} ms; the longest event-loop stall meanwhile was ${swapLoad.longestStallMs.toFixed(0)} ms`);
   console.log(
     formatTable(
@@ -168,7 +183,7 @@ async function main(): Promise<void> {
     ),
   );
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ model: options.model, version: live.alias.version, items: champion.numItems, backend: backend.name, k: options.k, durationSeconds: options.duration, loadAverage: loadBefore, swapLoad, rows })}\n`);
+    process.stdout.write(`${JSON.stringify({ model, kind: kind.name, version: live.alias.version, backend: backend.name, k: options.k, durationSeconds: options.duration, loadAverage: loadBefore, swapLoad, rows })}\n`);
   }
 }
 
