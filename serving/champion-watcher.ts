@@ -53,10 +53,10 @@ export class ServedVersion<Loaded = unknown> {
 }
 
 /** Reads a published version (manifest, bundle, the artifacts it names) and has the kind load it. */
-export async function loadVersion(store: ObjectStore, kind: AnyModelKind, model: string, version: string, settings: ServingSettings, log: Logger): Promise<ServedVersion> {
+export async function loadVersion(store: ObjectStore, kind: AnyModelKind, model: string, version: string, settings: ServingSettings, log: Logger, previous?: ServedVersion): Promise<ServedVersion> {
   const manifest = await readVersionManifest(store, model, version);
   const bundle = await loadModelBundle(store, `${versionPrefix(model, version)}/model.json`, kind.name);
-  const loaded = await kind.serving.load({ store, manifest, bundle, artifactKey: (name) => versionArtifactKey(store, manifest, name), settings, log });
+  const loaded = await kind.serving.load({ store, manifest, bundle, artifactKey: (name) => versionArtifactKey(store, manifest, name), settings, log }, previous?.loaded);
   return new ServedVersion(manifest, loaded, () => kind.serving.dispose(loaded));
 }
 
@@ -155,7 +155,7 @@ export class ChampionWatcher {
   private async swapTo(version: string): Promise<void> {
     const { store, model, log } = this.options;
     const started = Date.now();
-    const next = await loadVersion(store, this.options.kind, model, version, this.options.settings, log).catch((error: Error) => {
+    const next = await loadVersion(store, this.options.kind, model, version, this.options.settings, log, this.current ?? undefined).catch((error: Error) => {
       throw new Error(`cannot load ${model} ${version}: ${error.message}`, { cause: error });
     });
     if (this.stopped) return next.retire();

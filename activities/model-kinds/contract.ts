@@ -115,8 +115,11 @@ export interface Evaluation {
 
 /** The kind's serving side, mounted by the host (serving/server.ts). */
 export interface ServingHandler<Loaded> {
-  /** Loads a published version: its bundle and the artifacts in its manifest. */
-  load(version: VersionToLoad): Promise<Loaded>;
+  /**
+   * Loads a published version: its bundle and the artifacts in its manifest. `previous` is the
+   * version live until now (a hot swap), whose online state the new one may take over.
+   */
+  load(version: VersionToLoad, previous?: Loaded): Promise<Loaded>;
   dispose(loaded: Loaded): void;
   /** Shown on /ready next to the version. */
   describe(loaded: Loaded): Record<string, unknown>;

@@ -29,12 +29,17 @@ export interface RiskModelConfig extends FraudModelConfig {
   reviewBudget: number;
 }
 
-export interface LoadedRiskModel {
-  model: FraudModel;
-  config: RiskModelConfig;
+/** The online features, shared by reference between versions across a hot swap. */
+interface LiveFeatures {
   state: OnlineFeatureState;
   /** The latest transaction time scored: a late-arriving transaction is scored as of then (features never look back in time). */
   clockMs: number;
+}
+
+export interface LoadedRiskModel {
+  model: FraudModel;
+  config: RiskModelConfig;
+  features: LiveFeatures;
 }
 
 const ScoreRequest = TransactionRow.omit({ tx_fraud: true }).extend({ tx_datetime: utcTimestamp.optional() }).strict();
@@ -64,7 +69,7 @@ export function decide(probability: number, thresholds: RiskModelConfig['decisio
 }
 
 /** Replays the version's recent transactions and their labels into a fresh feature state. */
-async function warmState({ store, artifactKey }: Pick<VersionToLoad, 'store' | 'artifactKey'>, options: FeatureOptions): Promise<{ state: OnlineFeatureState; clockMs: number }> {
+async function warmState({ store, artifactKey }: Pick<VersionToLoad, 'store' | 'artifactKey'>, options: FeatureOptions): Promise<LiveFeatures> {
   const state = new OnlineFeatureState(options);
   let clockMs = Number.NEGATIVE_INFINITY;
   for await (const batch of readBatches(store, artifactKey('online-state'))) {
@@ -80,12 +85,20 @@ async function warmState({ store, artifactKey }: Pick<VersionToLoad, 'store' | '
   return { state, clockMs };
 }
 
-export async function loadRiskModel(version: Pick<VersionToLoad, 'store' | 'bundle' | 'artifactKey'>): Promise<LoadedRiskModel> {
+/**
+ * A version with its feature state. On a hot swap to a version with the same feature
+ * definitions the live state is taken over, so nothing scored or labelled since the new
+ * version's data ended is lost; otherwise the state is rebuilt from the version's artifact.
+ */
+export async function loadRiskModel(version: Pick<VersionToLoad, 'store' | 'bundle' | 'artifactKey'>, previous?: LoadedRiskModel): Promise<LoadedRiskModel> {
   const config = version.bundle.config as unknown as RiskModelConfig;
   const model = FraudModel.fromWeights(config, version.bundle.tensors);
   for (const tensor of Object.values(version.bundle.tensors)) tensor.dispose();
   try {
-    return { model, config, ...(await warmState(version, config.featureOptions)) };
+    if (previous && JSON.stringify(previous.config.featureOptions) === JSON.stringify(config.featureOptions)) {
+      return { model, config, features: previous.features };
+    }
+    return { model, config, features: await warmState(version, config.featureOptions) };
   } catch (error) {
     model.dispose();
     throw error;
@@ -98,7 +111,7 @@ export const featureColumn = (name: string) => `f_${name}`;
 export const riskServing: ServingHandler<LoadedRiskModel> = {
   load: loadRiskModel,
   dispose: (loaded) => loaded.model.dispose(),
-  describe: (loaded) => ({ features: loaded.config.featureNames.length, decision: loaded.config.decision, ...loaded.state.stats() }),
+  describe: (loaded) => ({ features: loaded.config.featureNames.length, decision: loaded.config.decision, ...loaded.features.state.stats() }),
   sampleRequest: () => ({
     method: 'POST',
     url: '/risk/score',
@@ -108,15 +121,15 @@ export const riskServing: ServingHandler<LoadedRiskModel> = {
     app.post('/risk/score', async (request, reply) => {
       const transactions = host.check(parseBody<ScoreRequest>(ScoreRequest, ScoreBatch, request.body));
       return host.serve(request, reply, async (loaded) => {
-        const { config, state, model } = loaded;
+        const { config, model, features } = loaded;
         const width = config.featureNames.length;
         const x = new Float32Array(transactions.length * width);
         const order = [...transactions.keys()].sort((a, b) => (transactions[a].tx_datetime ?? Date.now()) - (transactions[b].tx_datetime ?? Date.now()));
         const times = new Float64Array(transactions.length);
         for (const i of order) {
           const tx = transactions[i];
-          times[i] = loaded.clockMs = Math.max(loaded.clockMs, tx.tx_datetime ?? Date.now());
-          x.set(state.score({ transactionId: tx.transaction_id, timeMs: times[i], customerId: tx.customer_id, terminalId: tx.terminal_id, amount: tx.tx_amount }), i * width);
+          times[i] = features.clockMs = Math.max(features.clockMs, tx.tx_datetime ?? Date.now());
+          x.set(features.state.score({ transactionId: tx.transaction_id, timeMs: times[i], customerId: tx.customer_id, terminalId: tx.terminal_id, amount: tx.tx_amount }), i * width);
         }
         const probabilities = model.predict(x, transactions.length);
         const contributions: FeatureContribution[][] = model.explain(x, transactions.length, TOP_CONTRIBUTIONS);
@@ -137,7 +150,7 @@ export const riskServing: ServingHandler<LoadedRiskModel> = {
 
     app.post('/feedback', async (request, reply) => {
       const labels = host.check(parseBody(LabelRequest, LabelBatch, request.body));
-      const { state } = host.live();
+      const { state } = host.live().features;
       const version = host.liveVersion();
       const unknown: string[] = [];
       const rows = labels.map((l) => {
