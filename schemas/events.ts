@@ -31,6 +31,9 @@ export const identifier = z
   // Control characters and U+FFFD (what invalid UTF-8 decodes to) mean a broken producer.
   .refine((s) => !/[\u0000-\u001f\u007f\ufffd]/.test(s), 'contains control characters or invalid UTF-8');
 
+/** An id given as a string, or as an integer (CSV readers and JSON producers do both). */
+export const idOrInteger = z.union([identifier, z.number().int().transform(String)]);
+
 const optionalText = z
   .string()
   .nullish()
@@ -74,8 +77,8 @@ const optionalPrice = z
 
 export const RawEventRow = z
   .object({
-    user_id: z.union([identifier, z.number().int().transform(String)]),
-    item_id: z.union([identifier, z.number().int().transform(String)]),
+    user_id: idOrInteger,
+    item_id: idOrInteger,
     event_type: z.enum(EVENT_TYPES, { message: `must be one of ${EVENT_TYPES.join(', ')}` }),
     timestamp,
     session_id: optionalText,
@@ -101,7 +104,7 @@ export const EVENT_SCHEMA = new Schema([
 
 export const CatalogueRow = z
   .object({
-    item_id: z.union([identifier, z.number().int().transform(String)]),
+    item_id: idOrInteger,
     title: optionalText,
     category: optionalText,
     price: optionalPrice,

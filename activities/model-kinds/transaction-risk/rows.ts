@@ -6,13 +6,10 @@
  */
 import { Field, Float64, Int8, Schema, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
 import { z } from 'zod';
-import { identifier, timestamp } from '../../../schemas/events';
+import { idOrInteger, timestamp } from '../../../schemas/events';
 import { tableFromColumns } from '../../storage/arrow-io';
 
 export const MAX_TX_AMOUNT = 10_000_000;
-
-/** An id given as a string, or as an integer (CSV readers and JSON producers do both). */
-const id = z.union([identifier, z.number().int().transform(String)]);
 
 // `YYYY-MM-DD HH:MM[:SS[.fff]]` or the same with a `T`, without a zone: JavaScript would read
 // it as local time; card processors' exports (and the handbook's data) mean UTC.
@@ -52,10 +49,10 @@ const optionalFraudFlag = z
 
 export const TransactionRow = z
   .object({
-    transaction_id: id,
+    transaction_id: idOrInteger,
     tx_datetime: utcTimestamp,
-    customer_id: id,
-    terminal_id: id,
+    customer_id: idOrInteger,
+    terminal_id: idOrInteger,
     tx_amount: amount,
     tx_fraud: optionalFraudFlag,
   })
@@ -87,7 +84,7 @@ export type FraudLabelValue = (typeof FRAUD_LABELS)[number];
 
 export const FraudLabelRow = z
   .object({
-    transaction_id: id,
+    transaction_id: idOrInteger,
     label: z.enum(FRAUD_LABELS, { message: `must be one of ${FRAUD_LABELS.join(', ')}` }),
     reported_at: utcTimestamp,
   })
