@@ -3,7 +3,9 @@
  *
  * Starts the real service (`serving/main.ts`) as its own process on loopback, serving the
  * model's champion from the configured storage, and drives it with autocannon from this
- * process at a few concurrency levels. Every kind is loaded with its serving handler's
+ * process at a few concurrency levels (closed loop: each connection sends its next request when
+ * the last one is answered), and open loop at fixed offered rates (`--rate`, 1,000 req/s by
+ * default, the rate the latency target names). Every kind is loaded with its serving handler's
  * sample request (a fresh one per request). For next-item also: GET /recommendations for
  * known users, POST /recommendations for anonymous sessions, POST /feedback clicks, and the
  * floor to compare with, the model's own scoring time in this process (same code path, no
@@ -12,6 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -33,6 +36,8 @@ import { formatTable } from './table';
 interface Row {
   scenario: string;
   connections: number;
+  /** Requests per second sent on a fixed schedule; null for the closed-loop rows. */
+  offeredRate: number | null;
   p50Ms: number;
   p99Ms: number;
   requestsPerSecond: number;
@@ -65,7 +70,7 @@ async function scoringFloor(champion: LoadedRecommender, users: string[], k: num
   }
   const elapsed = (performance.now() - started) / 1000;
   times.sort((a, b) => a - b);
-  return { scenario: 'in-process scoring (floor)', connections: 1, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), requestsPerSecond: samples / elapsed, requests: samples, failed: 0 };
+  return { scenario: 'in-process scoring (floor)', connections: 1, offeredRate: null, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), requestsPerSecond: samples / elapsed, requests: samples, failed: 0 };
 }
 
 function startService(model: string, port: number, feedbackPrefix: string): ChildProcess {
@@ -85,7 +90,9 @@ async function waitReady(url: string, service: ChildProcess): Promise<void> {
   throw new Error('the service did not become ready within 120 s');
 }
 
-async function load(url: string, connections: number, seconds: number, next: () => { method: 'GET' | 'POST'; path: string; body?: string }): Promise<autocannon.Result> {
+type NextRequest = () => { method: 'GET' | 'POST'; path: string; body?: string };
+
+async function load(url: string, connections: number, seconds: number, next: NextRequest): Promise<autocannon.Result> {
   return autocannon({
     url,
     connections,
@@ -95,18 +102,64 @@ async function load(url: string, connections: number, seconds: number, next: () 
   });
 }
 
+/**
+ * Open loop at a fixed rate: request i is due at start + i / rate whether or not earlier ones
+ * were answered, over at most `sockets` keep-alive connections, and its latency counts from
+ * when it was due, so time queued in the client or the service is included (no coordinated
+ * omission). autocannon's `overallRate` is no substitute: it sends each second's quota back
+ * to back and then idles. Hand-written on node:http for that reason.
+ */
+async function openLoop(url: string, rate: number, seconds: number, sockets: number, next: NextRequest): Promise<Omit<Row, 'scenario'>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
+  const { hostname, port } = new URL(url);
+  const total = Math.round(rate * seconds);
+  const latencies: number[] = [];
+  let failed = 0;
+  let sent = 0;
+  const started = performance.now();
+  await new Promise<void>((resolve) => {
+    const answered = (dueAt: number, ok: boolean) => {
+      latencies.push(performance.now() - dueAt);
+      if (!ok) failed++;
+      if (latencies.length === total) resolve();
+    };
+    const send = (dueAt: number) => {
+      const { method, path: requestPath, body } = next();
+      const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+      const request = http.request({ hostname, port, path: requestPath, method, agent, headers }, (response) => {
+        response.resume();
+        response.on('end', () => answered(dueAt, (response.statusCode ?? 500) < 300));
+      });
+      request.on('error', () => answered(dueAt, false));
+      request.end(body);
+    };
+    // A 1 ms timer sends everything that has fallen due since the last tick.
+    const timer = setInterval(() => {
+      const now = performance.now();
+      while (sent < total && started + (sent * 1000) / rate <= now) send(started + (sent++ * 1000) / rate);
+      if (sent === total) clearInterval(timer);
+    }, 1);
+  });
+  const elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return { connections: sockets, offeredRate: rate, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), requestsPerSecond: total / elapsed, requests: total, failed };
+}
+
 async function main(): Promise<void> {
   const program = new Command('bench:serving')
     .description('latency and throughput of a model\'s service on loopback')
     .option('--kind <name>', `the model kind (${KIND_NAMES.join(', ')}); the model is store-<kind>`, 'next-item')
     .option('--model <name>', 'model whose champion is served, <dataset>-<kind> (overrides --kind)')
     .option('--connections <list>', 'concurrency levels, comma-separated', intList, [1, 16])
+    .option('--rate <list>', 'fixed offered rates, req/s, comma-separated (open loop)', intList, [1000])
+    .option('--rate-connections <n>', 'most keep-alive connections of the fixed-rate client', positiveInt, 64)
     .option('--duration <s>', 'seconds per measurement', positiveInt, 10)
     .option('--k <n>', 'items per recommendation list', positiveInt, 10)
     .option('--port <n>', 'loopback port for the service', positiveInt, 19480)
     .option('--json', 'print one JSON object on the last stdout line')
     .parse();
-  const options = program.opts<{ kind: string; model?: string; connections: number[]; duration: number; k: number; port: number; json?: boolean }>();
+  const options = program.opts<{ kind: string; model?: string; connections: number[]; rate: number[]; rateConnections: number; duration: number; k: number; port: number; json?: boolean }>();
   const model = options.model ?? `store-${options.kind}`;
   const kind = kindOf(parseModelName(model, KIND_NAMES).kind);
   const log = createLogger('bench');
@@ -129,7 +182,7 @@ async function main(): Promise<void> {
     const request = kind.serving.sampleRequest(served.loaded);
     return { method: request.method, path: request.url, ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }) };
   };
-  const scenarios: [string, () => { method: 'GET' | 'POST'; path: string; body?: string }][] = [[`${sample().method} ${sample().path.split('?')[0]} (sample request)`, sample]];
+  const scenarios: [string, NextRequest][] = [[`${sample().method} ${sample().path.split('?')[0]} (sample request)`, sample]];
   const rows: Row[] = [];
   let described = `${JSON.stringify(kind.serving.describe(served.loaded))}`;
   if (kind.name === 'next-item') {
@@ -159,8 +212,13 @@ async function main(): Promise<void> {
       for (const connections of options.connections) {
         await load(url, connections, 1, next); // warm-up: JIT, connection pool
         const result = await load(url, connections, options.duration, next);
-        rows.push({ scenario, connections, p50Ms: result.latency.p50, p99Ms: result.latency.p99, requestsPerSecond: result.requests.average, requests: result.requests.total, failed: result.non2xx + result.errors + result.timeouts });
+        rows.push({ scenario, connections, offeredRate: null, p50Ms: result.latency.p50, p99Ms: result.latency.p99, requestsPerSecond: result.requests.average, requests: result.requests.total, failed: result.non2xx + result.errors + result.timeouts });
         log.info(rows.at(-1), 'measured');
+      }
+      for (const rate of options.rate) {
+        await openLoop(url, rate, 1, options.rateConnections, next); // warm-up
+        rows.push({ scenario, ...(await openLoop(url, rate, options.duration, options.rateConnections, next)) });
+        log.info(rows.at(-1), 'measured at a fixed rate');
       }
     }
   } finally {
@@ -172,14 +230,15 @@ async function main(): Promise<void> {
     store.client.destroy();
   }
 
-  // autocannon measures whole milliseconds; the machine's load says how far the numbers can be trusted.
-  const ms = (value: number) => (value < 1 ? '<1' : value.toFixed(1));
-  console.log(`\n${model} ${live.alias.version}: ${described}, backend ${backend.name}, ${options.duration} s per row, 1-min load ${loadBefore.toFixed(1)} on ${os.cpus().length} CPUs`);
+  // autocannon measures whole milliseconds (shown as "<1" below one); the floor and the fixed-rate
+  // rows are timed with performance.now(). The machine's load says how far the numbers can be trusted.
+  const ms = (row: Row, value: number) => (row.offeredRate === null && !row.scenario.startsWith('in-process') && value < 1 ? '<1' : value.toFixed(value < 10 ? 2 : 1));
+  console.log(`\n${model} ${live.alias.version}: ${described}, backend ${backend.name}, ${options.duration} s per row, 1-min load ${loadBefore.toFixed(1)} at the start and ${os.loadavg()[0].toFixed(1)} at the end, on ${os.cpus().length} CPUs (the load generator and the service share them)`);
   console.log(`loading this version (as a hot swap does) took ${swapLoad.loadMs.toFixed(0)} ms; the longest event-loop stall meanwhile was ${swapLoad.longestStallMs.toFixed(0)} ms`);
   console.log(
     formatTable(
-      ['scenario', 'connections', 'p50 ms', 'p99 ms', 'req/s', 'failed'],
-      rows.map((r) => [r.scenario, String(r.connections), ms(r.p50Ms), ms(r.p99Ms), r.requestsPerSecond.toFixed(0), String(r.failed)]),
+      ['scenario', 'connections', 'offered', 'p50 ms', 'p99 ms', 'req/s', 'failed'],
+      rows.map((r) => [r.scenario, String(r.connections), r.offeredRate === null ? 'max' : `${r.offeredRate}/s`, ms(r, r.p50Ms), ms(r, r.p99Ms), r.requestsPerSecond.toFixed(0), String(r.failed)]),
     ),
   );
   if (options.json) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { FraudModel } from '../../ml/tabular/fraud-mlp';
+import { MlpScorer } from '../../ml/tabular/mlp-scorer';
 import { FEATURE_NAMES, OnlineFeatureState } from '../../activities/model-kinds/transaction-risk/features';
 import { loadRiskModel, type LoadedRiskModel, type RiskModelConfig } from '../../activities/model-kinds/transaction-risk/serving';
 import type { ObjectStore } from '../../activities/storage/object-store';
@@ -25,7 +26,8 @@ function bundleOf(c: RiskModelConfig) {
 
 describe('transaction-risk serving versions', () => {
   it('a hot swap to a version with the same feature definitions takes over the live feature state', async () => {
-    const live: LoadedRiskModel = { model: FraudModel.initialise(config(7), 2), config: config(7), features: { state: new OnlineFeatureState(config(7).featureOptions), clockMs: 0 } };
+    const weights = Object.fromEntries(Object.entries(bundleOf(config(7)).tensors).map(([name, tensor]) => [name, tensor.dataSync() as Float32Array]));
+    const live: LoadedRiskModel = { model: MlpScorer.fromWeights(config(7), weights), config: config(7), features: { state: new OnlineFeatureState(config(7).featureOptions), clockMs: 0 } };
     live.features.state.score({ transactionId: 't1', timeMs: Date.UTC(2026, 0, 1), customerId: 'c', terminalId: 'p', amount: 10 });
     const unusedStore = {} as ObjectStore;
     const next = await loadRiskModel({ store: unusedStore, bundle: bundleOf(config(7)), artifactKey: () => assert.fail('the swap must not rebuild the state') }, live);
@@ -37,7 +39,5 @@ describe('transaction-risk serving versions', () => {
       /rebuilds from its own artifact/,
       'other feature definitions start from the version\'s own state',
     );
-    live.model.dispose();
-    next.model.dispose();
   });
 });

@@ -12,11 +12,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { readBatches } from '../../storage/arrow-io';
-import { FraudModel, type FraudModelConfig } from '../../../ml/tabular/fraud-mlp';
+import { MlpScorer } from '../../../ml/tabular/mlp-scorer';
+import type { FraudModelConfig } from '../../../ml/tabular/fraud-mlp';
 import { OnlineFeatureState, type FeatureOptions } from './features';
 import { FRAUD_LABELS, TransactionRow, utcTimestamp } from './rows';
 import type { ServingHandler, VersionToLoad } from '../contract';
-import type { FeatureContribution } from '../../../ml/tabular/scorer';
 
 export const MAX_TRANSACTIONS_PER_REQUEST = 500;
 /** Contributions returned per transaction, for the analyst. */
@@ -37,7 +37,8 @@ interface LiveFeatures {
 }
 
 export interface LoadedRiskModel {
-  model: FraudModel;
+  /** The network in plain JavaScript: it holds no tensors. */
+  model: MlpScorer;
   config: RiskModelConfig;
   features: LiveFeatures;
 }
@@ -92,17 +93,13 @@ async function warmState({ store, artifactKey }: Pick<VersionToLoad, 'store' | '
  */
 export async function loadRiskModel(version: Pick<VersionToLoad, 'store' | 'bundle' | 'artifactKey'>, previous?: LoadedRiskModel): Promise<LoadedRiskModel> {
   const config = version.bundle.config as unknown as RiskModelConfig;
-  const model = FraudModel.fromWeights(config, version.bundle.tensors);
+  const weights = Object.fromEntries(Object.entries(version.bundle.tensors).map(([name, tensor]) => [name, tensor.dataSync() as Float32Array]));
   for (const tensor of Object.values(version.bundle.tensors)) tensor.dispose();
-  try {
-    if (previous && JSON.stringify(previous.config.featureOptions) === JSON.stringify(config.featureOptions)) {
-      return { model, config, features: previous.features };
-    }
-    return { model, config, features: await warmState(version, config.featureOptions) };
-  } catch (error) {
-    model.dispose();
-    throw error;
+  const model = MlpScorer.fromWeights(config, weights);
+  if (previous && JSON.stringify(previous.config.featureOptions) === JSON.stringify(config.featureOptions)) {
+    return { model, config, features: previous.features };
   }
+  return { model, config, features: await warmState(version, config.featureOptions) };
 }
 
 /** The feedback log's column of a feature. */
@@ -110,7 +107,8 @@ export const featureColumn = (name: string) => `f_${name}`;
 
 export const riskServing: ServingHandler<LoadedRiskModel> = {
   load: loadRiskModel,
-  dispose: (loaded) => loaded.model.dispose(),
+  // Nothing to free: the scorer's weights are plain arrays, and the feature state may live on in the next version.
+  dispose: () => undefined,
   describe: (loaded) => ({ features: loaded.config.featureNames.length, decision: loaded.config.decision, ...loaded.features.state.stats() }),
   sampleRequest: () => ({
     method: 'POST',
@@ -131,8 +129,7 @@ export const riskServing: ServingHandler<LoadedRiskModel> = {
           times[i] = features.clockMs = Math.max(features.clockMs, tx.tx_datetime ?? Date.now());
           x.set(features.state.score({ transactionId: tx.transaction_id, timeMs: times[i], customerId: tx.customer_id, terminalId: tx.terminal_id, amount: tx.tx_amount }), i * width);
         }
-        const probabilities = model.predict(x, transactions.length);
-        const contributions: FeatureContribution[][] = model.explain(x, transactions.length, TOP_CONTRIBUTIONS);
+        const { probabilities, contributions } = model.score(x, transactions.length, TOP_CONTRIBUTIONS);
         const results = transactions.map((tx, i) => ({ transaction_id: tx.transaction_id, probability: probabilities[i], decision: decide(probabilities[i], config.decision), contributions: contributions[i] }));
         const logged = transactions.map((tx, i) => ({
           type: 'score',
