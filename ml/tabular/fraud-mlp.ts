@@ -17,7 +17,7 @@ import { checkpointTensors, CheckpointClock, cloneVariables, splitCheckpointTens
 import type { Checkpoint as GenericCheckpoint, EpochReport, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
 import { calibrate, fitPlattScaling, IDENTITY_CALIBRATION, type PlattCalibration } from './calibration';
 import { averagePrecision } from './metrics';
-import { topContributions, type FeatureContribution, type FraudScorer } from './scorer';
+import { MlpScorer } from './mlp-scorer';
 import { checkFeatureMatrix, fitStandardizer, standardize, type StandardizerParams } from './standardizer';
 
 /**
@@ -69,7 +69,7 @@ function layerShapes(config: FraudModelConfig): { name: string; inputs: number; 
   return sizes.slice(1).map((outputs, i) => ({ name: i < config.hiddenLayers.length ? `hidden${i}` : 'output', inputs: sizes[i], outputs }));
 }
 
-export class FraudModel implements FraudScorer {
+export class FraudModel {
   private constructor(
     readonly config: FraudModelConfig,
     /** Keyed by weight name (`hidden0/kernel`, ...); the trainer's optimizer updates them. */
@@ -148,41 +148,9 @@ export class FraudModel implements FraudScorer {
     return this.standardizedLogits(standardize(this.config.standardizer, x)).map((logit) => calibrate(this.config.calibration, logit));
   }
 
-  /**
-   * Gradient x input in standardised space: contribution_j = slope * d logit / d s_j * s_j,
-   * with s the standardised features, i.e. the first-order change of the calibrated
-   * log-odds from moving feature j from its training mean (s_j = 0) to its value. For the
-   * linear model it is exact. Chosen for serving cost: one forward pass and a hand-written
-   * backward pass through the ReLU masks (three matMuls for two hidden layers), about twice
-   * predict's work for a whole batch, where occlusion needs a forward pass per feature
-   * (16x for 15 features) and integrated gradients one per path step (20-50x). Measured
-   * for [32] on the native backend (2 cores, one call at a time): a batch of 500 takes
-   * 0.37 ms to predict and 1.1 ms to explain (p50; p99 1.0 and 2.7 ms), one row 0.14 and
-   * 0.27 ms. The JavaScript backend needs 1.3 and 4.5 ms for 500 rows.
-   */
-  explain(x: Float32Array, rows: number, topK: number): FeatureContribution[][] {
-    const features = this.config.featureNames.length;
-    checkFeatureMatrix(x, features, rows);
-    if (rows === 0) return [];
-    const standardized = standardize(this.config.standardizer, x);
-    const contributions = tf.tidy(() => {
-      const input = tf.tensor2d(standardized, [rows, features]);
-      const masks: tf.Tensor2D[] = [];
-      let h: tf.Tensor2D = input;
-      this.config.hiddenLayers.forEach((_, i) => {
-        const preActivation = dense(h, this.weight(`hidden${i}/kernel`), this.weight(`hidden${i}/bias`));
-        masks.push(tf.step(preActivation));
-        h = tf.relu(preActivation);
-      });
-      // d logit / d h_last is the output kernel's column for every row; back through each ReLU mask and kernel.
-      let gradient = tf.mul(masks[masks.length - 1], tf.reshape(this.weight('output/kernel'), [1, -1])) as tf.Tensor2D;
-      for (let i = masks.length - 1; i > 0; i--) gradient = tf.mul(tf.matMul(gradient, this.weight(`hidden${i}/kernel`) as tf.Tensor2D, false, true), masks[i - 1]);
-      const inputGradient = tf.matMul(gradient, this.weight('hidden0/kernel') as tf.Tensor2D, false, true);
-      return tf.mul(inputGradient, input).mul(this.config.calibration.slope);
-    });
-    const values = contributions.dataSync();
-    contributions.dispose();
-    return topContributions(values, rows, this.config.featureNames, topK);
+  /** The network in plain JavaScript for serving (mlp-scorer.ts): the same scores, no tensors. */
+  frozen(): MlpScorer {
+    return MlpScorer.fromWeights(this.config, Object.fromEntries([...this.variables].map(([name, variable]) => [name, variable.dataSync() as Float32Array])));
   }
 
   dispose(): void {

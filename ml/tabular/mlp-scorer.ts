@@ -1,6 +1,6 @@
 /**
- * A trained fraud network frozen for serving: the same forward pass, calibration and
- * gradient x input explanation as FraudModel, in plain JavaScript over Float32Array weights.
+ * A trained fraud network frozen for serving: FraudModel's forward pass and calibration in
+ * plain JavaScript over Float32Array weights, with a gradient x input explanation per row.
  *
  * Hand-written because the network is tiny: a [15 -> 32 -> 1] MLP is about 500
  * multiply-adds per transaction, while every TensorFlow.js call (tensor creation, a kernel
@@ -101,7 +101,14 @@ export class MlpScorer implements FraudScorer {
     return { probabilities, contributions: contributions ? topContributions(contributions, rows, this.config.featureNames, topK) : [] };
   }
 
-  /** Gradient x input of the calibrated log-odds, back through the ReLU masks (a unit that is 0 passes no gradient, as tf.step's mask). */
+  /**
+   * Gradient x input in standardised space: contribution_j = slope * d logit / d s_j * s_j,
+   * with s the standardised features, i.e. the first-order change of the calibrated log-odds
+   * from moving feature j from its training mean (s_j = 0) to its value; exact for a linear
+   * model. Chosen for serving cost: one backward pass through the ReLU masks (a unit at 0
+   * passes no gradient), where occlusion needs a forward pass per feature and integrated
+   * gradients one per path step.
+   */
   private contributions(input: Float64Array, activations: Float64Array[], out: Float64Array): void {
     const output = this.layers[this.layers.length - 1];
     let gradient = Float64Array.from(output.kernel);

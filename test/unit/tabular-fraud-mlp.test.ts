@@ -39,12 +39,12 @@ describe('fraud MLP', function () {
     assert.throws(() => TabularHyperparameters.parse({ positiveWeight: 'oversample' }));
   });
 
-  it("explain's hand-written backward pass equals autodiff's gradient x standardised input, times the calibration slope", () => {
+  it("the frozen scorer's hand-written backward pass equals autodiff's gradient x standardised input, times the calibration slope", () => {
     const featureNames = ['a', 'b', 'c', 'd', 'e'];
     const data = syntheticFraud({ rows: 40, features: 5, signal: 'linear', seed: 'explain' });
     const config: FraudModelConfig = { kind: 'fraud-mlp', featureNames, hiddenLayers: [7, 6, 4], standardizer: fitStandardizer(data.x, 5), calibration: { slope: 0.7, intercept: -2 } };
     const model = FraudModel.initialise(config, 3);
-    const explained = model.explain(data.x, 40, 5);
+    const explained = model.frozen().explain(data.x, 40, 5);
     const standardized = tf.tensor2d(Float32Array.from(data.x, (v, i) => (v - config.standardizer.mean[i % 5]) / config.standardizer.scale[i % 5]), [40, 5]);
     const gradient = tf.grad((s: tf.Tensor) => tf.sum(model.logits(s as tf.Tensor2D)))(standardized);
     const expected = tf.mul(gradient, standardized).mul(0.7).arraySync() as number[][];
@@ -94,7 +94,7 @@ describe('fraud MLP', function () {
     const scores = model.predict(test.x, test.y.length);
     const riskiest = [...scores.keys()].sort((a, b) => scores[b] - scores[a]).slice(0, 50);
     const rows = Float32Array.from(riskiest.flatMap((i) => [...test.x.subarray(i * 15, (i + 1) * 15)]));
-    const explanations = model.explain(rows, riskiest.length, 3);
+    const explanations = model.frozen().explain(rows, riskiest.length, 3);
     const topIsDriver = explanations.filter((e) => e[0].feature === 'feature_00').length;
     assert.ok(topIsDriver >= 45, `feature_00 leads ${topIsDriver} of 50 explanations`);
     assert.ok(explanations.every((e) => e.length === 3 && e[0].contribution > 0));
@@ -161,7 +161,7 @@ describe('fraud MLP', function () {
     const loaded = FraudModel.fromWeights(JSON.parse(JSON.stringify(model.config)), decoded);
     tf.dispose(Object.values(decoded));
     assert.deepEqual(loaded.predict(test.x, 500), model.predict(test.x, 500));
-    assert.deepEqual(loaded.explain(test.x, 500, 4), model.explain(test.x, 500, 4));
+    assert.deepEqual(loaded.frozen().explain(test.x, 500, 4), model.frozen().explain(test.x, 500, 4));
     const { 'output/bias': _bias, ...missing } = Object.fromEntries(model.namedWeights().map((w) => [w.name, w.tensor]));
     assert.throws(() => FraudModel.fromWeights(model.config, missing), /no tensor "output\/bias"/);
     loaded.dispose();

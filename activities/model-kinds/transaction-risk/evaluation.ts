@@ -1,6 +1,5 @@
 /** The handbook's metrics on a split: AUC-ROC, average precision (primary), card precision@100, and precision and recall at the review budget. */
 import { averagePrecision, cardPrecisionAtK, precisionRecallAtBudget, rocAuc } from '../../../ml/tabular/metrics';
-import type { FraudScorer } from '../../../ml/tabular/scorer';
 import type { MetricSpec } from '../contract';
 import type { Metrics } from '../../../schemas/steps';
 import type { SplitRows } from './prepare';
@@ -24,8 +23,4 @@ export function riskMetrics(rows: SplitRows, scores: Float32Array, reviewBudget:
     precisionAtBudget: atBudget.precision,
     recallAtBudget: atBudget.recall,
   };
-}
-
-export function scoreRows(model: FraudScorer, rows: SplitRows): Float32Array {
-  return model.predict(rows.x, rows.y.length);
 }
