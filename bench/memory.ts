@@ -23,7 +23,7 @@ import { loadConfig, PROJECT_ROOT } from '../infra/config';
 import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { ensureSyntheticData } from '../sources/import';
-import { DEFAULT_STORE, syntheticStoreFiles } from '../sources/synthetic-store';
+import { DEFAULT_STORE, syntheticStoreFiles } from '../activities/model-kinds/next-item/synthetic';
 import { parseLifecycleInput } from '../schemas/lifecycle-input';
 import type { ArtifactRef } from '../schemas/artifacts';
 import type { CollectResult, StepContext } from '../schemas/steps';

@@ -3,7 +3,7 @@ import { testStack, log } from './test-stack';
 import { collectSources } from '../../activities/collect/collect';
 import { readTable } from '../../activities/storage/arrow-io';
 import { nextItemKind } from '../../activities/model-kinds/next-item';
-import { syntheticStoreFiles } from '../../sources/synthetic-store';
+import { syntheticStoreFiles } from '../../activities/model-kinds/next-item/synthetic';
 import { ensureSyntheticData } from '../../sources/import';
 import type { ObjectStore } from '../../activities/storage/object-store';
 import type { CollectResult, DatasetSnapshot } from '../../schemas/steps';

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { testStack } from './test-stack';
 import { runLifecycle, workflowIdFor } from '../../cli/local-run';
 import { nextItemKind } from '../../activities/model-kinds/next-item';
-import { syntheticStoreFiles } from '../../sources/synthetic-store';
+import { syntheticStoreFiles } from '../../activities/model-kinds/next-item/synthetic';
 import { ensureSyntheticData } from '../../sources/import';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { testStack, log } from './test-stack';
 import { createActivities } from '../../activities';
 import { nextItemKind } from '../../activities/model-kinds/next-item';
-import { syntheticStoreFiles } from '../../sources/synthetic-store';
+import { syntheticStoreFiles } from '../../activities/model-kinds/next-item/synthetic';
 import { ensureSyntheticData } from '../../sources/import';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
 import type { StepContext } from '../../schemas/steps';

@@ -4,7 +4,7 @@ import { TINY, startAndAwaitCheckpoint } from './ops-fixtures';
 import { assertRunLostNothing } from './artifact-audit';
 import { restartService, type ServiceName } from '../../infra/local-stack';
 import { nextItemKind } from '../../activities/model-kinds/next-item';
-import { syntheticStoreFiles } from '../../sources/synthetic-store';
+import { syntheticStoreFiles } from '../../activities/model-kinds/next-item/synthetic';
 import { ensureSyntheticData } from '../../sources/import';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
 

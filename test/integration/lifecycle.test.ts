@@ -4,7 +4,7 @@ import { testStack, sliceOfSequences, SHARED_DATASETS } from './test-stack';
 import { runLifecycle } from '../../cli/local-run';
 import { importFile } from '../../sources/import';
 import { nextItemKind } from '../../activities/model-kinds/next-item';
-import { syntheticStoreFiles } from '../../sources/synthetic-store';
+import { syntheticStoreFiles } from '../../activities/model-kinds/next-item/synthetic';
 import { ensureSyntheticData } from '../../sources/import';
 import { readTable } from '../../activities/storage/arrow-io';
 import { readChampion } from '../../activities/registry/serving-registry';

@@ -5,7 +5,7 @@ import { assertRunLostNothing } from './artifact-audit';
 import { runLifecycle } from '../../cli/local-run';
 import { readVersionManifest } from '../../activities/registry/serving-registry';
 import { nextItemKind } from '../../activities/model-kinds/next-item';
-import { syntheticStoreFiles } from '../../sources/synthetic-store';
+import { syntheticStoreFiles } from '../../activities/model-kinds/next-item/synthetic';
 import { ensureSyntheticData } from '../../sources/import';
 
 describe('several lifecycles at once @integration', () => {

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { PROJECT_ROOT, type StoreloopConfig } from '../../infra/config';
 import { runLifecycle, workflowIdFor, type LocalWorkers, type RunOutcome } from '../../cli/local-run';
-import { generateSyntheticStore, weeklyEventFiles } from '../../sources/synthetic-store';
+import { generateSyntheticStore, weeklyEventFiles } from '../../activities/model-kinds/next-item/synthetic';
 import type { ObjectStore } from '../../activities/storage/object-store';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
 

@@ -14,7 +14,7 @@ import { eventually } from './ops-fixtures';
 import { runLifecycle } from '../../cli/local-run';
 import { rawPrefix } from '../../activities/collect/collect';
 import { runReportPrefix } from '../../activities/run-report';
-import { eventsToCsv, generateSyntheticStore } from '../../sources/synthetic-store';
+import { eventsToCsv, generateSyntheticStore } from '../../activities/model-kinds/next-item/synthetic';
 import { startServingServer, type ServingServer } from '../../serving/server';
 import type { LifecycleInputFields } from '../../schemas/lifecycle-input';
 import type { LifecycleSummary } from '../../workflows/lifecycle';

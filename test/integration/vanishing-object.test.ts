@@ -4,7 +4,7 @@ import { createActivities } from '../../activities';
 import { rawPrefix } from '../../activities/collect/collect';
 import { ObjectStore, type StoredObject } from '../../activities/storage/object-store';
 import { nextItemKind } from '../../activities/model-kinds/next-item';
-import { syntheticStoreFiles } from '../../sources/synthetic-store';
+import { syntheticStoreFiles } from '../../activities/model-kinds/next-item/synthetic';
 import { ensureSyntheticData } from '../../sources/import';
 import { type S3Config } from '../../infra/config';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';

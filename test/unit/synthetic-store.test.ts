@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateSyntheticStore, weeklyEventFiles } from '../../sources/synthetic-store';
+import { generateSyntheticStore, weeklyEventFiles } from '../../activities/model-kinds/next-item/synthetic';
 import { RawEventRow } from '../../schemas/events';
 
 const SMALL = { seed: 3, users: 300, items: 200, categories: 8, days: 28, endDate: '2026-11-01' };

@@ -9,7 +9,7 @@ import { evaluateRanking, popularityScorer, type BatchScorer } from '../../../ml
 import { trainNextItemModel, useSampledSoftmax } from '../../../ml/sequence/train';
 import { RecommenderHyperparameters, RECOMMENDER_SEARCH_SPACE } from '../../../ml/sequence/hyperparameters';
 import { seededRng, shuffled } from '../../../ml/random';
-import { syntheticStoreFiles } from '../../../sources/synthetic-store';
+import { syntheticStoreFiles } from './synthetic';
 import { SequenceBuilder, datasetFromTables, popularityCounts, sequencesTable, testCases, trainingSequences, validationCases, vocabularyTable, type SequenceDataset } from './sequences';
 import { catalogueSource, eventsSource } from './sources';
 import { nextItemFeedback } from './feedback';

@@ -31,7 +31,7 @@ export const transactionRiskKind: ModelKind<TabularHyperparameters, LoadedRiskMo
   sources: [transactionsSource, labelsSource],
   hyperparameters: {
     schema: TabularHyperparameters,
-    searchSpace: { learningRate: { min: 0.0003, max: 0.01, scale: 'log' }, dropout: { min: 0, max: 0.5 } },
+    searchSpace: { learningRate: { min: 0.0003, max: 0.01, scale: 'log' }, dropout: { min: 0, max: 0.5 }, positiveWeight: { choices: [1, 'sqrt-balanced', 'balanced'] } },
   },
   options: RiskOptions,
   metrics: {

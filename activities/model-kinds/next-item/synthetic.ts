@@ -5,9 +5,9 @@
  * have follow-up items, e.g. phone -> case -> charger) that a sequence model can learn
  * and a popularity ranking cannot. Deterministic for a seed.
  */
-import { seededRng, shuffled, type Rng } from '../ml/random';
-import type { CatalogueItem, EventType, RawEvent } from '../schemas/events';
-import type { RawFile } from '../activities/model-kinds/contract';
+import { seededRng, shuffled, type Rng } from '../../../ml/random';
+import type { CatalogueItem, EventType, RawEvent } from '../../../schemas/events';
+import type { RawFile } from '../contract';
 
 export interface SyntheticStoreOptions {
   seed: number;
