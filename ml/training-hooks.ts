@@ -80,29 +80,3 @@ export function splitCheckpointTensors(tensors: NamedTensor[]): { model: tf.Name
   }
   return { model, best, optimizer };
 }
-
-/** Copies of a model's variables: the best-so-far weights. */
-export function cloneVariables(variables: ReadonlyMap<string, tf.Variable>): tf.NamedTensorMap {
-  return Object.fromEntries([...variables].map(([name, v]) => [name, tf.clone(v)]));
-}
-
-/** When the next checkpoint is due: every `everySteps` optimizer steps or `everySeconds`, whichever comes first. */
-export class CheckpointClock {
-  private last: { step: number; at: number };
-
-  constructor(
-    private readonly policy: CheckpointPolicy<never> | undefined,
-    step: number,
-  ) {
-    this.last = { step, at: Date.now() };
-  }
-
-  due(step: number): boolean {
-    const { policy } = this;
-    return policy !== undefined && (step - this.last.step >= policy.everySteps || Date.now() - this.last.at >= policy.everySeconds * 1000);
-  }
-
-  saved(step: number): void {
-    this.last = { step, at: Date.now() };
-  }
-}

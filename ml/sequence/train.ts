@@ -6,13 +6,14 @@
  * epoch so a leak shows up in the run report.
  */
 import * as tf from '@tensorflow/tfjs';
-import { shuffled, statefulRng, type RngState } from '../random';
+import { shuffled, statefulRng } from '../random';
 import { evaluateRanking, type RankingCase } from './ranking';
 import { leftPad, type NextItemModel } from './next-item-model';
 import { createNextItemModel } from './models';
 import { FlatAdam } from '../adam';
-import { checkpointTensors, CheckpointClock, cloneVariables, splitCheckpointTensors } from '../training-hooks';
-import type { Checkpoint as GenericCheckpoint, EpochReport, TrainingHooks, TrainingOutcome } from '../training-hooks';
+import { splitCheckpointTensors } from '../training-hooks';
+import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
+import type { Checkpoint as GenericCheckpoint, TrainingHooks, TrainingOutcome } from '../training-hooks';
 import type { RecommenderHyperparameters } from './hyperparameters';
 
 export interface TrainResult extends TrainingOutcome {
@@ -64,22 +65,9 @@ export function useSampledSoftmax(hp: RecommenderHyperparameters, numItems: numb
 }
 
 /** Everything besides tensors that training needs to continue exactly where it stopped. */
-export interface TrainingState {
-  /** Epoch in progress (1-based), its batch order, and how many of its batches are done. */
-  epoch: number;
+export interface TrainingState extends LoopState {
+  /** The epoch's batch order. */
   order: number[];
-  position: number;
-  step: number;
-  lossSum: number;
-  epochSteps: number;
-  epochSamples: number;
-  epochSeconds: number;
-  samplesSeen: number;
-  stepSeconds: number;
-  history: EpochReport[];
-  bestNdcg: number;
-  bestEpoch: number;
-  rng: RngState;
 }
 
 /** Tensors are named `model/<variable>`, `optimizer/<index>/<name>` and `best/<variable>`. */
@@ -108,43 +96,24 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
   if (batches.length === 0) throw new Error('no user has two or more training items');
 
   const rng = statefulRng(`${hp.model}-${hp.seed}`, resumeFrom?.state.rng);
-  const state: TrainingState = resumeFrom?.state ?? {
-    epoch: 1,
-    order: shuffled(batches.map((_, i) => i), rng),
-    position: 0,
-    step: 0,
-    lossSum: 0,
-    epochSteps: 0,
-    epochSamples: 0,
-    epochSeconds: 0,
-    samplesSeen: 0,
-    stepSeconds: 0,
-    history: [],
-    bestNdcg: -1,
-    bestEpoch: 0,
-    rng: rng.state(),
-  };
-  let bestWeights: tf.NamedTensorMap | undefined = restored && Object.keys(restored.best).length > 0 ? restored.best : undefined;
+  const batchOrder = () => shuffled(batches.map((_, i) => i), rng);
+  const state: TrainingState = resumeFrom?.state ?? { ...freshLoopState(rng), order: batchOrder() };
   const started = Date.now();
-  const clock = new CheckpointClock(options.checkpoints, state.step);
-
-  const checkpoint = async () => {
-    state.rng = rng.state();
-    const tensors = checkpointTensors(model.variables, optimizer.getWeights(), bestWeights);
-    await options.checkpoints!.save({ state: structuredClone(state), tensors }, state.step);
-    clock.saved(state.step);
-  };
 
   try {
-    while (state.epoch <= hp.epochs) {
-      let segmentStart = Date.now();
-      for (; state.position < state.order.length; state.position++) {
-        if (options.shouldStop?.()) throw new Error('training cancelled');
-        if (options.maxSteps !== undefined && state.step >= options.maxSteps) break;
-        const batch = batches[state.order[state.position]];
-        const negatives = sampled
-          ? Int32Array.from({ length: hp.sampledNegatives }, () => 1 + Math.floor(rng() * numItems))
-          : undefined;
+    await runEpochs({
+      ...options,
+      state,
+      restoredBest: restored?.best,
+      epochs: hp.epochs,
+      patience: hp.patience,
+      variables: model.variables,
+      optimizer,
+      rng,
+      batchesPerEpoch: batches.length,
+      step(position) {
+        const batch = batches[state.order[position]];
+        const negatives = sampled ? Int32Array.from({ length: hp.sampledNegatives }, () => 1 + Math.floor(rng() * numItems)) : undefined;
         const dropoutSeed = Math.floor(rng() * 2 ** 31);
         const loss = tf.tidy(() => {
           const inputs = tf.tensor2d(batch.inputs, [batch.rows, batch.length], 'int32');
@@ -153,60 +122,14 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
           const negativeTensor = negatives && tf.tensor1d(negatives, 'int32');
           return optimizer.minimize(() => model.loss(inputs, positions, targets, dropoutSeed, negativeTensor));
         });
-        const value = (await loss.data())[0];
-        loss.dispose();
-        if (!Number.isFinite(value)) throw new Error(`loss became ${value} at epoch ${state.epoch}, step ${state.position + 1}`);
-        state.lossSum += value;
-        state.step++;
-        state.epochSteps++;
-        state.epochSamples += batch.positions;
-        options.onStep?.(state.epoch, state.position + 1, batches.length, value);
-        if (clock.due(state.step)) {
-          state.position++; // this batch is done: a resumed run starts after it
-          state.epochSeconds += (Date.now() - segmentStart) / 1000;
-          await checkpoint();
-          segmentStart = Date.now();
-          state.position--;
-        }
-      }
-      state.epochSeconds += (Date.now() - segmentStart) / 1000;
-      const validationStart = Date.now();
-      const validation = await evaluateRanking(options.validation, numItems + 1, (h) => model.scoreNext(h));
-      const memory = tf.memory();
-      const report: EpochReport = {
-        epoch: state.epoch,
-        epochs: hp.epochs,
-        loss: state.lossSum / Math.max(1, state.epochSteps),
-        validation: validation['ndcg@10'],
-        seconds: state.epochSeconds + (Date.now() - validationStart) / 1000,
-        samplesPerSecond: state.epochSamples / state.epochSeconds,
-        tensors: memory.numTensors,
-        bytes: memory.numBytes,
-      };
-      state.history.push(report);
-      await options.onEpoch?.(report);
-      state.samplesSeen += state.epochSamples;
-      state.stepSeconds += state.epochSeconds;
-      let stop = options.maxSteps !== undefined && state.step >= options.maxSteps;
-      if (report.validation > state.bestNdcg) {
-        if (bestWeights) tf.dispose(Object.values(bestWeights));
-        bestWeights = cloneVariables(model.variables);
-        state.bestNdcg = report.validation;
-        state.bestEpoch = state.epoch;
-      } else if (state.epoch - state.bestEpoch >= hp.patience) {
-        stop = true;
-      }
-      if (stop) break;
-      Object.assign(state, { epoch: state.epoch + 1, order: shuffled(batches.map((_, i) => i), rng), position: 0, lossSum: 0, epochSteps: 0, epochSamples: 0, epochSeconds: 0 });
-    }
+        return { loss, samples: batch.positions };
+      },
+      validate: async () => (await evaluateRanking(options.validation, numItems + 1, (h) => model.scoreNext(h)))['ndcg@10'],
+      nextEpoch: (next) => (next.order = batchOrder()),
+    });
   } finally {
     optimizer.dispose();
     if (restored) tf.dispose(restored.optimizer.map((w) => w.tensor));
-  }
-  // Continue with the best epoch's weights, not the last (early stopping).
-  if (bestWeights) {
-    for (const [name, variable] of model.variables) variable.assign(bestWeights[name]);
-    tf.dispose(Object.values(bestWeights));
   }
   return {
     model,

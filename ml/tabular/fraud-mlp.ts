@@ -12,9 +12,10 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlatAdam } from '../adam';
 import { dense, dropout } from '../layers';
-import { seededRng, shuffled, statefulRng, type RngState } from '../random';
-import { checkpointTensors, CheckpointClock, cloneVariables, splitCheckpointTensors } from '../training-hooks';
-import type { Checkpoint as GenericCheckpoint, EpochReport, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
+import { seededRng, shuffled, statefulRng } from '../random';
+import { splitCheckpointTensors } from '../training-hooks';
+import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
+import type { Checkpoint as GenericCheckpoint, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
 import { calibrate, fitPlattScaling, IDENTITY_CALIBRATION, type PlattCalibration } from './calibration';
 import { averagePrecision } from './metrics';
 import { MlpScorer } from './mlp-scorer';
@@ -163,26 +164,10 @@ export class FraudModel {
   }
 }
 
-/** Everything besides tensors that training needs to continue exactly where it stopped. */
-export interface TabularTrainingState {
+/** Everything besides tensors that training needs to continue exactly where it stopped; the row order follows from the seed and epoch. */
+export interface TabularTrainingState extends LoopState {
   /** Identifies the data and hyperparameters; a checkpoint of another run is refused. */
   run: string;
-  /** Epoch in progress (1-based) and how many of its batches are done; its row order follows from the seed and epoch. */
-  epoch: number;
-  position: number;
-  step: number;
-  /** Sum of the class-weighted training loss over the epoch's steps. */
-  lossSum: number;
-  epochSteps: number;
-  epochSamples: number;
-  epochSeconds: number;
-  samplesSeen: number;
-  stepSeconds: number;
-  history: EpochReport[];
-  bestAveragePrecision: number;
-  bestEpoch: number;
-  /** Draws each step's dropout seed. */
-  rng: RngState;
 }
 
 /** Tensors are named `model/<weight>`, `optimizer/<index>/<name>` and `best/<weight>`. */
@@ -259,50 +244,30 @@ export async function trainFraudMlp(options: TabularTrainOptions): Promise<Tabul
   const model = restored ? FraudModel.fromWeights(config, restored.model) : FraudModel.initialise(config, hp.seed);
   const optimizer = new FlatAdam([...model.variables.values()], { learningRate: hp.learningRate });
   const rng = statefulRng(`fraud-mlp-${hp.seed}`, resumeFrom?.state.rng);
-  const state: TabularTrainingState = resumeFrom
-    ? structuredClone(resumeFrom.state)
-    : {
-        run,
-        epoch: 1,
-        position: 0,
-        step: 0,
-        lossSum: 0,
-        epochSteps: 0,
-        epochSamples: 0,
-        epochSeconds: 0,
-        samplesSeen: 0,
-        stepSeconds: 0,
-        history: [],
-        bestAveragePrecision: -1,
-        bestEpoch: 0,
-        rng: rng.state(),
-      };
-  let bestWeights = restored && Object.keys(restored.best).length > 0 ? tf.tidy(() => Object.fromEntries(Object.entries(restored.best).map(([n, t]) => [n, tf.clone(t)]))) : undefined;
-  const batchesPerEpoch = Math.ceil(trainRows / hp.batchSize);
+  const state: TabularTrainingState = resumeFrom ? structuredClone(resumeFrom.state) : { ...freshLoopState(rng), run };
   const allRows = Array.from({ length: trainRows }, (_, i) => i);
   // A pure function of (seed, epoch), so a checkpoint needs no row order.
   const rowOrder = (epoch: number) => shuffled(allRows, seededRng(`fraud-mlp-${hp.seed}-epoch-${epoch}`));
+  let order = rowOrder(state.epoch);
   const batchX = new Float32Array(hp.batchSize * features);
   const batchY = new Float32Array(hp.batchSize);
   const batchWeights = new Float32Array(hp.batchSize);
   const started = Date.now();
-  const clock = new CheckpointClock(options.checkpoints, state.step);
-
-  const checkpoint = async () => {
-    state.rng = rng.state();
-    const tensors = checkpointTensors(model.variables, optimizer.getWeights(), bestWeights);
-    await options.checkpoints!.save({ state: structuredClone(state), tensors }, state.step);
-    clock.saved(state.step);
-  };
 
   try {
     if (restored) optimizer.setWeights(restored.optimizer);
-    while (state.epoch <= hp.epochs) {
-      const order = rowOrder(state.epoch);
-      let segmentStart = Date.now();
-      for (; state.position < batchesPerEpoch; state.position++) {
-        if (options.shouldStop?.()) throw new Error('training cancelled');
-        const first = state.position * hp.batchSize;
+    await runEpochs({
+      ...options,
+      state,
+      restoredBest: restored?.best,
+      epochs: hp.epochs,
+      patience: hp.patience,
+      variables: model.variables,
+      optimizer,
+      rng,
+      batchesPerEpoch: Math.ceil(trainRows / hp.batchSize),
+      step(position) {
+        const first = position * hp.batchSize;
         const rows = Math.min(hp.batchSize, trainRows - first);
         for (let r = 0; r < rows; r++) {
           const row = order[first + r];
@@ -317,62 +282,18 @@ export async function trainFraudMlp(options: TabularTrainOptions): Promise<Tabul
           const w = tf.tensor1d(batchWeights.subarray(0, rows));
           return optimizer.minimize(() => weightedCrossEntropy(model.logits(x, hp.dropout, dropoutSeed), y, w));
         });
-        const value = (await loss.data())[0];
-        loss.dispose();
-        if (!Number.isFinite(value)) throw new Error(`loss became ${value} at epoch ${state.epoch}, step ${state.position + 1}`);
-        state.lossSum += value;
-        state.step++;
-        state.epochSteps++;
-        state.epochSamples += rows;
-        options.onStep?.(state.epoch, state.position + 1, batchesPerEpoch, value);
-        if (clock.due(state.step)) {
-          state.position++; // this batch is done: a resumed run starts after it
-          state.epochSeconds += (Date.now() - segmentStart) / 1000;
-          await checkpoint();
-          segmentStart = Date.now();
-          state.position--;
-        }
-      }
-      state.epochSeconds += (Date.now() - segmentStart) / 1000;
-      const validationStart = Date.now();
-      const validationAp = averagePrecision(validation.y, model.standardizedLogits(validationStandardized));
-      const memory = tf.memory();
-      const report: EpochReport = {
-        epoch: state.epoch,
-        epochs: hp.epochs,
-        loss: state.lossSum / Math.max(1, state.epochSteps),
-        validation: validationAp,
-        seconds: state.epochSeconds + (Date.now() - validationStart) / 1000,
-        samplesPerSecond: state.epochSamples / state.epochSeconds,
-        tensors: memory.numTensors,
-        bytes: memory.numBytes,
-      };
-      state.history.push(report);
-      await options.onEpoch?.(report);
-      state.samplesSeen += state.epochSamples;
-      state.stepSeconds += state.epochSeconds;
-      if (report.validation > state.bestAveragePrecision) {
-        if (bestWeights) tf.dispose(Object.values(bestWeights));
-        bestWeights = cloneVariables(model.variables);
-        state.bestAveragePrecision = report.validation;
-        state.bestEpoch = state.epoch;
-      } else if (state.epoch - state.bestEpoch >= hp.patience) {
-        break;
-      }
-      Object.assign(state, { epoch: state.epoch + 1, position: 0, lossSum: 0, epochSteps: 0, epochSamples: 0, epochSeconds: 0 });
-    }
+        return { loss, samples: rows };
+      },
+      validate: async () => averagePrecision(validation.y, model.standardizedLogits(validationStandardized)),
+      nextEpoch: (next) => (order = rowOrder(next.epoch)),
+    });
   } catch (error) {
     model.dispose();
-    if (bestWeights) tf.dispose(Object.values(bestWeights));
     throw error;
   } finally {
     optimizer.dispose();
   }
-  // Continue with the best epoch's weights, not the last (early stopping), then calibrate them.
-  if (bestWeights) {
-    for (const [name, variable] of model.variables) variable.assign(bestWeights[name]);
-    tf.dispose(Object.values(bestWeights));
-  }
+  // runEpochs left the best epoch's weights in the model: calibrate them.
   const calibration = fitPlattScaling(model.standardizedLogits(validationStandardized), validation.y);
   const calibrated = FraudModel.fromWeights({ ...config, calibration }, Object.fromEntries(model.variables));
   model.dispose();
