@@ -62,18 +62,24 @@ export const timestamp = z.union([z.number(), z.string()]).transform((value, ctx
   return Math.round(ms);
 });
 
-const optionalPrice = z
-  .union([z.number(), z.string()])
-  .nullish()
-  .transform((value, ctx) => {
-    if (value === null || value === undefined || (typeof value === 'string' && value.trim() === '')) return null;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < 0 || n > MAX_PRICE) {
-      ctx.addIssue({ code: 'custom', message: `must be a number between 0 and ${MAX_PRICE}, got "${value}"` });
+/** A number from 0 to `max`, given as a number or numeric text; the error names the range. */
+export function numberUpTo(max: number) {
+  return z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const n = typeof value === 'string' && value.trim() === '' ? NaN : Number(value);
+    if (!Number.isFinite(n) || n < 0 || n > max) {
+      ctx.addIssue({ code: 'custom', message: `must be a number between 0 and ${max}, got "${value}"` });
       return z.NEVER;
     }
     return n;
   });
+}
+
+/** numberUpTo, where empty or absent is null. */
+export function optionalNumberUpTo(max: number) {
+  return z.preprocess((value) => (value === undefined || (typeof value === 'string' && value.trim() === '') ? null : value), numberUpTo(max).nullable());
+}
+
+const optionalPrice = optionalNumberUpTo(MAX_PRICE);
 
 export const RawEventRow = z
   .object({

@@ -6,7 +6,7 @@
  */
 import { Field, Float64, Int8, Schema, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
 import { z } from 'zod';
-import { idOrInteger, timestamp } from '../../../schemas/events';
+import { idOrInteger, numberUpTo, timestamp } from '../../../schemas/events';
 import { tableFromColumns } from '../../storage/arrow-io';
 
 export const MAX_TX_AMOUNT = 10_000_000;
@@ -22,14 +22,7 @@ export const utcTimestamp = z.preprocess((value) => {
   return ZONELESS_DATE_TIME.test(text) ? `${text.replace(' ', 'T')}Z` : value;
 }, timestamp);
 
-const amount = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const n = typeof value === 'string' && value.trim() === '' ? NaN : Number(value);
-  if (!Number.isFinite(n) || n < 0 || n > MAX_TX_AMOUNT) {
-    ctx.addIssue({ code: 'custom', message: `must be a number between 0 and ${MAX_TX_AMOUNT}, got "${value}"` });
-    return z.NEVER;
-  }
-  return n;
-});
+const amount = numberUpTo(MAX_TX_AMOUNT);
 
 const FRAUD_FLAGS: Record<string, 0 | 1> = { '0': 0, '1': 1, false: 0, true: 1 };
 
