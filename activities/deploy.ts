@@ -43,13 +43,15 @@ export async function deployModel(store: ObjectStore, kind: AnyModelKind, ctx: S
   }
 
   const source = trained.model.key.slice(0, trained.model.key.lastIndexOf('/'));
-  await store.put(`${target}/weights.bin`, await store.getBytes(`${source}/weights.bin`));
-  await store.put(`${target}/model.json`, await store.getBytes(trained.model.key), 'application/json');
+  // Every copy is verified on the way (getBytes), and the copies keep a name or a manifest entry
+  // that their hash can be checked against when serving loads them.
+  await store.put(`${target}/weights.bin`, await store.getBytes(`${source}/weights.bin`, modelJson.weightsSha256));
+  await store.put(`${target}/model.json`, await store.getBytes(trained.model.key, trained.model.sha256), 'application/json');
   const servingArtifacts: Record<string, string> = {};
   for (const name of kind.servingArtifacts) {
     const ref = prepared.artifacts[name];
     if (!ref) throw new Error(`${kind.name} declares serving artifact "${name}", which its preprocess step did not produce`);
-    servingArtifacts[name] = `${name}.${ref.format}`;
+    servingArtifacts[name] = `${name}/${ref.sha256}.${ref.format}`;
     await store.put(`${target}/${servingArtifacts[name]}`, await store.getBytes(ref.key));
   }
   const manifest: VersionManifest = {
@@ -66,6 +68,7 @@ export async function deployModel(store: ObjectStore, kind: AnyModelKind, ctx: S
       artifacts: Object.fromEntries(Object.entries(prepared.artifacts).map(([name, ref]) => [name, ref.uri])),
       servingArtifacts,
       weightsSha256: modelJson.weightsSha256,
+      modelSha256: trained.model.sha256,
       workflowId: ctx.workflowId,
       runId: ctx.runId,
       codeVersion: CODE_VERSION,

@@ -4,7 +4,7 @@
  * The champion is scored with the artifacts published beside it (its vocabulary, its
  * feature definitions), so a changed vocabulary or feature set is compared fairly.
  */
-import { readChampion, readVersionManifest, versionArtifactKey, versionPrefix } from './registry/serving-registry';
+import { readChampion, readVersionManifest, loadVersionBundle, versionArtifactKey } from './registry/serving-registry';
 import { loadModelBundle } from './storage/model-bundles';
 import { artifactOf, createKindRuntime } from './kind-runtime';
 import { metricSpec } from './model-kinds/registry';
@@ -58,7 +58,7 @@ export async function evaluateCandidate(store: ObjectStore, log: Logger, kind: A
   const modelName = servingModelName(ctx.config);
   const spec = metricSpec(kind, ctx.config.promotion.metric ?? kind.metrics.primary);
 
-  const candidateModel: ModelUnderTest = { bundle: await loadModelBundle(store, trained.model.key, kind.name), artifactKey: (name) => artifactOf(prepared, name) };
+  const candidateModel: ModelUnderTest = { bundle: await loadModelBundle(store, trained.model.key, kind.name, trained.model.sha256), artifactKey: (name) => artifactOf(prepared, name) };
   const candidate = await kind.evaluate(rt, prepared, candidateModel);
   const baseline = await kind.baseline.evaluate(rt, prepared);
 
@@ -66,7 +66,8 @@ export async function evaluateCandidate(store: ObjectStore, log: Logger, kind: A
   let champion: PromotionInput['champion'] = null;
   if (live) {
     const manifest = await readVersionManifest(store, modelName, live.alias.version);
-    const bundle = await loadModelBundle(store, `${versionPrefix(modelName, live.alias.version)}/model.json`, kind.name);
+    if (manifest.kind !== kind.name) throw new Error(`${modelName} ${live.alias.version} is a ${manifest.kind} model, not ${kind.name}`);
+    const bundle = await loadVersionBundle(store, manifest);
     const scored = await kind.evaluate(rt, prepared, { bundle, artifactKey: (name) => versionArtifactKey(store, manifest, name) });
     champion = { version: live.alias.version, metrics: scored.metrics, sameWeights: manifest.lineage.weightsSha256 === candidateModel.bundle.weightsSha256 };
   }

@@ -1,7 +1,7 @@
 /**
  * The wrapper every step activity runs in: it names the step in the log, reports a
  * cancellation as a cancellation, and turns errors that retrying cannot fix (bad input
- * files, unknown kinds, lost promotion races) into non-retryable failures typed by name.
+ * files, unknown kinds, lost promotion races, corrupt stored data) into non-retryable failures typed by name.
  */
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { TooManyBadRowsError } from './collect/collect';
@@ -10,12 +10,12 @@ import { ChampionChangedError, NoPreviousChampionError } from './registry/servin
 import { UnknownModelKindError } from './model-kinds/registry';
 import { InputDataError } from './errors';
 import { isCancelled } from './progress';
-import { assertSafeKeySegment } from './storage/object-store';
+import { assertSafeKeySegment, IntegrityError } from './storage/object-store';
 import { InvalidWorkflowInputError } from '../schemas/lifecycle-input';
 import type { StepContext } from '../schemas/steps';
 import type { Logger } from 'pino';
 
-const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError, NoPreviousChampionError, InputDataError, UnknownModelKindError, InvalidWorkflowInputError];
+const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError, NoPreviousChampionError, InputDataError, UnknownModelKindError, InvalidWorkflowInputError, IntegrityError];
 
 export const isNonRetryable = (error: Error) => NON_RETRYABLE.some((type) => error instanceof type);
 

@@ -7,8 +7,7 @@
  * (a recommender and its vocabulary, a fraud model and its feature state) is the kind's:
  * its serving handler loads and disposes it.
  */
-import { readChampion, readVersionManifest, servingPrefix, versionArtifactKey, versionPrefix, type VersionManifest } from '../activities/registry/serving-registry';
-import { loadModelBundle } from '../activities/storage/model-bundles';
+import { readChampion, readVersionManifest, servingPrefix, loadVersionBundle, versionArtifactKey, type VersionManifest } from '../activities/registry/serving-registry';
 import type { AnyModelKind, ServingSettings } from '../activities/model-kinds/contract';
 import type { ObjectStore } from '../activities/storage/object-store';
 import type { Logger } from 'pino';
@@ -55,7 +54,8 @@ export class ServedVersion<Loaded = unknown> {
 /** Reads a published version (manifest, bundle, the artifacts it names) and has the kind load it. */
 export async function loadVersion(store: ObjectStore, kind: AnyModelKind, model: string, version: string, settings: ServingSettings, log: Logger, previous?: ServedVersion): Promise<ServedVersion> {
   const manifest = await readVersionManifest(store, model, version);
-  const bundle = await loadModelBundle(store, `${versionPrefix(model, version)}/model.json`, kind.name);
+  if (manifest.kind !== kind.name) throw new Error(`${model} ${version} is a ${manifest.kind} model, not ${kind.name}`);
+  const bundle = await loadVersionBundle(store, manifest);
   const loaded = await kind.serving.load({ store, manifest, bundle, artifactKey: (name) => versionArtifactKey(store, manifest, name), settings, log }, previous?.loaded);
   return new ServedVersion(manifest, loaded, () => kind.serving.dispose(loaded));
 }

@@ -10,6 +10,8 @@
  * Lifecycle deploys, operators' promotions and rollbacks all go through swapChampion.
  */
 import { PreconditionFailedError, type ObjectStore } from '../storage/object-store';
+import { loadModelBundle } from '../storage/model-bundles';
+import type { ModelBundle } from '../model-kinds/contract';
 import type { ChampionRef, Metrics } from '../../schemas/steps';
 
 export interface VersionManifest {
@@ -26,9 +28,11 @@ export interface VersionManifest {
     snapshot: string;
     /** Every preprocessing artifact of the run, by name (URIs); the serving ones are also copied beside the model. */
     artifacts: Record<string, string>;
-    /** The copied ones: name -> file in the version folder. */
+    /** The copied ones: name -> file in the version folder (`<name>/<sha256>.<ext>`, verified on read). */
     servingArtifacts: Record<string, string>;
     weightsSha256: string;
+    /** SHA-256 of model.json; absent in versions deployed before it was recorded. */
+    modelSha256?: string;
     workflowId: string;
     runId: string;
     codeVersion: string;
@@ -114,6 +118,11 @@ export async function swapChampion(store: ObjectStore, alias: ChampionAlias, exp
 
 export async function readVersionManifest(store: ObjectStore, model: string, version: string): Promise<VersionManifest> {
   return store.getJson<VersionManifest>(`${versionPrefix(model, version)}/manifest.json`);
+}
+
+/** A published version's model, verified against its manifest (IntegrityError on a tampered model.json or weights.bin). */
+export async function loadVersionBundle(store: ObjectStore, manifest: VersionManifest): Promise<ModelBundle> {
+  return loadModelBundle(store, `${versionPrefix(manifest.model, manifest.version)}/model.json`, manifest.kind, manifest.lineage.modelSha256);
 }
 
 /** Models with a champion, by name. */

@@ -36,10 +36,23 @@ export async function putTable(store: ObjectStore, prefix: string, table: Table)
   return store.putArtifact(prefix, bytes, 'arrow', { rows: table.numRows, schema: schemaFingerprint(table.schema) });
 }
 
-/** Record batches of an Arrow IPC object, read as the bytes arrive. */
+/**
+ * Record batches of an Arrow IPC object, read as the bytes arrive. A content-addressed one is
+ * verified once it is read to the end: a mismatch throws IntegrityError from the iteration,
+ * so a step that reads it never completes on corrupt data.
+ */
 export async function* readBatches(store: ObjectStore, key: string): AsyncGenerator<RecordBatch> {
-  const reader = await RecordBatchReader.from(await store.getStream(key));
-  for await (const batch of reader) yield batch;
+  const stream = await store.getStream(key);
+  try {
+    const reader = await RecordBatchReader.from(stream.chunks());
+    for await (const batch of reader) yield batch;
+  } catch (error) {
+    // Corrupt bytes often fail to parse first: report the corruption, not the parse error.
+    await stream.verify();
+    throw error;
+  }
+  // A content-addressed file is only trusted once its last byte has matched the hash.
+  await stream.verify();
 }
 
 export async function readTable(store: ObjectStore, key: string): Promise<Table> {

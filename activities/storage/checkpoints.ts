@@ -5,6 +5,7 @@
  * JSON exists is complete. The state is the training loop's own JSON; only its step is read here.
  */
 import * as tf from '@tensorflow/tfjs';
+import { sha256Hex } from '../../schemas/artifacts';
 import type { ObjectStore } from './object-store';
 import type { Checkpoint } from '../../ml/training-hooks';
 
@@ -12,6 +13,8 @@ interface CheckpointManifest {
   step: number;
   state: unknown;
   weights: string;
+  /** Checked when the checkpoint is loaded; absent in checkpoints written before it was recorded. */
+  weightsSha256?: string;
   specs: tf.io.WeightsManifestEntry[];
 }
 
@@ -19,14 +22,14 @@ export async function saveCheckpoint(store: ObjectStore, prefix: string, step: n
   const { data, specs } = await tf.io.encodeWeights(checkpoint.tensors);
   const base = `${prefix}/step-${String(step).padStart(8, '0')}`;
   await store.put(`${base}.bin`, new Uint8Array(data));
-  const manifest: CheckpointManifest = { step, state: checkpoint.state, weights: `${base}.bin`, specs };
+  const manifest: CheckpointManifest = { step, state: checkpoint.state, weights: `${base}.bin`, weightsSha256: sha256Hex(new Uint8Array(data)), specs };
   await store.put(`${base}.json`, JSON.stringify(manifest), 'application/json');
   return `${base}.json`;
 }
 
 export async function loadCheckpoint(store: ObjectStore, key: string): Promise<Checkpoint & { step: number }> {
   const manifest = await store.getJson<CheckpointManifest>(key);
-  const bytes = await store.getBytes(manifest.weights);
+  const bytes = await store.getBytes(manifest.weights, manifest.weightsSha256);
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   const named = tf.io.decodeWeights(buffer, manifest.specs);
   return { step: manifest.step, state: manifest.state, tensors: Object.entries(named).map(([name, tensor]) => ({ name, tensor })) };

@@ -39,20 +39,24 @@ export async function saveModelBundle(
   const folder = `${prefix}/${weightsSha256}`;
   const modelJson: ModelJson = { format: BUNDLE_FORMAT, kind, config, weightsManifest: [{ paths: ['weights.bin'], weights: specs }], weightsSha256, trainedWith, metadata };
   const json = Buffer.from(JSON.stringify(modelJson, null, 1));
-  if (!(await store.head(`${folder}/weights.bin`))) await store.put(`${folder}/weights.bin`, bytes);
+  await store.putOnce(`${folder}/weights.bin`, bytes, weightsSha256);
   await store.put(`${folder}/model.json`, json, 'application/json');
   return { uri: store.uri(`${folder}/model.json`), key: `${folder}/model.json`, sha256: sha256Hex(json), bytes: json.byteLength, format: 'tfjs' };
 }
 
-/** Reads a bundle from the folder holding model.json and weights.bin, checking the weights against their hash. */
-export async function loadModelBundle(store: ObjectStore, modelJsonKey: string, kind: string): Promise<ModelBundle> {
-  const json = await store.getJson<ModelJson>(modelJsonKey);
+/**
+ * Reads a bundle from the folder holding model.json and weights.bin. The weights are checked
+ * against the hash model.json records, and model.json against `modelJsonSha256` where the
+ * caller knows it (the training step's reference, a version's manifest): either mismatch is
+ * an IntegrityError.
+ */
+export async function loadModelBundle(store: ObjectStore, modelJsonKey: string, kind: string, modelJsonSha256?: string): Promise<ModelBundle> {
+  const json = await store.getJson<ModelJson>(modelJsonKey, modelJsonSha256);
   if (json.format !== BUNDLE_FORMAT) throw new Error(`${modelJsonKey}: unsupported model format ${String(json.format)}`);
   if (json.kind !== kind) throw new Error(`${modelJsonKey}: a ${json.kind} model, not ${kind}`);
   const folder = modelJsonKey.slice(0, modelJsonKey.lastIndexOf('/'));
   const group = json.weightsManifest[0];
-  const bytes = await store.getBytes(`${folder}/${group.paths[0]}`);
-  if (sha256Hex(bytes) !== json.weightsSha256) throw new Error(`${folder}/${group.paths[0]}: weights do not match their checksum`);
+  const bytes = await store.getBytes(`${folder}/${group.paths[0]}`, json.weightsSha256);
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   return { config: json.config, tensors: tf.io.decodeWeights(buffer, group.weights), weightsSha256: json.weightsSha256, metadata: json.metadata };
 }

@@ -3,6 +3,11 @@
  * content-addressed, write-once artifacts (a retry after a crash writes the same key with
  * the same bytes) and compare-and-swap of small pointer objects (aliases, watermarks).
  * Works against AWS S3, MinIO, Ceph, R2 and the local Versity gateway.
+ *
+ * Content-addressed objects (`.../<sha256>.<ext>`) are verified on every read: bytes that
+ * do not hash to their name raise an IntegrityError, which no retry can fix, instead of
+ * reaching a step or a served model. SHA-256 runs at about 1 GB/s on one core here, 15-40%
+ * on top of a GET from the local gateway and less against a remote S3 (npm run bench:integrity).
  */
 import {
   CreateBucketCommand,
@@ -15,6 +20,7 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { sha256Hex, type ArtifactFormat, type ArtifactRef } from '../../schemas/artifacts';
 import type { S3Config } from '../../infra/config';
 
@@ -30,6 +36,74 @@ export class PreconditionFailedError extends Error {
   constructor(readonly key: string) {
     super(`conditional write to ${key} lost: the object changed since it was read`);
     this.name = 'PreconditionFailedError';
+  }
+}
+
+/** Stored bytes that do not match the hash they are known by (their name, or a manifest's record). */
+export class IntegrityError extends Error {
+  constructor(
+    readonly key: string,
+    readonly expectedSha256: string,
+    readonly actualSha256: string,
+  ) {
+    super(`${key} is corrupt: its content hashes to sha256 ${actualSha256}, expected ${expectedSha256}`);
+    this.name = 'IntegrityError';
+  }
+}
+
+/** The SHA-256 a content-addressed key is named by (`.../<sha256>.<ext>`), or undefined for other keys. */
+export function contentHashOf(key: string): string | undefined {
+  return /(?:^|\/)([0-9a-f]{64})\.[a-z0-9]+$/.exec(key)?.[1];
+}
+
+/** Throws IntegrityError unless `bytes` hash to `expected` (no check when undefined). */
+export function verifyContent(key: string, bytes: Uint8Array, expected: string | undefined): Uint8Array {
+  if (expected !== undefined) {
+    const actual = sha256Hex(bytes);
+    if (actual !== expected) throw new IntegrityError(key, expected, actual);
+  }
+  return bytes;
+}
+
+/**
+ * A streamed object whose chunks are hashed as they pass. `verify()` reads whatever the
+ * consumer left unread (a reader may stop before an Arrow file's footer) and throws
+ * IntegrityError on a mismatch; call it when the consumer is done, or when it failed (a
+ * parse error on corrupt bytes is then reported as the corruption it is).
+ */
+export class VerifiedStream {
+  private readonly hash = createHash('sha256');
+  private readonly source: AsyncIterator<Uint8Array>;
+  private finished = false;
+
+  constructor(
+    private readonly key: string,
+    body: AsyncIterable<Uint8Array>,
+    private readonly expected: string | undefined,
+  ) {
+    this.source = body[Symbol.asyncIterator]();
+  }
+
+  async *chunks(): AsyncGenerator<Uint8Array> {
+    for (let chunk = await this.next(); chunk; chunk = await this.next()) yield chunk;
+  }
+
+  async verify(): Promise<void> {
+    while (await this.next());
+    if (this.expected === undefined) return;
+    const actual = this.hash.digest('hex');
+    if (actual !== this.expected) throw new IntegrityError(this.key, this.expected, actual);
+  }
+
+  private async next(): Promise<Uint8Array | undefined> {
+    if (this.finished) return undefined;
+    const { value, done } = await this.source.next();
+    if (done) {
+      this.finished = true;
+      return undefined;
+    }
+    this.hash.update(value);
+    return value;
   }
 }
 
@@ -96,7 +170,13 @@ export class ObjectStore {
     }
   }
 
-  async getBytes(key: string): Promise<Uint8Array> {
+  /** The object's bytes, verified against `expectedSha256`, or against its name when it is content-addressed. */
+  async getBytes(key: string, expectedSha256 = contentHashOf(key)): Promise<Uint8Array> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    return verifyContent(key, await out.Body!.transformToByteArray(), expectedSha256);
+  }
+
+  private async getRawBytes(key: string): Promise<Uint8Array> {
     const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
     return out.Body!.transformToByteArray();
   }
@@ -105,7 +185,7 @@ export class ObjectStore {
   async getWithEtag(key: string): Promise<{ bytes: Uint8Array; etag: string } | undefined> {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { bytes: await out.Body!.transformToByteArray(), etag: out.ETag ?? '' };
+      return { bytes: verifyContent(key, await out.Body!.transformToByteArray(), contentHashOf(key)), etag: out.ETag ?? '' };
     } catch (error) {
       if (httpStatus(error) === 404) return undefined;
       throw error;
@@ -123,8 +203,8 @@ export class ObjectStore {
     }
   }
 
-  async getJson<T>(key: string): Promise<T> {
-    return JSON.parse(Buffer.from(await this.getBytes(key)).toString('utf8')) as T;
+  async getJson<T>(key: string, expectedSha256?: string): Promise<T> {
+    return JSON.parse(Buffer.from(await this.getBytes(key, expectedSha256 ?? contentHashOf(key))).toString('utf8')) as T;
   }
 
   async getJsonIfExists<T>(key: string): Promise<{ value: T; etag: string } | undefined> {
@@ -132,10 +212,10 @@ export class ObjectStore {
     return found && { value: JSON.parse(Buffer.from(found.bytes).toString('utf8')) as T, etag: found.etag };
   }
 
-  /** Streams an object; used for record-batch reads that must not hold a whole file. */
-  async getStream(key: string): Promise<AsyncIterable<Uint8Array>> {
+  /** Streams an object, for record-batch reads that must not hold a whole file; content-addressed ones are verified (VerifiedStream). */
+  async getStream(key: string): Promise<VerifiedStream> {
     const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-    return out.Body as AsyncIterable<Uint8Array>;
+    return new VerifiedStream(key, out.Body as AsyncIterable<Uint8Array>, contentHashOf(key));
   }
 
   async put(key: string, body: Uint8Array | string, contentType = 'application/octet-stream'): Promise<void> {
@@ -177,21 +257,27 @@ export class ObjectStore {
   ): Promise<ArtifactRef> {
     const sha256 = sha256Hex(bytes);
     const key = `${prefix}/${sha256}.${EXTENSIONS[format]}`;
+    await this.putOnce(key, bytes, sha256);
+    return { uri: this.uri(key), key, sha256, bytes: bytes.byteLength, format, ...extra };
+  }
+
+  /**
+   * Writes `bytes` (whose SHA-256 is `sha256`) under a key that names them, once: a second
+   * write finds the object and leaves it, unless the stored one is corrupt, which it repairs.
+   */
+  async putOnce(key: string, bytes: Uint8Array, sha256: string): Promise<void> {
     const existing = await this.head(key);
     if (!existing) {
       try {
-        await this.client.send(
-          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, IfNoneMatch: '*' }),
-        );
+        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, IfNoneMatch: '*' }));
       } catch (error) {
         // Lost a race against an identical write: the content is the same by construction.
         const status = httpStatus(error);
         if (status !== 412 && status !== 409) throw error;
       }
-    } else if (existing.size !== bytes.byteLength) {
-      throw new Error(`artifact ${key} exists with ${existing.size} bytes, expected ${bytes.byteLength}`);
+    } else if (existing.size !== bytes.byteLength || sha256Hex(await this.getRawBytes(key)) !== sha256) {
+      await this.put(key, bytes);
     }
-    return { uri: this.uri(key), key, sha256, bytes: bytes.byteLength, format, ...extra };
   }
 
   async putJsonArtifact(prefix: string, value: unknown): Promise<ArtifactRef> {

@@ -15,7 +15,8 @@ export async function cachedStep<T extends object>(
   force: boolean,
   compute: () => Promise<T>,
 ): Promise<T & { cached: boolean; savedMs?: number }> {
-  const key = `cache/${step}/${sha256Hex(stableJson({ step, codeVersion: CODE_VERSION, keyMaterial }))}.json`;
+  // Named by the hash of its key, not of its content ("key-" keeps it from reading as content-addressed).
+  const key = `cache/${step}/key-${sha256Hex(stableJson({ step, codeVersion: CODE_VERSION, keyMaterial }))}.json`;
   if (!force) {
     const hit = await store.getJsonIfExists<{ result: T; computeMs: number }>(key);
     if (hit) return { ...hit.value.result, cached: true, savedMs: hit.value.computeMs };

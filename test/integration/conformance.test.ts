@@ -2,7 +2,8 @@
  * The contract every registered model kind must meet, on the real stack: trained on its
  * embedded synthetic data it beats its baseline on its primary metric and is promoted; its
  * serving route answers; the row its prediction logged is read back by the feedback step;
- * its run report renders its metrics. A new kind passes this before anything else.
+ * its run report renders its metrics; a tampered file of its served version is refused.
+ * A new kind passes this before anything else.
  */
 import assert from 'node:assert/strict';
 import { testStack, log } from './test-stack';
@@ -14,6 +15,8 @@ import { isBetter } from '../../activities/evaluate';
 import { ensureSyntheticData } from '../../sources/import';
 import { startServingServer } from '../../serving/server';
 import { loadVersion } from '../../serving/champion-watcher';
+import { readVersionManifest, versionPrefix } from '../../activities/registry/serving-registry';
+import { IntegrityError } from '../../activities/storage/object-store';
 import { parseLifecycleInput, servingModelName } from '../../schemas/lifecycle-input';
 import type { StepContext } from '../../schemas/steps';
 
@@ -73,6 +76,22 @@ for (const kind of MODEL_KINDS.values()) {
       const report = new TextDecoder().decode(await store.getBytes(store.keyOf(s.runReport)));
       for (const spec of kind.metrics.specs) assert.ok(report.includes(spec.label), `the report names ${spec.label}`);
       assert.ok(report.includes(s.baselineLabel));
+
+      // A served version is verified when it loads: one flipped byte in any of its files is refused by name.
+      const manifest = await readVersionManifest(store, model, version);
+      const files = ['model.json', 'weights.bin', ...Object.values(manifest.lineage.servingArtifacts)].map((file) => `${versionPrefix(model, version)}/${file}`);
+      for (const key of files) {
+        const original = await store.getBytes(key);
+        const tampered = Uint8Array.from(original);
+        tampered[Math.floor(tampered.length / 2)] ^= 0x01;
+        await store.put(key, tampered);
+        try {
+          await assert.rejects(loadVersion(store, kind, model, version, { maxScoringBatch: 8 }, log), (error: Error) => error instanceof IntegrityError && error.key === key, `a tampered ${key} is refused`);
+        } finally {
+          await store.put(key, original);
+        }
+      }
+      (await loadVersion(store, kind, model, version, { maxScoringBatch: 8 }, log)).retire();
     });
   });
 }
