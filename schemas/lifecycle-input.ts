@@ -146,8 +146,9 @@ export class InvalidWorkflowInputError extends Error {
   }
 }
 
+/** No input (undefined) means the defaults; anything else, null included, must be an input object. */
 export function parseLifecycleInput(input: unknown): LifecycleConfig {
-  const parsed = LifecycleInput.safeParse(input ?? {});
+  const parsed = LifecycleInput.safeParse(input === undefined ? {} : input);
   if (parsed.success) return parsed.data;
   throw new InvalidWorkflowInputError(`invalid workflow input: ${describeIssues(parsed.error)}`);
 }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import path from 'node:path';
 import { testStack, sliceOfSequences, SHARED_DATASETS } from './test-stack';
 import { runLifecycle } from '../../cli/local-run';
@@ -87,5 +89,22 @@ describe('model lifecycle on the real stack @integration', () => {
     const run = await runLifecycle(workers.client, config, { dataset: '../serving' }, undefined, `bad-input-${Date.now()}`);
     assert.equal(run.status, 'failed');
     assert.match(run.status === 'failed' ? run.error : '', /dataset/);
+  });
+
+  it('fails a null or non-object workflow input at once, named and not retried', async () => {
+    const { config, workers } = await testStack();
+    for (const input of [null, 'store']) {
+      const handle = await workers.client.workflow.start('modelLifecycle', { taskQueue: config.temporal.pipelineTaskQueue, workflowId: `null-input-${Date.now()}-${typeof input}`, args: [input] });
+      await assert.rejects(handle.result(), (error: unknown) => {
+        assert.ok(error instanceof WorkflowFailedError, String(error));
+        assert.ok(error.cause instanceof ApplicationFailure, String(error.cause));
+        assert.equal(error.cause.type, 'InvalidWorkflowInput');
+        assert.equal(error.cause.nonRetryable, true);
+        return true;
+      });
+      const { status, historyLength } = await handle.describe();
+      assert.equal(status.name, 'FAILED');
+      assert.ok(historyLength < 10, `failed in its first workflow task (${historyLength} events)`);
+    }
   });
 });

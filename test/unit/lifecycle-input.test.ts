@@ -16,6 +16,13 @@ describe('workflow input', () => {
     assert.equal(servingModelName(config), 'store-next-item');
   });
 
+  it('refuses null and other non-objects, which are never the defaults', () => {
+    for (const input of [null, 'store', 42, []]) {
+      assert.throws(() => parseLifecycleInput(input), (error: Error) => error.name === 'InvalidWorkflowInput' && /invalid workflow input/.test(error.message), String(input));
+    }
+    assert.equal(parseLifecycleInput(undefined).dataset, parseLifecycleInput({}).dataset);
+  });
+
   it('names the offending field', () => {
     const nextItem = kindOf('next-item');
     assert.throws(() => parseHyperparameters(nextItem, { epochs: -1 }), /invalid hyperparameters for next-item: epochs/);
