@@ -30,6 +30,8 @@ export interface CollectResult {
   skippedFiles: number;
   /** Listed but deleted before they could be read; not marked as ingested, so a re-upload is imported. */
   vanishedFiles: string[];
+  /** Re-uploaded with other content: their new rows replaced the ones imported from them before. */
+  replacedFiles?: string[];
   rowsImported: number;
   totalRows: number;
   partitions: number;
@@ -40,7 +42,18 @@ export interface CollectResult {
 /** The collect watermark of one event source (`state/<dataset>/<source>/collect.json`). */
 export interface SourceState {
   partitions: ArtifactRef[];
-  ingestedFiles: { key: string; etag: string; rows: number; quarantined: number }[];
+  /** The files whose rows are in the partitions; `partitions` are the keys of the ones each file wrote (absent in states written before they were recorded). */
+  ingestedFiles: IngestedFile[];
+  /** Earlier versions of re-uploaded files, whose rows were taken out again (the audit trail). */
+  replacedFiles?: (IngestedFile & { replacedAt: string })[];
+}
+
+export interface IngestedFile {
+  key: string;
+  etag: string;
+  rows: number;
+  quarantined: number;
+  partitions?: string[];
 }
 
 export interface DatasetSnapshot {

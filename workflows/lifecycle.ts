@@ -137,6 +137,7 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
   const collected = await run('collect', () => pipeline.collect(ctx), (r) => ({
     rows: r.rowsImported,
     detail: `${r.newFiles.length} new file(s), ${r.totalRows} rows in ${r.partitions} partitions, ${r.quarantinedRows} quarantined` +
+      ((r.replacedFiles ?? []).length > 0 ? `, ${r.replacedFiles!.length} re-uploaded file(s) replaced their earlier rows (${r.replacedFiles!.join(', ')})` : '') +
       (r.vanishedFiles.length > 0 ? `, ${r.vanishedFiles.length} deleted before reading (${r.vanishedFiles.join(', ')})` : ''),
   }));
   const prepared = await run('preprocess', () => pipeline.preprocess(ctx, collected), (r) => ({ rows: r.rows, detail: r.detail }));

@@ -7,7 +7,10 @@
  * Incremental by watermark: the state object `state/<dataset>/<source>/collect.json` lists every
  * ingested file with its ETag, and is swapped with a conditional write, so a crash
  * before the swap only means the next attempt redoes the same work and writes the same
- * content-addressed partitions; two concurrent collects cannot both advance it.
+ * content-addressed partitions; two concurrent collects cannot both advance it. A file
+ * uploaded again under the same key with other content replaces what it contributed: the
+ * partitions its earlier version wrote leave the dataset, and that version is kept in the
+ * state's `replacedFiles`.
  */
 import { tableToIPC } from 'apache-arrow';
 import { tableFromColumns, putTable } from '../storage/arrow-io';
@@ -15,7 +18,7 @@ import { PreconditionFailedError, stableJson, type ObjectStore } from '../storag
 import { parseRawFile, readRawFile, InvalidInputFileError } from './raw-files';
 import { describeProblem, type RowProblem } from '../../schemas/events';
 import { QUARANTINE_SCHEMA } from '../../schemas/quarantine';
-import type { CollectResult, DatasetSnapshot, SourceState } from '../../schemas/steps';
+import type { CollectResult, DatasetSnapshot, IngestedFile, SourceState } from '../../schemas/steps';
 import type { ArtifactRef } from '../../schemas/artifacts';
 import type { AnySourceContract, SourceContract } from '../model-kinds/contract';
 import type { Logger } from 'pino';
@@ -95,8 +98,33 @@ interface SourceOutcome {
   newFiles: string[];
   skippedFiles: number;
   vanishedFiles: string[];
+  replacedFiles: string[];
   rowsImported: number;
   problems: RowProblem[];
+}
+
+/**
+ * The next state: the newly ingested files appended, and for each one whose key was ingested
+ * before (a re-upload with other content), the earlier version and the partitions only it
+ * wrote removed. An earlier version from before partitions were recorded per file cannot
+ * be taken out; its rows stay, with a warning.
+ */
+export function withReplacements(previous: SourceState, ingested: (IngestedFile & { uploadedAt: string })[], partitions: ArtifactRef[], log: Logger): SourceState {
+  const reuploaded = new Map(ingested.map((f) => [f.key, f.uploadedAt]));
+  const replaced = previous.ingestedFiles.filter((f) => reuploaded.has(f.key) && f.partitions !== undefined);
+  for (const f of previous.ingestedFiles) {
+    if (reuploaded.has(f.key) && f.partitions === undefined) log.warn({ key: f.key }, 're-uploaded file was ingested before collect recorded its partitions; its earlier rows stay');
+  }
+  const kept = previous.ingestedFiles.filter((f) => !replaced.includes(f));
+  // A partition two files wrote (the same rows) stays while either of them does.
+  const stillWritten = new Set([...kept, ...ingested].flatMap((f) => f.partitions ?? []));
+  const dropped = new Set(replaced.flatMap((f) => f.partitions!).filter((key) => !stillWritten.has(key)));
+  return {
+    partitions: [...previous.partitions.filter((p) => !dropped.has(p.key)), ...partitions],
+    ingestedFiles: [...kept, ...ingested.map(({ uploadedAt: _, ...f }) => f)],
+    // Replaced when its new version was uploaded: a retried collect records the same time.
+    ...(replaced.length > 0 || previous.replacedFiles ? { replacedFiles: [...(previous.replacedFiles ?? []), ...replaced.map((f) => ({ ...f, replacedAt: reuploaded.get(f.key)! }))] } : {}),
+  };
 }
 
 /** Imports the new files of one events source and advances its watermark. */
@@ -110,7 +138,7 @@ async function collectEventSource(store: ObjectStore, log: Logger, source: AnySo
   const listed = await store.list(rawPrefix(dataset, source.name));
   const pending = listed.filter((o) => !seen.has(`${o.key}|${o.etag}`));
   const partitions: ArtifactRef[] = [];
-  const ingested: SourceState['ingestedFiles'] = [];
+  const ingested: (IngestedFile & { uploadedAt: string })[] = [];
   const problems: RowProblem[] = [];
   const vanished: string[] = [];
   let rowsImported = 0;
@@ -131,14 +159,15 @@ async function collectEventSource(store: ObjectStore, log: Logger, source: AnySo
       throw new TooManyBadRowsError(object.key, bad, parsed.totalRows, options.maxBadRowFraction, parsed.problems);
     }
     if (parsed.validRows === 0 && bad === 0) throw new InvalidInputFileError(object.key, 'the file has no rows');
-    partitions.push(...(await writer.finish()));
+    const written = await writer.finish();
+    partitions.push(...written);
     problems.push(...parsed.problems);
     rowsImported += parsed.validRows;
-    ingested.push({ key: object.key, etag: found.etag, rows: parsed.validRows, quarantined: bad });
+    ingested.push({ key: object.key, etag: found.etag, rows: parsed.validRows, quarantined: bad, partitions: written.map((p) => p.key), uploadedAt: object.lastModified.toISOString() });
     log.info({ key: object.key, rows: parsed.validRows, quarantined: bad }, 'imported raw file');
   }
 
-  const state: SourceState = { partitions: [...previous.partitions, ...partitions], ingestedFiles: [...previous.ingestedFiles, ...ingested] };
+  const state = withReplacements(previous, ingested, partitions, log);
   if (ingested.length > 0) {
     try {
       await store.putIfMatch(statePath, stableJson(state), stored?.etag ?? null);
@@ -150,7 +179,8 @@ async function collectEventSource(store: ObjectStore, log: Logger, source: AnySo
       throw error;
     }
   }
-  return { state, newFiles: ingested.map((f) => f.key), skippedFiles: listed.length - pending.length, vanishedFiles: vanished, rowsImported, problems };
+  const replacedKeys = new Set((state.replacedFiles ?? []).slice((previous.replacedFiles ?? []).length).map((f) => f.key));
+  return { state, newFiles: ingested.filter((f) => !replacedKeys.has(f.key)).map((f) => f.key), replacedFiles: [...replacedKeys], skippedFiles: listed.length - pending.length, vanishedFiles: vanished, rowsImported, problems };
 }
 
 /** Collects every source of a kind into one snapshot of the dataset. */
@@ -187,6 +217,7 @@ export async function collectSources(store: ObjectStore, log: Logger, options: C
     newFiles: outcomes.flatMap((o) => o.newFiles),
     skippedFiles: outcomes.reduce((n, o) => n + o.skippedFiles, 0),
     vanishedFiles: outcomes.flatMap((o) => o.vanishedFiles),
+    replacedFiles: outcomes.flatMap((o) => o.replacedFiles),
     rowsImported: outcomes.reduce((n, o) => n + o.rowsImported, 0),
     totalRows: states.reduce((n, s) => n + s.ingestedFiles.reduce((m, f) => m + f.rows, 0), 0),
     partitions: states.reduce((n, s) => n + s.partitions.length, 0),

@@ -14,7 +14,7 @@ import { sha256Hex } from '../../schemas/artifacts';
 import { ensureSyntheticData } from '../../sources/import';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
 import type { ObjectStore } from '../../activities/storage/object-store';
-import type { StepContext } from '../../schemas/steps';
+import type { DatasetSnapshot, SourceState, StepContext } from '../../schemas/steps';
 
 /** Flips one bit in the middle of a stored object, keeping its size (what a bad disk or a stray write does). */
 async function flipABit(store: ObjectStore, key: string): Promise<void> {
@@ -58,5 +58,35 @@ describe('integrity of stored data @integration', () => {
     const again = await activities.preprocess(ctx(true), collected);
     assert.equal(again.artifacts.sequences.key, artifact.key, 'the same content, the same key');
     assert.equal(sha256Hex(await store.getBytes(artifact.key)), artifact.sha256, 'the stored artifact is whole again');
+  });
+
+  it('a raw file uploaded again with corrected content replaces the rows it brought before, and the state keeps the earlier version', async () => {
+    const { workers } = await testStack();
+    const { store } = workers;
+    const dataset = 'reupload';
+    const uploaded = (await ensureSyntheticData(store, dataset, nextItemKind, syntheticStoreFiles({ seed: 9, users: 150, items: 30, categories: 3, days: 10, endDate: '2026-11-01' })))!;
+    const ctx: StepContext = { config: parseLifecycleInput({ dataset }), workflowId: 'reupload-test', runId: 'r', startedAt: '2026-11-02T02:00:00.000Z' };
+    const activities = createActivities({ store, log });
+    const first = await activities.collect(ctx);
+    assert.equal(first.totalRows, uploaded.rows);
+
+    // The producer fixes one file: it drops a third of its rows.
+    const key = uploaded.keys[0];
+    const lines = Buffer.from(await store.getBytes(key)).toString('utf8').trim().split('\n');
+    const kept = [lines[0], ...lines.slice(1).filter((_, i) => i % 3 !== 0)];
+    await store.put(key, `${kept.join('\n')}\n`, 'text/csv');
+    const second = await activities.collect(ctx);
+    assert.deepEqual(second.replacedFiles, [key]);
+    assert.deepEqual(second.newFiles, []);
+    assert.equal(second.totalRows, uploaded.rows! - (lines.length - kept.length), 'the old rows are gone, the corrected ones counted once');
+
+    const snapshot = await store.getJson<DatasetSnapshot>(second.snapshot.key);
+    const rowsInPartitions = snapshot.sources.events.partitions.reduce((n, p) => n + (p.rows ?? 0), 0);
+    assert.equal(rowsInPartitions, second.totalRows, 'the partitions hold exactly the rows the state counts');
+    const state = await store.getJson<SourceState>(`state/${dataset}/events/collect.json`);
+    assert.equal(state.replacedFiles?.length, 1);
+    assert.equal(state.replacedFiles![0].key, key);
+    assert.equal(state.replacedFiles![0].rows, lines.length - 1, 'the audit trail keeps what the earlier version brought');
+    assert.equal((await activities.collect(ctx)).replacedFiles?.length, 0, 'collecting again replaces nothing');
   });
 });
