@@ -33,13 +33,31 @@ export interface CollectOptions {
 }
 
 export class TooManyBadRowsError extends Error {
-  constructor(file: string, bad: number, total: number, limit: number, examples: RowProblem[]) {
+  constructor(file: string, bad: number, total: number, limit: number, examples: RowProblem[], quarantine: ArtifactRef) {
     super(
       `${file}: ${bad} of ${total} rows are invalid (limit ${(limit * 100).toFixed(1)}%); fix the producer or raise maxBadRowFraction. ` +
-        `First problems: ${examples.slice(0, 3).map(describeProblem).join(' | ')}`,
+        `Every bad row is in ${quarantine.uri}. First problems: ${examples.slice(0, 3).map(describeProblem).join(' | ')}`,
     );
     this.name = 'TooManyBadRowsError';
   }
+}
+
+/** The rejected rows, in file order, as a quarantine table `quarantine/<dataset>/<sha256>.arrow`. */
+async function putQuarantine(store: ObjectStore, dataset: string, problems: RowProblem[]): Promise<ArtifactRef> {
+  const table = tableFromColumns(QUARANTINE_SCHEMA, {
+    file: problems.map((p) => p.file),
+    row: problems.map((p) => p.row),
+    field: problems.map((p) => p.field),
+    message: problems.map((p) => p.message),
+    raw: problems.map((p) => p.raw),
+  });
+  return putTable(store, `quarantine/${dataset}`, table);
+}
+
+/** Refuses a file with too many bad rows, after quarantining all of them: nothing rejected goes unrecorded. */
+async function refuseMostlyBadFile(store: ObjectStore, dataset: string, file: string, problems: RowProblem[], totalRows: number, limit: number): Promise<never> {
+  const inFileOrder = [...problems].sort((a, b) => a.row - b.row);
+  throw new TooManyBadRowsError(file, problems.length, totalRows, limit, inFileOrder, await putQuarantine(store, dataset, inFileOrder));
 }
 
 export const rawPrefix = (dataset: string, source: string) => `raw/${dataset}/${source}/`;
@@ -156,7 +174,7 @@ async function collectEventSource(store: ObjectStore, log: Logger, source: AnySo
     const parsed = await readRawFile(object.key, found.body, source.row, source.required, (row) => writer.add(row));
     const bad = parsed.problems.length;
     if (parsed.totalRows > 0 && bad / parsed.totalRows > options.maxBadRowFraction) {
-      throw new TooManyBadRowsError(object.key, bad, parsed.totalRows, options.maxBadRowFraction, parsed.problems);
+      await refuseMostlyBadFile(store, dataset, object.key, parsed.problems, parsed.totalRows, options.maxBadRowFraction);
     }
     if (parsed.validRows === 0 && bad === 0) throw new InvalidInputFileError(object.key, 'the file has no rows');
     const written = await writer.finish();
@@ -200,16 +218,7 @@ export async function collectSources(store: ObjectStore, log: Logger, options: C
   }
   const problems = outcomes.flatMap((o) => o.problems);
   let quarantine: ArtifactRef | undefined;
-  if (problems.length > 0) {
-    const table = tableFromColumns(QUARANTINE_SCHEMA, {
-      file: problems.map((p) => p.file),
-      row: problems.map((p) => p.row),
-      field: problems.map((p) => p.field),
-      message: problems.map((p) => p.message),
-      raw: problems.map((p) => p.raw),
-    });
-    quarantine = await putTable(store, `quarantine/${dataset}`, table);
-  }
+  if (problems.length > 0) quarantine = await putQuarantine(store, dataset, problems);
   const snapshotRef = await store.putJsonArtifact(`datasets/${dataset}/snapshots`, snapshot);
   const states = Object.values(snapshot.sources);
   return {
@@ -237,7 +246,7 @@ async function collectTable(store: ObjectStore, dataset: string, source: AnySour
   if (!newest || !found) return undefined;
   const parsed = await parseRawFile(newest.key, found.bytes, source.row, source.required);
   if (parsed.problems.length / Math.max(1, parsed.totalRows) > maxBadRowFraction) {
-    throw new TooManyBadRowsError(newest.key, parsed.problems.length, parsed.totalRows, maxBadRowFraction, parsed.problems);
+    await refuseMostlyBadFile(store, dataset, newest.key, parsed.problems, parsed.totalRows, maxBadRowFraction);
   }
   return putTable(store, `datasets/${dataset}/${source.name}`, sourceTable(source, parsed.rows));
 }

@@ -82,6 +82,12 @@ describe('model lifecycle on the real stack @integration', () => {
     assert.equal(run.status, 'failed');
     assert.match(run.status === 'failed' ? run.error : '', /broken\.csv: 2 of 3 rows are invalid/);
     assert.ok(Date.now() - started < 30_000, 'no retry loop');
+    // Refused, but not lost: every bad row is in the quarantine the error names, in file order.
+    const quarantineUri = /(s3:\/\/\S+\/quarantine\/mostly-bad\/[0-9a-f]{64}\.arrow)/.exec(run.status === 'failed' ? run.error : '')?.[1];
+    assert.ok(quarantineUri, 'the error names the quarantine');
+    const quarantined = await readTable(workers.store, workers.store.keyOf(quarantineUri));
+    assert.deepEqual(Array.from(quarantined.getChild('row')!.toArray(), Number), [2, 3], 'data rows 2 and 3');
+    assert.deepEqual([...quarantined.getChild('field')!], ['timestamp', 'event_type']);
   });
 
   it('rejects input that would escape its storage prefix', async () => {
