@@ -22,14 +22,17 @@ export const MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000;
 export const MAX_ID_LENGTH = 256;
 export const MAX_PRICE = 1_000_000;
 
+/** Control characters (a line break, a tab) and U+FFFD (what invalid UTF-8 decodes to) mean a broken producer. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f\ufffd]/;
+const UNPRINTABLE_MESSAGE = 'contains a control character (such as a line break) or invalid UTF-8';
+
 /** A user, item or session id: trimmed, printable, at most MAX_ID_LENGTH characters. */
 export const identifier = z
   .string()
   .trim()
   .min(1, 'must not be empty')
   .max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`)
-  // Control characters and U+FFFD (what invalid UTF-8 decodes to) mean a broken producer.
-  .refine((s) => !/[\u0000-\u001f\u007f\ufffd]/.test(s), 'contains control characters or invalid UTF-8');
+  .refine((s) => !UNPRINTABLE.test(s), UNPRINTABLE_MESSAGE);
 
 /** An id given as a string, or as an integer (CSV readers and JSON producers do both). */
 export const idOrInteger = z.union([identifier, z.number().int().transform(String)]);
@@ -38,9 +41,8 @@ const optionalText = z
   .string()
   .nullish()
   .transform((s) => (s === undefined || s === null || s.trim() === '' ? null : s.trim()))
-  .refine((s) => s === null || (s.length <= MAX_ID_LENGTH && !/[\u0000-\u001f\u007f\ufffd]/.test(s)), {
-    message: `must be at most ${MAX_ID_LENGTH} printable characters`,
-  });
+  .refine((s) => s === null || s.length <= MAX_ID_LENGTH, { message: `must be at most ${MAX_ID_LENGTH} characters` })
+  .refine((s) => s === null || !UNPRINTABLE.test(s), { message: UNPRINTABLE_MESSAGE });
 
 /** Accepts epoch milliseconds, epoch seconds (10 digits or fewer) or an ISO-8601 string. */
 export const timestamp = z.union([z.number(), z.string()]).transform((value, ctx) => {
@@ -135,13 +137,24 @@ export interface RowProblem {
   raw: string;
 }
 
-export function formatIssues(file: string, row: number, error: z.ZodError, raw: string): RowProblem[] {
-  return error.issues.map((issue) => {
-    const field =
-      issue.code === 'unrecognized_keys' ? issue.keys.join(',') : issue.path.map(String).join('.') || '(row)';
-    const message = issue.code === 'unrecognized_keys' ? 'unexpected column' : issue.message;
-    return { file, row, field, message, raw: raw.slice(0, 500) };
-  });
+/** Why a union (a string or an integer id, a number or numeric text) refused a value: what it would have taken. */
+function unionMessage(issue: z.core.$ZodIssueInvalidUnion): string {
+  const expected = [...new Set(issue.errors.flat().flatMap((branch) => (branch.code === 'invalid_type' ? [branch.expected] : [])))];
+  return expected.length > 0 ? `must be a ${expected.join(' or a ')}` : issue.message;
+}
+
+/**
+ * One problem per rejected row, naming every bad field of it: `field` lists them and
+ * `message` says what is wrong with each.
+ */
+export function rowProblem(file: string, row: number, error: z.ZodError, raw: string): RowProblem {
+  const problems = error.issues.map((issue) => ({
+    field: issue.code === 'unrecognized_keys' ? issue.keys.join(',') : issue.path.map(String).join('.') || '(row)',
+    message: issue.code === 'unrecognized_keys' ? 'unexpected column' : issue.code === 'invalid_union' ? unionMessage(issue) : issue.message,
+  }));
+  const field = [...new Set(problems.map((p) => p.field))].join(',');
+  const message = problems.length === 1 ? problems[0].message : problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+  return { file, row, field, message, raw: raw.slice(0, 500) };
 }
 
 export function describeProblem(p: RowProblem): string {

@@ -54,10 +54,9 @@ async function putQuarantine(store: ObjectStore, dataset: string, problems: RowP
   return putTable(store, `quarantine/${dataset}`, table);
 }
 
-/** Refuses a file with too many bad rows, after quarantining all of them: nothing rejected goes unrecorded. */
+/** Refuses a file with too many bad rows (problems in file order), after quarantining all of them: nothing rejected goes unrecorded. */
 async function refuseMostlyBadFile(store: ObjectStore, dataset: string, file: string, problems: RowProblem[], totalRows: number, limit: number): Promise<never> {
-  const inFileOrder = [...problems].sort((a, b) => a.row - b.row);
-  throw new TooManyBadRowsError(file, problems.length, totalRows, limit, inFileOrder, await putQuarantine(store, dataset, inFileOrder));
+  throw new TooManyBadRowsError(file, problems.length, totalRows, limit, problems, await putQuarantine(store, dataset, problems));
 }
 
 export const rawPrefix = (dataset: string, source: string) => `raw/${dataset}/${source}/`;

@@ -10,9 +10,9 @@ import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { RecordBatchReader } from 'apache-arrow';
-import { parse as csvParser } from 'csv-parse';
+import { parse as csvParser, type Options as CsvOptions } from 'csv-parse';
 import type { z } from 'zod';
-import { formatIssues, type RowProblem } from '../../schemas/events';
+import { rowProblem, type RowProblem } from '../../schemas/events';
 
 export class InvalidInputFileError extends Error {
   constructor(
@@ -97,7 +97,7 @@ export async function readRawFile<T>(
     report.totalRows++;
     const parsed = schema.safeParse(record);
     if (!parsed.success) {
-      report.problems.push(...formatIssues(fileName, row, parsed.error, raw).slice(0, 1));
+      report.problems.push(rowProblem(fileName, row, parsed.error, raw));
       return;
     }
     report.validRows++;
@@ -127,6 +127,8 @@ export async function readRawFile<T>(
     throw error;
   }
   if (bytes === 0) throw new InvalidInputFileError(fileName, 'the file is empty');
+  // Malformed records are reported while parsing, invalid fields when validated later: file order again.
+  report.problems.sort((a, b) => a.row - b.row);
   return report;
 }
 
@@ -193,31 +195,44 @@ async function parseJsonLines({ fileName, report, accept }: ParseContext, conten
   if (nonBlank === 0) throw new InvalidInputFileError(fileName, 'the file has no rows');
 }
 
+interface NumberedRecord {
+  fields: string[];
+  /** Data row, 1-based (the header is row 0). */
+  row: number;
+}
+
 async function parseCsv({ fileName, known, required, report, accept }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
-  const parser = csvParser({
+  // Rows are numbered by record, not by line (a quoted field may span lines), counting the
+  // skipped malformed ones; numbered as they are parsed, since consumption runs behind.
+  let skipped = 0;
+  const options: CsvOptions<NumberedRecord, { record: string[] }> = {
     bom: true,
     skip_empty_lines: true,
     info: true,
     raw: true,
+    on_record: (record, context) => ({ fields: record.record, row: context.records + skipped - 1 }),
     // A malformed line becomes a row problem instead of failing the whole file.
     skip_records_with_error: true,
     on_skip: (error, raw) => {
       report.totalRows++;
-      const line = error && 'lines' in error ? Number(error.lines) : 0;
-      report.problems.push({ file: fileName, row: line - 1, field: '(row)', message: `malformed CSV: ${error?.message ?? 'unreadable line'}`, raw: (raw ?? '').slice(0, 500) });
+      const parsedBefore = error && 'records' in error ? Number(error.records) : 0;
+      report.problems.push({ file: fileName, row: parsedBefore + skipped, field: '(row)', message: `malformed CSV: ${error?.message ?? 'unreadable line'}`, raw: (raw ?? '').slice(0, 500) });
+      skipped++;
       return undefined;
     },
-  });
+  };
+  // The untyped overload: csv-parse types on_record's output only together with `columns`.
+  const parser = csvParser(options as unknown as CsvOptions);
   let columns: string[] | undefined;
   // Invalid UTF-8 becomes U+FFFD here, which the field validators reject by row.
-  await pipeline(content, parser, async (records: AsyncIterable<{ record: string[]; info: { lines: number } }>) => {
-    for await (const { record, info } of records) {
+  await pipeline(content, parser, async (records: AsyncIterable<NumberedRecord>) => {
+    for await (const { fields, row } of records) {
       if (!columns) {
-        columns = record.map((c) => c.trim());
+        columns = fields.map((c) => c.trim());
         checkHeader(fileName, columns, known, required);
         continue;
       }
-      await accept(info.lines - 1, Object.fromEntries(columns.map((c, i) => [c, record[i]])), record.join(','));
+      await accept(row, Object.fromEntries(columns.map((c, i) => [c, fields[i]])), fields.join(','));
     }
   });
   if (!columns) throw new InvalidInputFileError(fileName, 'the file has no rows');

@@ -19,6 +19,26 @@ describe('raw event files: validation at the edge', () => {
     });
   });
 
+  it('numbers rows by record, not by line: a quoted field over several lines, and a malformed row, shift nothing after them', async () => {
+    const multiLine = 'u2,i2,view,2024-03-01T10:00:00Z,s2,1.5,"shoes\nand\nboots"';
+    const tooManyFields = 'u3,i3,view,2024-03-01T10:00:00Z,,,,extra';
+    const badPrice = 'u4,i4,view,2024-03-01T10:00:00Z,,abc,';
+    const result = await parse('multi.csv', `${HEADER}\n${GOOD}\n${multiLine}\n${tooManyFields}\n${badPrice}\n${GOOD}\n`);
+    assert.equal(result.rows.length, 2);
+    assert.deepEqual(result.problems.map((p) => [p.row, p.field]), [[2, 'category'], [3, '(row)'], [4, 'price']], 'data rows 2, 3 and 4, whatever the lines');
+    assert.match(result.problems[0].message, /control character \(such as a line break\)/, 'says what is wrong with the field');
+  });
+
+  it('names every bad field of a row and what is wrong with each, a nested object included', async () => {
+    const line = JSON.stringify({ user_id: { id: 7 }, item_id: 'i1', event_type: 'wishlist', timestamp: '2024-03-01T10:00:00Z' });
+    const result = await parse('nested.jsonl', `${line}\n${JSON.stringify({ user_id: 'u1', item_id: 'i1', event_type: 'view', timestamp: 1709287200000 })}\n`);
+    assert.equal(result.rows.length, 1);
+    assert.equal(result.problems.length, 1, 'one problem per rejected row');
+    const [problem] = result.problems;
+    assert.equal(problem.field, 'user_id,event_type');
+    assert.match(problem.message, /^user_id: must be a string or a number; event_type: .*one of/);
+  });
+
   // Row-level problems: quarantined with file, row and field; the good rows survive.
   const rowCases: { name: string; line: string; field: string; message: RegExp }[] = [
     { name: 'unknown event type', line: 'u2,i2,wishlist,2024-03-01T10:00:00Z,,,', field: 'event_type', message: /one of/ },
