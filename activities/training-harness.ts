@@ -5,7 +5,7 @@
  * loop with the hooks it is given.
  *
  *   checkpoints/<dataset>/<workflowId>/<run>/<activity>/step-<n>.{bin,json}
- *   artifacts/<dataset>/<kind>/models/<weights sha256>/{model.json,weights.bin}
+ *   artifacts/<dataset>/<kind>/models/<weights sha256>/{model-<json sha256>.json,weights.bin}
  */
 import * as tf from '@tensorflow/tfjs';
 import { cachedStep } from './storage/step-cache';

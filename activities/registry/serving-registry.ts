@@ -1,7 +1,7 @@
 /**
  * The model registry in serving storage:
  *
- *   serving/<model>/versions/<version>/model.json, weights.bin, <serving artifacts>.arrow, manifest.json
+ *   serving/<model>/versions/<version>/model.json, weights.bin, <serving artifact>/<sha256>.<ext>, manifest.json
  *   serving/<model>/champion.json          the alias the serving side follows
  *   serving/<model>/history/<n>.json       one record per alias change, for audit and rollback
  *

@@ -1,5 +1,5 @@
 /**
- * A trained model in the TensorFlow.js weights format: `model.json` (the kind, its model
+ * A trained model in the TensorFlow.js weights format: a model JSON (the kind, its model
  * config, a standard `weightsManifest`, training metadata) and `weights.bin`, written with
  * tf.io.encodeWeights and read back with tf.io.decodeWeights. The folder is named after the
  * weights' SHA-256, so re-saving identical weights is a no-op. Any kind's model fits: the
@@ -40,12 +40,17 @@ export async function saveModelBundle(
   const modelJson: ModelJson = { format: BUNDLE_FORMAT, kind, config, weightsManifest: [{ paths: ['weights.bin'], weights: specs }], weightsSha256, trainedWith, metadata };
   const json = Buffer.from(JSON.stringify(modelJson, null, 1));
   await store.putOnce(`${folder}/weights.bin`, bytes, weightsSha256);
-  await store.put(`${folder}/model.json`, json, 'application/json');
-  return { uri: store.uri(`${folder}/model.json`), key: `${folder}/model.json`, sha256: sha256Hex(json), bytes: json.byteLength, format: 'tfjs' };
+  // model.json varies with the training run's metadata (timings, history) for the same weights:
+  // each version is named by its own hash, so a rerun never changes a file an earlier result names.
+  const jsonSha256 = sha256Hex(json);
+  const key = `${folder}/model-${jsonSha256}.json`;
+  await store.putOnce(key, json, jsonSha256);
+  return { uri: store.uri(key), key, sha256: jsonSha256, bytes: json.byteLength, format: 'tfjs' };
 }
 
 /**
- * Reads a bundle from the folder holding model.json and weights.bin. The weights are checked
+ * Reads a bundle from the folder holding its model JSON (`model.json` in a version,
+ * `model-<sha256>.json` in training artifacts) and weights.bin. The weights are checked
  * against the hash model.json records, and model.json against `modelJsonSha256` where the
  * caller knows it (the training step's reference, a version's manifest): either mismatch is
  * an IntegrityError.

@@ -52,10 +52,10 @@ async function feedbackRows(store: ObjectStore, model: string): Promise<Feedback
 
 /** Another version: a published version's files under a new id (and model), as an operator could publish. */
 async function publishCopy(store: ObjectStore, model: string, from: string, to: string, fromModel = model): Promise<void> {
-  for (const file of ['model.json', 'weights.bin', 'vocabulary.arrow']) {
+  const manifest = await readVersionManifest(store, fromModel, from);
+  for (const file of ['model.json', 'weights.bin', ...Object.values(manifest.lineage.servingArtifacts)]) {
     await store.put(`${versionPrefix(model, to)}/${file}`, await store.getBytes(`${versionPrefix(fromModel, from)}/${file}`));
   }
-  const manifest = await readVersionManifest(store, fromModel, from);
   await store.put(`${versionPrefix(model, to)}/manifest.json`, JSON.stringify({ ...manifest, model, version: to }), 'application/json');
 }
 
@@ -79,7 +79,7 @@ describe('serving the champion recommender @integration', () => {
     champion = run.summary.version!;
 
     const manifest = await readVersionManifest(store, model, champion);
-    const data = datasetFromTables(await readTable(store, `${versionPrefix(model, champion)}/vocabulary.arrow`), await readTable(store, store.keyOf(manifest.lineage.artifacts.sequences)));
+    const data = datasetFromTables(await readTable(store, `${versionPrefix(model, champion)}/${manifest.lineage.servingArtifacts.vocabulary}`), await readTable(store, store.keyOf(manifest.lineage.artifacts.sequences)));
     itemIds = data.itemIds;
     const longest = data.sequences.reduce((best, s, i) => (s.length > data.sequences[best].length ? i : best), 0);
     knownUser = data.userIds[longest];
