@@ -1,0 +1,251 @@
+/**
+ * The demand-forecast model as a whole: candidate forecasters (the M4 statistical methods,
+ * the global MLP, and fixed combinations of them), the one chosen by its OWA on the
+ * validation window (the `horizon` values before the test window; the test window is never
+ * seen here), and 80% intervals from the chosen forecaster's validation errors.
+ *
+ * Intervals are residual-based: for each step k of the horizon, the 10% and 90% quantiles
+ * over all series of the validation error (actual - forecast) divided by the series' MASE
+ * scale; a forecast's p10 and p90 are its point forecast plus those quantiles times its own
+ * series' scale. Series with fewer than `minHistory` values before the window to forecast
+ * get the fallback (the mean of their last `horizon` values), counted apart.
+ */
+import { AccuracyAccumulator, maseScale, owa, type Accuracy } from './metrics';
+import { statisticalForecasts, type StatisticalMethod } from './statistical';
+import { GlobalMlp, trainGlobalMlp, type ForecastHyperparameters, type GlobalMlpConfig, type GlobalMlpTrainingState } from './global-mlp';
+import type { TrainingHooks, TrainingOutcome } from '../training-hooks';
+import type * as tf from '@tensorflow/tfjs';
+
+/** The statistical methods the candidates draw on; `naive2` is also the baseline. */
+const COMPONENT_METHODS: StatisticalMethod[] = ['naive2', 'ses', 'holt', 'damped', 'theta', 'comb'];
+/** Fixed combinations (not searched, so nothing is fitted to one dataset's validation noise beyond the pick). */
+export const COMBINATIONS: Record<string, { combine: 'median' | 'mean'; of: string[] }> = {
+  'median(ses,holt,damped,theta)': { combine: 'median', of: ['ses', 'holt', 'damped', 'theta'] },
+  'median(ses,holt,damped,theta,global)': { combine: 'median', of: ['ses', 'holt', 'damped', 'theta', 'global'] },
+  'mean(ses,holt,damped,theta,global)': { combine: 'mean', of: ['ses', 'holt', 'damped', 'theta', 'global'] },
+  'mean(damped,theta,global)': { combine: 'mean', of: ['damped', 'theta', 'global'] },
+};
+export const CANDIDATES = [...COMPONENT_METHODS, 'global', ...Object.keys(COMBINATIONS)];
+
+export const QUANTILES = [0.1, 0.5, 0.9] as const;
+
+export interface ForecasterConfig {
+  horizon: number;
+  seasonality: number;
+  minHistory: number;
+  /** The chosen candidate. */
+  method: string;
+  /** Per horizon step: the 10% and 90% quantiles of the scaled validation errors. */
+  lowerOffsets: number[];
+  upperOffsets: number[];
+  mlp: GlobalMlpConfig;
+  /** Every candidate's validation sMAPE, MASE and OWA, for the report. */
+  validation: Record<string, { smape: number; mase: number; owa: number }>;
+}
+
+export interface QuantileForecast {
+  p10: Float64Array;
+  p50: Float64Array;
+  p90: Float64Array;
+  /** The chosen method, or `fallback` for a series too short for it. */
+  method: string;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+function quantile(sorted: ArrayLike<number>, q: number): number {
+  // R's default (type 7): linear interpolation between order statistics.
+  const position = (sorted.length - 1) * q;
+  const lo = Math.floor(position);
+  const hi = Math.min(sorted.length - 1, lo + 1);
+  return sorted[lo] + (position - lo) * (sorted[hi] - sorted[lo]);
+}
+
+/** The scale intervals are drawn in: MASE's, or the mean |value| of a flat history, or 1 for an all-zero one. */
+export function intervalScale(history: ArrayLike<number>, seasonality: number): number {
+  const scale = maseScale(history, seasonality);
+  if (Number.isFinite(scale) && scale > 0) return scale;
+  let sum = 0;
+  for (let t = 0; t < history.length; t++) sum += Math.abs(history[t]);
+  return sum > 0 ? sum / history.length : 1;
+}
+
+export function fallbackForecast(history: ArrayLike<number>, horizon: number): Float64Array {
+  const from = Math.max(0, history.length - horizon);
+  let sum = 0;
+  for (let t = from; t < history.length; t++) sum += history[t];
+  return new Float64Array(horizon).fill(history.length > 0 ? sum / (history.length - from) : 0);
+}
+
+/** Every candidate's point forecasts of each history (all histories long enough for the methods). */
+export function candidateForecasts(histories: readonly ArrayLike<number>[], horizon: number, seasonality: number, mlp: GlobalMlp | null, candidates: readonly string[] = CANDIDATES): Map<string, Float64Array[]> {
+  const needed = new Set<string>();
+  const add = (name: string) => (COMBINATIONS[name] ? COMBINATIONS[name].of.forEach(add) : needed.add(name));
+  candidates.forEach(add);
+  const statistical = COMPONENT_METHODS.filter((m) => needed.has(m));
+  const byMethod = new Map<string, Float64Array[]>(statistical.map((m) => [m, []]));
+  for (const history of histories) {
+    const f = statisticalForecasts(history, horizon, seasonality, statistical);
+    for (const m of statistical) byMethod.get(m)!.push(f[m]!);
+  }
+  if (needed.has('global')) {
+    if (!mlp) throw new Error('the global model is needed but not trained');
+    const nonNegative = histories.map((h) => Array.prototype.every.call(h, (v: number) => v >= 0));
+    byMethod.set('global', mlp.forecast(histories, histories.map((h) => h.length)).map((f, i) => (nonNegative[i] ? f.map((v) => Math.max(0, v)) : f)));
+  }
+  const out = new Map<string, Float64Array[]>();
+  for (const name of candidates) {
+    const combination = COMBINATIONS[name];
+    if (!combination) {
+      out.set(name, byMethod.get(name)!);
+      continue;
+    }
+    const parts = combination.of.map((m) => byMethod.get(m)!);
+    out.set(
+      name,
+      histories.map((_, i) => Float64Array.from({ length: horizon }, (_, k) => {
+        const values = parts.map((p) => p[i][k]);
+        return combination.combine === 'median' ? median(values) : values.reduce((a, b) => a + b, 0) / values.length;
+      })),
+    );
+  }
+  return out;
+}
+
+export interface ForecastSeries {
+  /** What the models see (outliers capped), up to the window to forecast. */
+  history: ArrayLike<number>;
+  /** The same values as observed, for the MASE scale. */
+  originalHistory: ArrayLike<number>;
+  /** The window's actual values, as observed. */
+  actual: ArrayLike<number>;
+}
+
+function accuracyOf(series: readonly ForecastSeries[], points: Float64Array[], seasonality: number, intervals?: { lower: Float64Array[]; upper: Float64Array[] }): Accuracy {
+  const accumulator = new AccuracyAccumulator(seasonality);
+  series.forEach((s, i) => accumulator.add({ insample: s.originalHistory, actual: s.actual, point: points[i], lower: intervals?.lower[i], upper: intervals?.upper[i] }));
+  return accumulator.result();
+}
+
+export interface ForecasterTrainOptions extends TrainingHooks<GlobalMlpTrainingState> {
+  hyperparameters: ForecastHyperparameters;
+  horizon: number;
+  seasonality: number;
+  minHistory: number;
+  /**
+   * Each series up to the test window (the last `horizon` values are the validation
+   * window): capped values for the models, observed ones for scoring.
+   */
+  values: readonly ArrayLike<number>[];
+  originals: readonly ArrayLike<number>[];
+  log?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+export interface ForecasterTrainResult extends TrainingOutcome {
+  config: ForecasterConfig;
+  mlp: GlobalMlp;
+}
+
+/** Trains the global model, scores every candidate on the validation window, keeps the best and calibrates its intervals. */
+export async function trainForecaster(options: ForecasterTrainOptions): Promise<ForecasterTrainResult> {
+  const { horizon, seasonality, minHistory, values, originals } = options;
+  // Validation: forecast the last `horizon` values from those before them, for series long enough.
+  const scored = values.map((_, i) => i).filter((i) => values[i].length - horizon >= minHistory);
+  if (scored.length === 0) throw new Error(`no series has ${minHistory} values before its validation window (${horizon} values) and test window`);
+  const validation: ForecastSeries[] = scored.map((i) => ({
+    history: Array.prototype.slice.call(values[i], 0, values[i].length - horizon) as number[],
+    originalHistory: Array.prototype.slice.call(originals[i], 0, originals[i].length - horizon) as number[],
+    actual: Array.prototype.slice.call(originals[i], originals[i].length - horizon) as number[],
+  }));
+  const histories = validation.map((s) => s.history);
+  const statistical = candidateForecasts(histories, horizon, seasonality, null, COMPONENT_METHODS);
+  const naive2 = accuracyOf(validation, statistical.get('naive2')!, seasonality);
+  const mlpSeries = scored.map((i) => values[i]);
+  const trained = await trainGlobalMlp({
+    ...options,
+    series: mlpSeries,
+    trainEnds: mlpSeries.map((s) => s.length - horizon),
+    validationScore: (model) => owa(accuracyOf(validation, model.forecast(histories, histories.map((h) => h.length)), seasonality), naive2),
+  });
+  const all = candidateForecasts(histories, horizon, seasonality, trained.model);
+  const scores: ForecasterConfig['validation'] = {};
+  for (const [name, points] of all) {
+    const accuracy = accuracyOf(validation, points, seasonality);
+    scores[name] = { smape: accuracy.smape, mase: accuracy.mase, owa: owa(accuracy, naive2) };
+  }
+  const method = Object.keys(scores).reduce((a, b) => (scores[b].owa < scores[a].owa ? b : a));
+  const points = all.get(method)!;
+  const lowerOffsets: number[] = [];
+  const upperOffsets: number[] = [];
+  for (let k = 0; k < horizon; k++) {
+    const errors = Float64Array.from(validation, (s, i) => (s.actual[k] - points[i][k]) / intervalScale(s.originalHistory, seasonality)).sort();
+    lowerOffsets.push(Math.min(0, quantile(errors, QUANTILES[0])));
+    upperOffsets.push(Math.max(0, quantile(errors, QUANTILES[2])));
+  }
+  options.log?.('forecaster chosen on validation', { method, owa: scores[method].owa, series: scored.length, short: values.length - scored.length });
+  const config: ForecasterConfig = { horizon, seasonality, minHistory, method, lowerOffsets, upperOffsets, mlp: trained.model.config, validation: scores };
+  return { ...trained, config, mlp: trained.model };
+}
+
+/** A trained forecaster: its config and global model. */
+export class Forecaster {
+  constructor(
+    readonly config: ForecasterConfig,
+    readonly mlp: GlobalMlp,
+  ) {}
+
+  static fromWeights(config: ForecasterConfig, tensors: Record<string, tf.Tensor>): Forecaster {
+    return new Forecaster(config, GlobalMlp.fromWeights(config.mlp, tensors));
+  }
+
+  /** p10/p50/p90 for the `horizon` steps after each history (capped values; `originals` give the interval scale). */
+  forecast(histories: readonly ArrayLike<number>[], originals: readonly ArrayLike<number>[] = histories, horizon = this.config.horizon): QuantileForecast[] {
+    const { minHistory, seasonality, method } = this.config;
+    if (horizon > this.config.horizon) throw new Error(`the model forecasts at most ${this.config.horizon} steps, not ${horizon}`);
+    const long = histories.map((_, i) => i).filter((i) => histories[i].length >= minHistory);
+    const points = candidateForecasts(long.map((i) => histories[i]), this.config.horizon, seasonality, this.mlp, [method]).get(method)!;
+    const pointOf = new Map(long.map((i, j) => [i, points[j]]));
+    return histories.map((history, i) => {
+      const point = pointOf.get(i) ?? fallbackForecast(history, this.config.horizon);
+      const scale = intervalScale(originals[i], seasonality);
+      const floor = Array.prototype.every.call(originals[i], (v: number) => v >= 0) ? 0 : Number.NEGATIVE_INFINITY;
+      const p50 = point.slice(0, horizon);
+      return {
+        p10: p50.map((v, k) => Math.max(floor, v + this.config.lowerOffsets[k] * scale)),
+        p50,
+        p90: p50.map((v, k) => Math.max(floor, v + this.config.upperOffsets[k] * scale)),
+        method: pointOf.has(i) ? method : 'fallback',
+      };
+    });
+  }
+
+  dispose(): void {
+    this.mlp.dispose();
+  }
+}
+
+export interface ForecastEvaluation {
+  model: Accuracy & { owa: number };
+  naive2: Accuracy;
+  /** Series scored with the model's method, and those too short, scored with the fallback. */
+  series: number;
+  fallbackSeries: number;
+}
+
+/** Scores the forecaster on windows (the test window in the pipeline), against Naive2 on the same series and steps. */
+export function evaluateForecaster(forecaster: Forecaster, windows: readonly ForecastSeries[]): ForecastEvaluation {
+  const { horizon, seasonality } = forecaster.config;
+  const forecasts = forecaster.forecast(windows.map((w) => w.history), windows.map((w) => w.originalHistory));
+  const model = accuracyOf(windows, forecasts.map((f) => f.p50), seasonality, { lower: forecasts.map((f) => f.p10), upper: forecasts.map((f) => f.p90) });
+  const naive2 = naive2Accuracy(windows, horizon, seasonality);
+  return { model: { ...model, owa: owa(model, naive2) }, naive2, series: windows.length, fallbackSeries: forecasts.filter((f) => f.method === 'fallback').length };
+}
+
+/** The baseline: Naive2 on the observed history (the reference OWA is defined by). */
+export function naive2Accuracy(windows: readonly ForecastSeries[], horizon: number, seasonality: number): Accuracy {
+  return accuracyOf(windows, windows.map((w) => statisticalForecasts(w.originalHistory, horizon, seasonality, ['naive2']).naive2!), seasonality);
+}

@@ -1,0 +1,278 @@
+/**
+ * The global forecasting model: one MLP trained across every series on windows scaled by
+ * their own level, in the spirit of N-BEATS's generic block (Oreshkin et al., 2020): the
+ * last `lookback` values, divided by the mean absolute value of the window's last `horizon`
+ * values, go through ReLU layers to `horizon` outputs, added to the window's last scaled
+ * value (the network learns the change from naive). Trained with Adam on the mean absolute
+ * error of the scaled targets (a MASE-like loss that weighs series of every size alike),
+ * sampling a series uniformly and then a window end among its recent ones, as N-BEATS does;
+ * early-stopped on the caller's validation score. Checkpoints and resumes at epoch ends
+ * through the host's TrainingHooks.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { FlatAdam } from '../adam';
+import { dense } from '../layers';
+import { seededRng } from '../random';
+import { checkpointTensors, CheckpointClock, cloneVariables, splitCheckpointTensors } from '../training-hooks';
+import type { Checkpoint as GenericCheckpoint, EpochReport, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
+
+export const ForecastHyperparameters = z
+  .object({
+    /** Input window, in horizons. */
+    lookbackHorizons: z.number().int().min(1).max(20).default(4),
+    hiddenLayers: z.array(z.number().int().min(8).max(2048)).min(1).max(8).default(() => [256, 256, 256]),
+    learningRate: z.number().positive().max(1).default(0.001),
+    batchSize: z.number().int().min(8).max(8192).default(512),
+    stepsPerEpoch: z.number().int().min(1).max(100000).default(100),
+    epochs: z.number().int().min(1).max(1000).default(40),
+    /** Stop after this many epochs without a better validation score. */
+    patience: z.number().int().min(1).max(100).default(6),
+    /** Window ends are drawn among each series' last `recentHorizons` horizons of training data. */
+    recentHorizons: z.number().int().min(1).max(1000).default(20),
+    seed: z.number().int().min(0).default(42),
+  })
+  .strict();
+export type ForecastHyperparameters = z.output<typeof ForecastHyperparameters>;
+
+export interface GlobalMlpConfig {
+  kind: 'global-mlp';
+  lookback: number;
+  horizon: number;
+  hiddenLayers: number[];
+}
+
+/** Rows per forward pass when forecasting many series. */
+const FORECAST_CHUNK = 4096;
+
+function layerShapes(config: GlobalMlpConfig): { name: string; inputs: number; outputs: number }[] {
+  const sizes = [config.lookback, ...config.hiddenLayers, config.horizon];
+  return sizes.slice(1).map((outputs, i) => ({ name: i < config.hiddenLayers.length ? `hidden${i}` : 'output', inputs: sizes[i], outputs }));
+}
+
+/**
+ * The scaled input window of a series ending before `end`: values before the series' start
+ * repeat its first value. Returns the scale (mean |value| of the last `horizon` inputs; of
+ * the whole window when those are all zero; 1 when the window is all zero).
+ */
+export function scaledWindow(series: ArrayLike<number>, end: number, lookback: number, horizon: number, into: Float32Array, offset: number): number {
+  const first = series[0];
+  let recent = 0;
+  let all = 0;
+  for (let j = 0; j < lookback; j++) {
+    const t = end - lookback + j;
+    const v = t >= 0 ? series[t] : first;
+    all += Math.abs(v);
+    if (j >= lookback - horizon) recent += Math.abs(v);
+  }
+  const scale = recent > 0 ? recent / horizon : all > 0 ? all / lookback : 1;
+  for (let j = 0; j < lookback; j++) {
+    const t = end - lookback + j;
+    into[offset + j] = (t >= 0 ? series[t] : first) / scale;
+  }
+  return scale;
+}
+
+export class GlobalMlp {
+  private constructor(
+    readonly config: GlobalMlpConfig,
+    readonly variables: Map<string, tf.Variable>,
+  ) {}
+
+  static initialise(config: GlobalMlpConfig, seed: number): GlobalMlp {
+    const variables = new Map<string, tf.Variable>();
+    layerShapes(config).forEach(({ name, inputs, outputs }, i) => {
+      // He-uniform for the ReLU layers; the output starts at zero, i.e. at the naive forecast.
+      const limit = Math.sqrt(6 / inputs);
+      variables.set(`${name}/kernel`, tf.tidy(() => tf.variable(name === 'output' ? tf.zeros([inputs, outputs]) : tf.randomUniform([inputs, outputs], -limit, limit, 'float32', seed + i))));
+      variables.set(`${name}/bias`, tf.tidy(() => tf.variable(tf.zeros([outputs]))));
+    });
+    return new GlobalMlp(config, variables);
+  }
+
+  /** A model on the given weights (shared by reference; the caller may dispose its own). */
+  static fromWeights(config: GlobalMlpConfig, tensors: Record<string, tf.Tensor>): GlobalMlp {
+    const variables = new Map<string, tf.Variable>();
+    for (const { name, inputs, outputs } of layerShapes(config)) {
+      for (const [suffix, shape] of [['kernel', [inputs, outputs]], ['bias', [outputs]]] as const) {
+        const tensor = tensors[`${name}/${suffix}`];
+        if (!tensor) throw new Error(`weights have no tensor "${name}/${suffix}"`);
+        if (!tf.util.arraysEqual(tensor.shape, [...shape])) throw new Error(`weight ${name}/${suffix} has shape [${tensor.shape}], expected [${shape}]`);
+        variables.set(`${name}/${suffix}`, tf.variable(tensor, true));
+      }
+    }
+    return new GlobalMlp(config, variables);
+  }
+
+  namedWeights(): NamedTensor[] {
+    return [...this.variables].map(([name, tensor]) => ({ name, tensor }));
+  }
+
+  /** Scaled forecasts [rows, horizon] of scaled windows [rows, lookback]. */
+  apply(windows: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      let h = windows;
+      this.config.hiddenLayers.forEach((_, i) => {
+        h = tf.relu(dense(h, this.variables.get(`hidden${i}/kernel`)!, this.variables.get(`hidden${i}/bias`)!));
+      });
+      const last = windows.slice([0, this.config.lookback - 1], [-1, 1]);
+      return tf.add(dense(h, this.variables.get('output/kernel')!, this.variables.get('output/bias')!), last) as tf.Tensor2D;
+    });
+  }
+
+  /** Forecasts of the next `horizon` values after `ends[i]` (exclusive) of each series. */
+  forecast(series: readonly ArrayLike<number>[], ends: readonly number[]): Float64Array[] {
+    const { lookback, horizon } = this.config;
+    const out: Float64Array[] = [];
+    for (let start = 0; start < series.length; start += FORECAST_CHUNK) {
+      const count = Math.min(FORECAST_CHUNK, series.length - start);
+      const windows = new Float32Array(count * lookback);
+      const scales = Array.from({ length: count }, (_, r) => scaledWindow(series[start + r], ends[start + r], lookback, horizon, windows, r * lookback));
+      const result = tf.tidy(() => this.apply(tf.tensor2d(windows, [count, lookback])));
+      const values = result.dataSync();
+      result.dispose();
+      for (let r = 0; r < count; r++) out.push(Float64Array.from(values.subarray(r * horizon, (r + 1) * horizon), (v) => v * scales[r]));
+    }
+    return out;
+  }
+
+  dispose(): void {
+    for (const variable of this.variables.values()) variable.dispose();
+    this.variables.clear();
+  }
+}
+
+export interface GlobalMlpTrainingState {
+  run: string;
+  /** The next epoch to run (1-based). */
+  epoch: number;
+  step: number;
+  samplesSeen: number;
+  stepSeconds: number;
+  history: EpochReport[];
+  bestValidation: number;
+  bestEpoch: number;
+}
+
+export type Checkpoint = GenericCheckpoint<GlobalMlpTrainingState>;
+
+export interface GlobalMlpTrainOptions extends TrainingHooks<GlobalMlpTrainingState> {
+  hyperparameters: ForecastHyperparameters;
+  horizon: number;
+  /** Every series' values; training windows end at or before `trainEnds[i]`. */
+  series: readonly ArrayLike<number>[];
+  trainEnds: readonly number[];
+  /** Scores the model's forecasts (lower is better), e.g. OWA on the validation window. */
+  validationScore(model: GlobalMlp): number;
+}
+
+export interface GlobalMlpTrainResult extends TrainingOutcome {
+  model: GlobalMlp;
+  steps: number;
+}
+
+export async function trainGlobalMlp(options: GlobalMlpTrainOptions): Promise<GlobalMlpTrainResult> {
+  const { hyperparameters: hp, horizon, series, trainEnds, resumeFrom } = options;
+  const lookback = hp.lookbackHorizons * horizon;
+  const config: GlobalMlpConfig = { kind: 'global-mlp', lookback, horizon, hiddenLayers: [...hp.hiddenLayers] };
+  // A series takes part when it has at least one full target window (and one input value) before its training end.
+  const trainable = series.map((_, i) => i).filter((i) => trainEnds[i] - horizon >= 1);
+  if (trainable.length === 0) throw new Error(`no series has ${horizon + 1} values before its validation window`);
+  const run = JSON.stringify({ hp, horizon, series: series.length, trainEnds: trainEnds.reduce((a, b) => a + b, 0) });
+  if (resumeFrom && resumeFrom.state.run !== run) throw new Error('the checkpoint is from a run with other data or hyperparameters');
+
+  const restored = resumeFrom && splitCheckpointTensors(resumeFrom.tensors);
+  const model = restored ? GlobalMlp.fromWeights(config, restored.model) : GlobalMlp.initialise(config, hp.seed);
+  const optimizer = new FlatAdam([...model.variables.values()], { learningRate: hp.learningRate });
+  const state: GlobalMlpTrainingState = resumeFrom
+    ? structuredClone(resumeFrom.state)
+    : { run, epoch: 1, step: 0, samplesSeen: 0, stepSeconds: 0, history: [], bestValidation: Number.POSITIVE_INFINITY, bestEpoch: 0 };
+  let bestWeights = restored && Object.keys(restored.best).length > 0 ? tf.tidy(() => Object.fromEntries(Object.entries(restored.best).map(([n, t]) => [n, tf.clone(t)]))) : undefined;
+  const windows = new Float32Array(hp.batchSize * lookback);
+  const targets = new Float32Array(hp.batchSize * horizon);
+  const started = Date.now();
+  const clock = new CheckpointClock(options.checkpoints, state.step);
+  try {
+    if (restored) optimizer.setWeights(restored.optimizer);
+    while (state.epoch <= hp.epochs) {
+      // A pure function of (seed, epoch): a resumed run draws the same windows.
+      const rng = seededRng(`global-mlp-${hp.seed}-epoch-${state.epoch}`);
+      const epochStart = Date.now();
+      let lossSum = 0;
+      for (let step = 0; step < hp.stepsPerEpoch; step++) {
+        if (options.shouldStop?.()) throw new Error('training cancelled');
+        for (let r = 0; r < hp.batchSize; r++) {
+          const i = trainable[Math.floor(rng() * trainable.length)];
+          const values = series[i];
+          // Window ends (first target index) among the recent ones that leave a whole target window before trainEnds[i].
+          const latest = trainEnds[i] - horizon;
+          const earliest = Math.max(1, latest - hp.recentHorizons * horizon);
+          const end = earliest + Math.floor(rng() * (latest - earliest + 1));
+          const scale = scaledWindow(values, end, lookback, horizon, windows, r * lookback);
+          for (let k = 0; k < horizon; k++) targets[r * horizon + k] = values[end + k] / scale;
+        }
+        const loss = tf.tidy(() => {
+          const x = tf.tensor2d(windows, [hp.batchSize, lookback]);
+          const y = tf.tensor2d(targets, [hp.batchSize, horizon]);
+          return optimizer.minimize(() => tf.mean(tf.abs(tf.sub(model.apply(x), y))));
+        });
+        const value = (await loss.data())[0];
+        loss.dispose();
+        if (!Number.isFinite(value)) throw new Error(`loss became ${value} at epoch ${state.epoch}, step ${step + 1}`);
+        lossSum += value;
+        state.step++;
+        options.onStep?.(state.epoch, step + 1, hp.stepsPerEpoch, value);
+      }
+      const trainSeconds = (Date.now() - epochStart) / 1000;
+      const validation = options.validationScore(model);
+      const memory = tf.memory();
+      const report: EpochReport = {
+        epoch: state.epoch,
+        epochs: hp.epochs,
+        loss: lossSum / hp.stepsPerEpoch,
+        validation,
+        seconds: (Date.now() - epochStart) / 1000,
+        samplesPerSecond: (hp.stepsPerEpoch * hp.batchSize) / trainSeconds,
+        tensors: memory.numTensors,
+        bytes: memory.numBytes,
+      };
+      state.history.push(report);
+      state.samplesSeen += hp.stepsPerEpoch * hp.batchSize;
+      state.stepSeconds += trainSeconds;
+      await options.onEpoch?.(report);
+      const improved = validation < state.bestValidation;
+      if (improved) {
+        if (bestWeights) tf.dispose(Object.values(bestWeights));
+        bestWeights = cloneVariables(model.variables);
+        state.bestValidation = validation;
+        state.bestEpoch = state.epoch;
+      }
+      state.epoch++;
+      if (!improved && state.epoch - 1 - state.bestEpoch >= hp.patience) break;
+      if (clock.due(state.step)) {
+        await options.checkpoints!.save({ state: structuredClone(state), tensors: checkpointTensors(model.variables, optimizer.getWeights(), bestWeights) }, state.step);
+        clock.saved(state.step);
+      }
+    }
+  } catch (error) {
+    model.dispose();
+    if (bestWeights) tf.dispose(Object.values(bestWeights));
+    throw error;
+  } finally {
+    optimizer.dispose();
+  }
+  if (bestWeights) {
+    for (const [name, variable] of model.variables) variable.assign(bestWeights[name]);
+    tf.dispose(Object.values(bestWeights));
+  }
+  return {
+    model,
+    history: state.history,
+    bestEpoch: state.bestEpoch,
+    trainSeconds: (Date.now() - started) / 1000,
+    samples: state.samplesSeen,
+    steps: state.step,
+    stepSeconds: state.stepSeconds,
+    resumedFromStep: resumeFrom?.state.step ?? null,
+  };
+}
