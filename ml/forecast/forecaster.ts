@@ -38,7 +38,8 @@ export interface ForecasterConfig {
   /** Per horizon step: the 10% and 90% quantiles of the scaled validation errors. */
   lowerOffsets: number[];
   upperOffsets: number[];
-  mlp: GlobalMlpConfig;
+  /** The global model's architecture; null for a forecaster that does not use it. */
+  mlp: GlobalMlpConfig | null;
   /** Every candidate's validation sMAPE, MASE and OWA, for the report. */
   validation: Record<string, { smape: number; mase: number; owa: number }>;
 }
@@ -150,17 +151,40 @@ export interface ForecasterTrainResult extends TrainingOutcome {
   mlp: GlobalMlp;
 }
 
-/** Trains the global model, scores every candidate on the validation window, keeps the best and calibrates its intervals. */
-export async function trainForecaster(options: ForecasterTrainOptions): Promise<ForecasterTrainResult> {
-  const { horizon, seasonality, minHistory, values, originals } = options;
-  // Validation: forecast the last `horizon` values from those before them, for series long enough.
+export interface WindowOptions {
+  horizon: number;
+  seasonality: number;
+  minHistory: number;
+}
+
+/** The validation windows: the last `horizon` values of each series long enough, forecast from those before them. */
+export function validationWindows(values: readonly ArrayLike<number>[], originals: readonly ArrayLike<number>[], { horizon, minHistory }: WindowOptions): { scored: number[]; windows: ForecastSeries[] } {
   const scored = values.map((_, i) => i).filter((i) => values[i].length - horizon >= minHistory);
   if (scored.length === 0) throw new Error(`no series has ${minHistory} values before its validation window (${horizon} values) and test window`);
-  const validation: ForecastSeries[] = scored.map((i) => ({
+  const windows = scored.map((i) => ({
     history: Array.prototype.slice.call(values[i], 0, values[i].length - horizon) as number[],
     originalHistory: Array.prototype.slice.call(originals[i], 0, originals[i].length - horizon) as number[],
     actual: Array.prototype.slice.call(originals[i], originals[i].length - horizon) as number[],
   }));
+  return { scored, windows };
+}
+
+/** Per step, the 10% and 90% quantiles over the windows of (actual - forecast) / the series' scale. */
+export function intervalOffsets(windows: readonly ForecastSeries[], points: readonly Float64Array[], seasonality: number, horizon: number): { lowerOffsets: number[]; upperOffsets: number[] } {
+  const lowerOffsets: number[] = [];
+  const upperOffsets: number[] = [];
+  for (let k = 0; k < horizon; k++) {
+    const errors = Float64Array.from(windows, (s, i) => (s.actual[k] - points[i][k]) / intervalScale(s.originalHistory, seasonality)).sort();
+    lowerOffsets.push(Math.min(0, quantile(errors, QUANTILES[0])));
+    upperOffsets.push(Math.max(0, quantile(errors, QUANTILES[2])));
+  }
+  return { lowerOffsets, upperOffsets };
+}
+
+/** Trains the global model, scores every candidate on the validation window, keeps the best and calibrates its intervals. */
+export async function trainForecaster(options: ForecasterTrainOptions): Promise<ForecasterTrainResult> {
+  const { horizon, seasonality, minHistory, values, originals } = options;
+  const { scored, windows: validation } = validationWindows(values, originals, options);
   const histories = validation.map((s) => s.history);
   const statistical = candidateForecasts(histories, horizon, seasonality, null, COMPONENT_METHODS);
   const naive2 = accuracyOf(validation, statistical.get('naive2')!, seasonality);
@@ -178,28 +202,28 @@ export async function trainForecaster(options: ForecasterTrainOptions): Promise<
     scores[name] = { smape: accuracy.smape, mase: accuracy.mase, owa: owa(accuracy, naive2) };
   }
   const method = Object.keys(scores).reduce((a, b) => (scores[b].owa < scores[a].owa ? b : a));
-  const points = all.get(method)!;
-  const lowerOffsets: number[] = [];
-  const upperOffsets: number[] = [];
-  for (let k = 0; k < horizon; k++) {
-    const errors = Float64Array.from(validation, (s, i) => (s.actual[k] - points[i][k]) / intervalScale(s.originalHistory, seasonality)).sort();
-    lowerOffsets.push(Math.min(0, quantile(errors, QUANTILES[0])));
-    upperOffsets.push(Math.max(0, quantile(errors, QUANTILES[2])));
-  }
+  const offsets = intervalOffsets(validation, all.get(method)!, seasonality, horizon);
   options.log?.('forecaster chosen on validation', { method, owa: scores[method].owa, series: scored.length, short: values.length - scored.length });
-  const config: ForecasterConfig = { horizon, seasonality, minHistory, method, lowerOffsets, upperOffsets, mlp: trained.model.config, validation: scores };
+  const config: ForecasterConfig = { horizon, seasonality, minHistory, method, ...offsets, mlp: trained.model.config, validation: scores };
   return { ...trained, config, mlp: trained.model };
+}
+
+/** The baseline as a forecaster: Naive2 with intervals calibrated the same way on the validation window. */
+export function naive2Forecaster(values: readonly ArrayLike<number>[], originals: readonly ArrayLike<number>[], options: WindowOptions): Forecaster {
+  const { windows } = validationWindows(values, originals, options);
+  const points = candidateForecasts(windows.map((w) => w.history), options.horizon, options.seasonality, null, ['naive2']).get('naive2')!;
+  return new Forecaster({ ...options, method: 'naive2', ...intervalOffsets(windows, points, options.seasonality, options.horizon), validation: {}, mlp: null }, null);
 }
 
 /** A trained forecaster: its config and global model. */
 export class Forecaster {
   constructor(
     readonly config: ForecasterConfig,
-    readonly mlp: GlobalMlp,
+    readonly mlp: GlobalMlp | null,
   ) {}
 
   static fromWeights(config: ForecasterConfig, tensors: Record<string, tf.Tensor>): Forecaster {
-    return new Forecaster(config, GlobalMlp.fromWeights(config.mlp, tensors));
+    return new Forecaster(config, config.mlp ? GlobalMlp.fromWeights(config.mlp, tensors) : null);
   }
 
   /** p10/p50/p90 for the `horizon` steps after each history (capped values; `originals` give the interval scale). */
@@ -224,7 +248,7 @@ export class Forecaster {
   }
 
   dispose(): void {
-    this.mlp.dispose();
+    this.mlp?.dispose();
   }
 }
 

@@ -24,6 +24,7 @@ export const ForecastHyperparameters = z
     hiddenLayers: z.array(z.number().int().min(8).max(2048)).min(1).max(8).default(() => [256, 256, 256]),
     learningRate: z.number().positive().max(1).default(0.001),
     batchSize: z.number().int().min(8).max(8192).default(512),
+    /** At most this many steps an epoch; fewer when one pass over the recent windows takes fewer (a small store). */
     stepsPerEpoch: z.number().int().min(1).max(100000).default(100),
     epochs: z.number().int().min(1).max(1000).default(40),
     /** Stop after this many epochs without a better validation score. */
@@ -178,6 +179,12 @@ export async function trainGlobalMlp(options: GlobalMlpTrainOptions): Promise<Gl
   // A series takes part when it has at least one full target window (and one input value) before its training end.
   const trainable = series.map((_, i) => i).filter((i) => trainEnds[i] - horizon >= 1);
   if (trainable.length === 0) throw new Error(`no series has ${horizon + 1} values before its validation window`);
+  const windowRange = (i: number) => {
+    const latest = trainEnds[i] - horizon;
+    return { latest, earliest: Math.max(1, latest - hp.recentHorizons * horizon) };
+  };
+  const windowCount = trainable.reduce((n, i) => n + windowRange(i).latest - windowRange(i).earliest + 1, 0);
+  const stepsPerEpoch = Math.min(hp.stepsPerEpoch, Math.ceil(windowCount / hp.batchSize));
   const run = JSON.stringify({ hp, horizon, series: series.length, trainEnds: trainEnds.reduce((a, b) => a + b, 0) });
   if (resumeFrom && resumeFrom.state.run !== run) throw new Error('the checkpoint is from a run with other data or hyperparameters');
 
@@ -199,14 +206,13 @@ export async function trainGlobalMlp(options: GlobalMlpTrainOptions): Promise<Gl
       const rng = seededRng(`global-mlp-${hp.seed}-epoch-${state.epoch}`);
       const epochStart = Date.now();
       let lossSum = 0;
-      for (let step = 0; step < hp.stepsPerEpoch; step++) {
+      for (let step = 0; step < stepsPerEpoch; step++) {
         if (options.shouldStop?.()) throw new Error('training cancelled');
         for (let r = 0; r < hp.batchSize; r++) {
           const i = trainable[Math.floor(rng() * trainable.length)];
           const values = series[i];
           // Window ends (first target index) among the recent ones that leave a whole target window before trainEnds[i].
-          const latest = trainEnds[i] - horizon;
-          const earliest = Math.max(1, latest - hp.recentHorizons * horizon);
+          const { latest, earliest } = windowRange(i);
           const end = earliest + Math.floor(rng() * (latest - earliest + 1));
           const scale = scaledWindow(values, end, lookback, horizon, windows, r * lookback);
           for (let k = 0; k < horizon; k++) targets[r * horizon + k] = values[end + k] / scale;
@@ -221,7 +227,7 @@ export async function trainGlobalMlp(options: GlobalMlpTrainOptions): Promise<Gl
         if (!Number.isFinite(value)) throw new Error(`loss became ${value} at epoch ${state.epoch}, step ${step + 1}`);
         lossSum += value;
         state.step++;
-        options.onStep?.(state.epoch, step + 1, hp.stepsPerEpoch, value);
+        options.onStep?.(state.epoch, step + 1, stepsPerEpoch, value);
       }
       const trainSeconds = (Date.now() - epochStart) / 1000;
       const validation = options.validationScore(model);
@@ -229,15 +235,15 @@ export async function trainGlobalMlp(options: GlobalMlpTrainOptions): Promise<Gl
       const report: EpochReport = {
         epoch: state.epoch,
         epochs: hp.epochs,
-        loss: lossSum / hp.stepsPerEpoch,
+        loss: lossSum / stepsPerEpoch,
         validation,
         seconds: (Date.now() - epochStart) / 1000,
-        samplesPerSecond: (hp.stepsPerEpoch * hp.batchSize) / trainSeconds,
+        samplesPerSecond: (stepsPerEpoch * hp.batchSize) / trainSeconds,
         tensors: memory.numTensors,
         bytes: memory.numBytes,
       };
       state.history.push(report);
-      state.samplesSeen += hp.stepsPerEpoch * hp.batchSize;
+      state.samplesSeen += stepsPerEpoch * hp.batchSize;
       state.stepSeconds += trainSeconds;
       await options.onEpoch?.(report);
       const improved = validation < state.bestValidation;
