@@ -80,13 +80,15 @@ function median(values: number[]): number {
  * A Hampel filter: a value more than `threshold` robust standard deviations from the median
  * of the values within `halfWindow` of it (among the first `end`) is flagged and capped at
  * that bound. A window whose MAD is zero (flat or mostly-zero sales) flags nothing, so an
- * intermittent item's sales are not taken for outliers.
+ * intermittent item's sales are not taken for outliers. The last `halfWindow` values are
+ * never flagged: without the weeks after them, a spike cannot be told from a level shift,
+ * and capping a new level would anchor every forecast on the old one.
  */
 export function capOutliers(values: ArrayLike<number>, end: number, threshold: number, halfWindow: number): { capped: Float64Array; outlier: Uint8Array } {
   const capped = Float64Array.from(values);
   const outlier = new Uint8Array(values.length);
   if (threshold <= 0) return { capped, outlier };
-  for (let t = 0; t < end; t++) {
+  for (let t = 0; t < end - halfWindow; t++) {
     const window: number[] = [];
     for (let j = Math.max(0, t - halfWindow); j <= Math.min(end - 1, t + halfWindow); j++) window.push(values[j]);
     const center = median(window);

@@ -10,14 +10,15 @@ export const ForecastOptions = z
     horizon: z.number().int().min(1).max(104).default(13),
     /** MASE's lag and Naive2's seasonal period; M4 takes weekly data with 1. */
     seasonality: z.number().int().min(1).max(366).default(1),
-    /** Series with fewer values before their validation window are forecast by the fallback (and counted). */
-    minHistory: z.number().int().min(2).max(10_000).default(26),
+    /** Series with fewer values before their validation window are forecast by the fallback (and counted). Default: two horizons. */
+    minHistory: z.number().int().min(2).max(10_000).optional(),
     /** A value more than this many robust standard deviations (1.4826 MAD) from its window's median is an outlier, capped there; 0 turns capping off. */
     outlierThreshold: z.number().min(0).max(100).default(5),
     /** Half-width of the centred window the outlier rule takes the median of. */
     outlierHalfWindow: z.number().int().min(1).max(52).default(6),
   })
-  .strict();
+  .strict()
+  .transform((o) => ({ ...o, minHistory: o.minHistory ?? 2 * o.horizon }));
 export type ForecastOptions = z.output<typeof ForecastOptions>;
 
 export const SPLIT = { train: 0, validation: 1, test: 2 } as const;
