@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const trained = await trainForecaster({ hyperparameters, ...options, values, originals });
 
   // Each candidate as the model, with its own intervals from the validation window.
-  const validation = validationWindows(values, originals, options).windows;
+  const validation = validationWindows(trained.config.input === 'original' ? originals : values, originals, options).windows;
   const validationPoints = candidateForecasts(validation.map((w) => w.history), options.horizon, options.seasonality, trained.mlp);
   const rows: { method: string; metrics: Metrics; validationOwa: number }[] = CANDIDATES.map((method) => {
     const forecaster = new Forecaster({ ...trained.config, method, ...intervalOffsets(validation, validationPoints.get(method)!, options.seasonality, options.horizon) }, trained.mlp);
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '');
   console.log(
     `\nM4 ${path.basename(path.resolve(cli.data))}: ${series.length} series, horizon ${options.horizon}, seasonality ${options.seasonality}; ${testWindows(series).length} scored on test.csv; ` +
-      `model chosen on the validation window: ${trained.config.method}; global MLP ${trained.trainSeconds.toFixed(0)} s (${trained.history.length} epochs, best ${trained.bestEpoch}) on ${backend.name}; whole bench ${seconds.toFixed(0)} s; 1-min load ${loadBefore.toFixed(1)}`,
+      `model chosen on the validation window: ${trained.config.method} on ${trained.config.input === 'original' ? 'observed histories' : 'histories with outliers capped'}; training ${trained.trainSeconds.toFixed(0)} s (the chosen global MLP: ${trained.history.length} epochs, best ${trained.bestEpoch}) on ${backend.name}; whole bench ${seconds.toFixed(0)} s; 1-min load ${loadBefore.toFixed(1)}`,
   );
   console.log(
     formatTable(
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   );
   if (cli.json) {
     process.stdout.write(
-      `${JSON.stringify({ data: cli.data, horizon: options.horizon, seasonality: options.seasonality, method: chosen.method, ...chosen.metrics, trainSeconds: trained.trainSeconds, benchSeconds: seconds, epochs: trained.history.length, bestEpoch: trained.bestEpoch, backend: backend.name, loadAverage: loadBefore, baseline, methods: rows, published })}\n`,
+      `${JSON.stringify({ data: cli.data, horizon: options.horizon, seasonality: options.seasonality, method: chosen.method, input: trained.config.input, ...chosen.metrics, trainSeconds: trained.trainSeconds, benchSeconds: seconds, epochs: trained.history.length, bestEpoch: trained.bestEpoch, backend: backend.name, loadAverage: loadBefore, baseline, methods: rows, published })}\n`,
     );
   }
 }

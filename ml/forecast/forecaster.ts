@@ -33,8 +33,9 @@ export interface ForecasterConfig {
   horizon: number;
   seasonality: number;
   minHistory: number;
-  /** The chosen candidate. */
+  /** The chosen candidate, and whether it forecasts from histories with outliers capped or as observed. */
   method: string;
+  input: ModelInput;
   /** Per horizon step: the 10% and 90% quantiles of the scaled validation errors. */
   lowerOffsets: number[];
   upperOffsets: number[];
@@ -181,38 +182,62 @@ export function intervalOffsets(windows: readonly ForecastSeries[], points: read
   return { lowerOffsets, upperOffsets };
 }
 
-/** Trains the global model, scores every candidate on the validation window, keeps the best and calibrates its intervals. */
+export type ModelInput = 'capped' | 'original';
+
+/**
+ * Trains the global model and scores every candidate on the validation window, for the
+ * histories with outliers capped and as observed (when capping changed anything); keeps the
+ * best candidate and input, and calibrates its intervals. Whether capping helps is a
+ * property of the data (a spike in store sales, a level shift in M4's), so it is chosen on
+ * validation like the method.
+ */
 export async function trainForecaster(options: ForecasterTrainOptions): Promise<ForecasterTrainResult> {
-  const { horizon, seasonality, minHistory, values, originals } = options;
-  const { scored, windows: validation } = validationWindows(values, originals, options);
-  const histories = validation.map((s) => s.history);
-  const statistical = candidateForecasts(histories, horizon, seasonality, null, COMPONENT_METHODS);
-  const naive2 = accuracyOf(validation, statistical.get('naive2')!, seasonality);
-  const mlpSeries = scored.map((i) => values[i]);
-  const trained = await trainGlobalMlp({
-    ...options,
-    series: mlpSeries,
-    trainEnds: mlpSeries.map((s) => s.length - horizon),
-    validationScore: (model) => owa(accuracyOf(validation, model.forecast(histories, histories.map((h) => h.length)), seasonality), naive2),
-  });
-  const all = candidateForecasts(histories, horizon, seasonality, trained.model);
-  const scores: ForecasterConfig['validation'] = {};
-  for (const [name, points] of all) {
-    const accuracy = accuracyOf(validation, points, seasonality);
-    scores[name] = { smape: accuracy.smape, mase: accuracy.mase, owa: owa(accuracy, naive2) };
+  const { horizon, seasonality, minHistory, values, originals, resumeFrom } = options;
+  const started = Date.now();
+  const capping = values.some((v, i) => Array.prototype.some.call(v, (x: number, t: number) => x !== originals[i][t]));
+  const inputs: ModelInput[] = capping ? ['capped', 'original'] : ['capped'];
+  let best: { input: ModelInput; method: string; owa: number; trained: Awaited<ReturnType<typeof trainGlobalMlp>>; scores: ForecasterConfig['validation']; points: Float64Array[]; validation: ForecastSeries[] } | undefined;
+  for (const input of inputs) {
+    const series = input === 'capped' ? values : originals;
+    const { scored, windows: validation } = validationWindows(series, originals, options);
+    const histories = validation.map((s) => s.history);
+    const naive2 = accuracyOf(validation, candidateForecasts(histories, horizon, seasonality, null, ['naive2']).get('naive2')!, seasonality);
+    const mlpSeries = scored.map((i) => series[i]);
+    const trained = await trainGlobalMlp({
+      ...options,
+      tag: input,
+      // A checkpoint belongs to one input's training; the other is trained afresh (deterministically).
+      resumeFrom: resumeFrom && JSON.parse(resumeFrom.state.run).tag === input ? resumeFrom : undefined,
+      series: mlpSeries,
+      trainEnds: mlpSeries.map((s) => s.length - horizon),
+      validationScore: (model) => owa(accuracyOf(validation, model.forecast(histories, histories.map((h) => h.length)), seasonality), naive2),
+    });
+    const all = candidateForecasts(histories, horizon, seasonality, trained.model);
+    const scores: ForecasterConfig['validation'] = {};
+    for (const [name, points] of all) {
+      const accuracy = accuracyOf(validation, points, seasonality);
+      scores[name] = { smape: accuracy.smape, mase: accuracy.mase, owa: owa(accuracy, naive2) };
+    }
+    const method = Object.keys(scores).reduce((a, b) => (scores[b].owa < scores[a].owa ? b : a));
+    options.log?.('validation scores', { input, method, owa: scores[method].owa, series: scored.length, short: values.length - scored.length });
+    if (!best || scores[method].owa < best.owa) {
+      best?.trained.model.dispose();
+      best = { input, method, owa: scores[method].owa, trained, scores, points: all.get(method)!, validation };
+    } else {
+      trained.model.dispose();
+    }
   }
-  const method = Object.keys(scores).reduce((a, b) => (scores[b].owa < scores[a].owa ? b : a));
-  const offsets = intervalOffsets(validation, all.get(method)!, seasonality, horizon);
-  options.log?.('forecaster chosen on validation', { method, owa: scores[method].owa, series: scored.length, short: values.length - scored.length });
-  const config: ForecasterConfig = { horizon, seasonality, minHistory, method, ...offsets, mlp: trained.model.config, validation: scores };
-  return { ...trained, config, mlp: trained.model };
+  const { input, method, trained, scores, points, validation } = best!;
+  const config: ForecasterConfig = { horizon, seasonality, minHistory, method, input, ...intervalOffsets(validation, points, seasonality, horizon), mlp: trained.model.config, validation: scores };
+  // Training time covers every input's model and the candidates' validation fits.
+  return { ...trained, trainSeconds: (Date.now() - started) / 1000, config, mlp: trained.model };
 }
 
 /** The baseline as a forecaster: Naive2 with intervals calibrated the same way on the validation window. */
 export function naive2Forecaster(values: readonly ArrayLike<number>[], originals: readonly ArrayLike<number>[], options: WindowOptions): Forecaster {
   const { windows } = validationWindows(values, originals, options);
   const points = candidateForecasts(windows.map((w) => w.history), options.horizon, options.seasonality, null, ['naive2']).get('naive2')!;
-  return new Forecaster({ ...options, method: 'naive2', ...intervalOffsets(windows, points, options.seasonality, options.horizon), validation: {}, mlp: null }, null);
+  return new Forecaster({ ...options, method: 'naive2', input: 'capped', ...intervalOffsets(windows, points, options.seasonality, options.horizon), validation: {}, mlp: null }, null);
 }
 
 /** A trained forecaster: its config and global model. */
@@ -226,9 +251,10 @@ export class Forecaster {
     return new Forecaster(config, config.mlp ? GlobalMlp.fromWeights(config.mlp, tensors) : null);
   }
 
-  /** p10/p50/p90 for the `horizon` steps after each history (capped values; `originals` give the interval scale). */
-  forecast(histories: readonly ArrayLike<number>[], originals: readonly ArrayLike<number>[] = histories, horizon = this.config.horizon): QuantileForecast[] {
+  /** p10/p50/p90 for the `horizon` steps after each history: `capped` values and the `originals` (the interval scale; the input of a model that chose them). */
+  forecast(capped: readonly ArrayLike<number>[], originals: readonly ArrayLike<number>[] = capped, horizon = this.config.horizon): QuantileForecast[] {
     const { minHistory, seasonality, method } = this.config;
+    const histories = this.config.input === 'original' ? originals : capped;
     if (horizon > this.config.horizon) throw new Error(`the model forecasts at most ${this.config.horizon} steps, not ${horizon}`);
     const long = histories.map((_, i) => i).filter((i) => histories[i].length >= minHistory);
     const points = candidateForecasts(long.map((i) => histories[i]), this.config.horizon, seasonality, this.mlp, [method]).get(method)!;

@@ -159,6 +159,8 @@ export type Checkpoint = GenericCheckpoint<GlobalMlpTrainingState>;
 
 export interface GlobalMlpTrainOptions extends TrainingHooks<GlobalMlpTrainingState> {
   hyperparameters: ForecastHyperparameters;
+  /** Names this training among several of one run (part of the checkpoint's identity). */
+  tag?: string;
   horizon: number;
   /** Every series' values; training windows end at or before `trainEnds[i]`. */
   series: readonly ArrayLike<number>[];
@@ -185,7 +187,7 @@ export async function trainGlobalMlp(options: GlobalMlpTrainOptions): Promise<Gl
   };
   const windowCount = trainable.reduce((n, i) => n + windowRange(i).latest - windowRange(i).earliest + 1, 0);
   const stepsPerEpoch = Math.min(hp.stepsPerEpoch, Math.ceil(windowCount / hp.batchSize));
-  const run = JSON.stringify({ hp, horizon, series: series.length, trainEnds: trainEnds.reduce((a, b) => a + b, 0) });
+  const run = JSON.stringify({ tag: options.tag ?? null, hp, horizon, series: series.length, trainEnds: trainEnds.reduce((a, b) => a + b, 0) });
   if (resumeFrom && resumeFrom.state.run !== run) throw new Error('the checkpoint is from a run with other data or hyperparameters');
 
   const restored = resumeFrom && splitCheckpointTensors(resumeFrom.tensors);
