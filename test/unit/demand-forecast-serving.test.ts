@@ -7,7 +7,7 @@ import { describeRequestIssue } from '../../schemas/serving';
 import type { ServingHost } from '../../activities/model-kinds/contract';
 
 /** A Naive2 forecaster (no global model) with symmetric intervals of one scale unit. */
-const config: ForecasterConfig = { horizon: 3, seasonality: 1, minHistory: 4, method: 'naive2', input: 'capped', lowerOffsets: [-1, -1, -1], upperOffsets: [1, 1, 1], mlp: null, validation: {} };
+const config: ForecasterConfig = { horizon: 3, seasonality: 1, minHistory: 4, method: 'naive2', input: 'capped', lowerOffsets: [-1, -1, -1], upperOffsets: [1, 1, 1], mlp: null, members: 0, validation: {} };
 
 function app(loaded: LoadedForecaster, logged: Record<string, unknown>[]) {
   const fail = (error: z.ZodError) => {
