@@ -6,16 +6,17 @@
  * value (the network learns the change from naive). Trained with Adam on the mean absolute
  * error of the scaled targets (a MASE-like loss that weighs series of every size alike),
  * sampling a series uniformly and then a window end among its recent ones, as N-BEATS does;
- * early-stopped on the caller's validation score. Checkpoints and resumes at epoch ends
- * through the host's TrainingHooks.
+ * early-stopped on the caller's validation score, in the shared epoch loop (ml/training-loop.ts),
+ * which checkpoints and resumes through the host's TrainingHooks.
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlatAdam } from '../adam';
 import { dense } from '../layers';
-import { seededRng } from '../random';
-import { checkpointTensors, CheckpointClock, cloneVariables, splitCheckpointTensors } from '../training-hooks';
-import type { Checkpoint as GenericCheckpoint, EpochReport, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
+import { statefulRng } from '../random';
+import { splitCheckpointTensors } from '../training-hooks';
+import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
+import type { Checkpoint as GenericCheckpoint, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
 
 export const ForecastHyperparameters = z
   .object({
@@ -181,16 +182,9 @@ export class GlobalMlpEnsemble {
   }
 }
 
-export interface GlobalMlpTrainingState {
+/** A checkpoint's loop state plus the run it belongs to. */
+export interface GlobalMlpTrainingState extends LoopState {
   run: string;
-  /** The next epoch to run (1-based). */
-  epoch: number;
-  step: number;
-  samplesSeen: number;
-  stepSeconds: number;
-  history: EpochReport[];
-  bestValidation: number;
-  bestEpoch: number;
 }
 
 export type Checkpoint = GenericCheckpoint<GlobalMlpTrainingState>;
@@ -224,34 +218,35 @@ export async function trainGlobalMlp(options: GlobalMlpTrainOptions): Promise<Gl
     return { latest, earliest: Math.max(1, latest - hp.recentHorizons * horizon) };
   };
   const windowCount = trainable.reduce((n, i) => n + windowRange(i).latest - windowRange(i).earliest + 1, 0);
-  const stepsPerEpoch = Math.min(hp.stepsPerEpoch, Math.ceil(windowCount / hp.batchSize));
   const run = JSON.stringify({ tag: options.tag ?? null, hp, horizon, series: series.length, trainEnds: trainEnds.reduce((a, b) => a + b, 0) });
   if (resumeFrom && resumeFrom.state.run !== run) throw new Error('the checkpoint is from a run with other data or hyperparameters');
 
   const restored = resumeFrom && splitCheckpointTensors(resumeFrom.tensors);
   const model = restored ? GlobalMlp.fromWeights(config, restored.model) : GlobalMlp.initialise(config, hp.seed);
   const optimizer = new FlatAdam([...model.variables.values()], { learningRate: hp.learningRate });
-  const state: GlobalMlpTrainingState = resumeFrom
-    ? structuredClone(resumeFrom.state)
-    : { run, epoch: 1, step: 0, samplesSeen: 0, stepSeconds: 0, history: [], bestValidation: Number.POSITIVE_INFINITY, bestEpoch: 0 };
-  let bestWeights = restored && Object.keys(restored.best).length > 0 ? tf.tidy(() => Object.fromEntries(Object.entries(restored.best).map(([n, t]) => [n, tf.clone(t)]))) : undefined;
+  // Batches are drawn from this stream, which every checkpoint saves: a resumed run draws the same windows.
+  const rng = statefulRng(`global-mlp-${hp.seed}`, resumeFrom?.state.rng);
+  const state: GlobalMlpTrainingState = resumeFrom ? structuredClone(resumeFrom.state) : { ...freshLoopState(rng), run };
   const windows = new Float32Array(hp.batchSize * lookback);
   const targets = new Float32Array(hp.batchSize * horizon);
   const started = Date.now();
-  const clock = new CheckpointClock(options.checkpoints, state.step);
   try {
     if (restored) optimizer.setWeights(restored.optimizer);
-    while (state.epoch <= hp.epochs) {
-      // A pure function of (seed, epoch): a resumed run draws the same windows.
-      const rng = seededRng(`global-mlp-${hp.seed}-epoch-${state.epoch}`);
-      const epochStart = Date.now();
-      let lossSum = 0;
-      for (let step = 0; step < stepsPerEpoch; step++) {
-        if (options.shouldStop?.()) throw new Error('training cancelled');
+    await runEpochs({
+      ...options,
+      state,
+      restoredBest: restored?.best,
+      epochs: hp.epochs,
+      patience: hp.patience,
+      variables: model.variables,
+      optimizer,
+      rng,
+      batchesPerEpoch: Math.min(hp.stepsPerEpoch, Math.ceil(windowCount / hp.batchSize)),
+      step() {
         for (let r = 0; r < hp.batchSize; r++) {
           const i = trainable[Math.floor(rng() * trainable.length)];
           const values = series[i];
-          // Window ends (first target index) among the recent ones that leave a whole target window before trainEnds[i].
+          // A window end (first target index) among the recent ones that leave a whole target window before trainEnds[i].
           const { latest, earliest } = windowRange(i);
           const end = earliest + Math.floor(rng() * (latest - earliest + 1));
           const scale = scaledWindow(values, end, lookback, horizon, windows, r * lookback);
@@ -262,58 +257,21 @@ export async function trainGlobalMlp(options: GlobalMlpTrainOptions): Promise<Gl
           const y = tf.tensor2d(targets, [hp.batchSize, horizon]);
           return optimizer.minimize(() => tf.mean(tf.abs(tf.sub(model.apply(x), y))));
         });
-        const value = (await loss.data())[0];
-        loss.dispose();
-        if (!Number.isFinite(value)) throw new Error(`loss became ${value} at epoch ${state.epoch}, step ${step + 1}`);
-        lossSum += value;
-        state.step++;
-        options.onStep?.(state.epoch, step + 1, stepsPerEpoch, value);
-      }
-      const trainSeconds = (Date.now() - epochStart) / 1000;
-      const validation = options.validationScore(model);
-      const memory = tf.memory();
-      const report: EpochReport = {
-        epoch: state.epoch,
-        epochs: hp.epochs,
-        loss: lossSum / stepsPerEpoch,
-        validation,
-        seconds: (Date.now() - epochStart) / 1000,
-        samplesPerSecond: (stepsPerEpoch * hp.batchSize) / trainSeconds,
-        tensors: memory.numTensors,
-        bytes: memory.numBytes,
-      };
-      state.history.push(report);
-      state.samplesSeen += stepsPerEpoch * hp.batchSize;
-      state.stepSeconds += trainSeconds;
-      await options.onEpoch?.(report);
-      const improved = validation < state.bestValidation;
-      if (improved) {
-        if (bestWeights) tf.dispose(Object.values(bestWeights));
-        bestWeights = cloneVariables(model.variables);
-        state.bestValidation = validation;
-        state.bestEpoch = state.epoch;
-      }
-      state.epoch++;
-      if (!improved && state.epoch - 1 - state.bestEpoch >= hp.patience) break;
-      if (clock.due(state.step)) {
-        await options.checkpoints!.save({ state: structuredClone(state), tensors: checkpointTensors(model.variables, optimizer.getWeights(), bestWeights) }, state.step);
-        clock.saved(state.step);
-      }
-    }
+        return { loss, samples: hp.batchSize };
+      },
+      // The loop takes higher as better: it sees the negated score, the reports the score itself.
+      validate: async () => -options.validationScore(model),
+      onEpoch: (report) => options.onEpoch?.({ ...report, validation: -report.validation }),
+    });
   } catch (error) {
     model.dispose();
-    if (bestWeights) tf.dispose(Object.values(bestWeights));
     throw error;
   } finally {
     optimizer.dispose();
   }
-  if (bestWeights) {
-    for (const [name, variable] of model.variables) variable.assign(bestWeights[name]);
-    tf.dispose(Object.values(bestWeights));
-  }
   return {
     model,
-    history: state.history,
+    history: state.history.map((report) => ({ ...report, validation: -report.validation })),
     bestEpoch: state.bestEpoch,
     trainSeconds: (Date.now() - started) / 1000,
     samples: state.samplesSeen,

@@ -7,7 +7,7 @@
  */
 import { Field, Float64, List, Schema, TimestampMillisecond, Utf8 } from 'apache-arrow';
 import { z } from 'zod';
-import { EVENT_TYPES, identifier, idOrInteger, MAX_PRICE, timestamp } from '../../../schemas/events';
+import { EVENT_TYPES, identifier, idOrInteger, MAX_PRICE, optionalNumberUpTo, timestamp } from '../../../schemas/events';
 import type { RowSchema } from '../../collect/raw-files';
 
 export const MAX_QUANTITY = 1_000_000;
@@ -20,17 +20,6 @@ const optionalText = z
   .transform((s) => (s === undefined || s === null || s.trim() === '' ? null : s.trim()))
   .pipe(identifier.nullable());
 
-/** A number from CSV text or JSON; `blank` is what an empty or absent value becomes. */
-const numberField = (min: number, max: number, integer: boolean) =>
-  z.union([z.number(), z.string()]).transform((value, ctx) => {
-    const n = typeof value === 'string' && value.trim() === '' ? NaN : Number(value);
-    if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-      ctx.addIssue({ code: 'custom', message: `must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}, got "${value}"` });
-      return z.NEVER;
-    }
-    return n;
-  });
-
 const blankAs = <T extends z.ZodType>(schema: T, fallback: z.output<T> | null) =>
   z.preprocess((v) => (v === undefined || v === null || (typeof v === 'string' && v.trim() === '') ? undefined : v), schema.optional()).transform((v) => (v === undefined ? fallback : v));
 
@@ -38,8 +27,8 @@ export const SaleRow = z
   .object({
     item_id: idOrInteger,
     timestamp,
-    quantity: blankAs(numberField(0, MAX_QUANTITY, false), 1),
-    price: blankAs(numberField(0, MAX_PRICE, false), null),
+    quantity: optionalNumberUpTo(MAX_QUANTITY).transform((q) => q ?? 1),
+    price: optionalNumberUpTo(MAX_PRICE),
     category: optionalText,
     /** Absent means a purchase; other types are kept but not counted as sales. */
     event_type: blankAs(z.enum(EVENT_TYPES, { message: `must be one of ${EVENT_TYPES.join(', ')}` }), 'purchase'),
@@ -67,7 +56,15 @@ export interface SeriesRecord {
 
 /** The M4 layout's columns: V1 (the id) to V{MAX_OBSERVATIONS + 1}. */
 export const SERIES_COLUMNS = Array.from({ length: MAX_OBSERVATIONS + 1 }, (_, i) => `V${i + 1}`);
-const observation = numberField(-1e15, 1e15, false);
+/** An observation: any finite number (series files are not only sales). */
+const observation = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const n = typeof value === 'string' ? Number(value.trim()) : value;
+  if (!Number.isFinite(n)) {
+    ctx.addIssue({ code: 'custom', message: `must be a number, got "${value}"` });
+    return z.NEVER;
+  }
+  return n;
+});
 
 const SeriesRecordSchema = z.object({ V1: idOrInteger }).catchall(z.unknown()).transform((row, ctx): SeriesRecord => {
   const values: number[] = [];
