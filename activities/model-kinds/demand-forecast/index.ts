@@ -72,7 +72,7 @@ export const demandForecastKind: ModelKind<ForecastHyperparameters, LoadedForeca
     },
   },
 
-  servingArtifacts: ['series', 'scaling'],
+  servingArtifacts: ['series'],
   serving: forecastServing,
   feedback: forecastFeedback,
   synthetic: () => syntheticSalesFiles(),
