@@ -4,6 +4,7 @@
  */
 import { nextItemKind } from './next-item';
 import { transactionRiskKind } from './transaction-risk';
+import { demandForecastKind } from './demand-forecast';
 import { InvalidWorkflowInputError } from '../../schemas/lifecycle-input';
 import type { AnyModelKind, MetricSpec } from './contract';
 
@@ -27,6 +28,7 @@ export function buildRegistry(kinds: readonly AnyModelKind[]): ReadonlyMap<strin
 export const MODEL_KINDS = buildRegistry([
   nextItemKind,
   transactionRiskKind,
+  demandForecastKind,
 ]);
 
 export const KIND_NAMES: readonly string[] = [...MODEL_KINDS.keys()];

@@ -1,0 +1,36 @@
+/** The kind's metrics on the test window, M4's definitions (ml/forecast/metrics.ts): OWA against Naive2 (primary), sMAPE, MASE, and the 80% interval's coverage and MSIS. */
+import { evaluateForecaster, type ForecastSeries, type Forecaster } from '../../../ml/forecast/forecaster';
+import { SPLIT } from './protocol';
+import type { Evaluation, MetricSpec } from '../contract';
+import type { PreparedSeries } from './prepare';
+
+export const FORECAST_METRICS: MetricSpec[] = [
+  { name: 'owa', label: 'OWA (vs Naive2)', direction: 'lower', format: 'ratio' },
+  { name: 'smape', label: 'sMAPE (%)', direction: 'lower', format: 'number' },
+  { name: 'mase', label: 'MASE', direction: 'lower', format: 'ratio' },
+  { name: 'coverage80', label: '80% interval coverage', direction: 'higher', format: 'percent' },
+  { name: 'msis', label: 'MSIS (80% interval)', direction: 'lower', format: 'number' },
+];
+
+/**
+ * The test windows: each series with a value before its test window, forecast from
+ * everything before it, outliers capped (`capped`) or as observed (M4's Naive2, the baseline).
+ */
+export function testWindows(series: readonly PreparedSeries[], history: 'capped' | 'original' = 'capped'): ForecastSeries[] {
+  return series
+    .map((s) => ({ s, testStart: s.split.indexOf(SPLIT.test) }))
+    .filter(({ testStart }) => testStart > 0)
+    .map(({ s, testStart }) => ({ history: s[history].subarray(0, testStart), originalHistory: s.original.subarray(0, testStart), actual: s.original.subarray(testStart) }));
+}
+
+export function forecastEvaluation(forecaster: Forecaster, series: readonly PreparedSeries[], history: 'capped' | 'original' = 'capped'): Evaluation {
+  const windows = testWindows(series, history);
+  const { model } = evaluateForecaster(forecaster, windows);
+  return { metrics: { owa: model.owa, smape: model.smape, mase: model.mase, coverage80: model.coverage, msis: model.msis }, evaluated: windows.length };
+}
+
+/** Each series up to its test window (the models' values and the observed ones): what training and the baseline see. */
+export function beforeTest(series: readonly PreparedSeries[], history: 'capped' | 'original' = 'capped'): { values: Float64Array[]; originals: Float64Array[] } {
+  const cut = series.map((s) => ({ s, end: s.split.indexOf(SPLIT.test) })).filter(({ end }) => end > 0);
+  return { values: cut.map(({ s, end }) => s[history].subarray(0, end)), originals: cut.map(({ s, end }) => s.original.subarray(0, end)) };
+}

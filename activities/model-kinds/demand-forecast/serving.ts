@@ -1,0 +1,172 @@
+/**
+ * The demand-forecast kind's serving handler. Loading a version forecasts every series of
+ * its `series` artifact from its last week (the batch forecast), so GET answers from memory.
+ *
+ *   GET  /forecast?series=<id>&horizon=13   the batch forecast of a known series: p10/p50/p90 per week
+ *   POST /forecast   {history: [..weekly values, oldest first], horizon?, series_id?}: an unseen series, forecast on the fly
+ *   POST /feedback   {series_id, week_start: YYYY-MM-DD (or week: the series' week index), quantity}, or an array of up to 500
+ *
+ * An unknown series is a 404, a horizon over the trained one or a history shorter than the
+ * model's minimum a 400; each names the field.
+ */
+import { z } from 'zod';
+import { Forecaster, type ForecasterConfig, type QuantileForecast } from '../../../ml/forecast/forecaster';
+import { readTable } from '../../storage/arrow-io';
+import { maseScale } from '../../../ml/forecast/metrics';
+import { MAX_OBSERVATIONS, MAX_QUANTITY } from './rows';
+import { seriesFromTable } from './prepare';
+import { ForecastOptions, isoWeekStart, weekOf } from './protocol';
+import type { ServingHandler } from '../contract';
+
+export const MAX_ACTUALS_PER_REQUEST = 500;
+
+class ForecastRequestError extends Error {
+  constructor(
+    readonly statusCode: 400 | 404,
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+interface ServedSeries {
+  /** Week index of the first forecast week (dated series: weeks since the epoch; series files: position). */
+  nextWeek: number;
+  dated: boolean;
+  /** MASE's scale of the series' history (null when it has no change), logged for online MASE. */
+  scale: number | null;
+  forecast: QuantileForecast;
+}
+
+export interface LoadedForecaster {
+  forecaster: Forecaster;
+  config: ForecasterConfig;
+  series: Map<string, ServedSeries>;
+}
+
+const GetQuery = z
+  .object({
+    series: z.string().trim().min(1, 'must name a series').max(256),
+    horizon: z.coerce.number().int().min(1).optional(),
+  })
+  .strict();
+
+const PostBody = z
+  .object({
+    history: z.array(z.number().finite().min(-1e15).max(1e15)).min(1, 'must hold at least one value').max(MAX_OBSERVATIONS),
+    horizon: z.number().int().min(1).optional(),
+    series_id: z.string().trim().min(1).max(256).optional(),
+  })
+  .strict();
+
+const Actual = z
+  .object({
+    series_id: z.string().trim().min(1).max(256),
+    week_start: z.iso.date().optional(),
+    week: z.number().int().min(0).optional(),
+    quantity: z.number().finite().min(0).max(MAX_QUANTITY),
+  })
+  .strict()
+  .refine((a) => (a.week_start === undefined) !== (a.week === undefined), { message: 'give week_start (a dated series) or week (a series file\'s index), not both', path: ['week_start'] });
+const Actuals = z.array(Actual).min(1, 'must hold at least one actual').max(MAX_ACTUALS_PER_REQUEST, `must hold at most ${MAX_ACTUALS_PER_REQUEST} actuals`);
+
+function horizonOf(requested: number | undefined, config: ForecasterConfig): number {
+  if (requested === undefined) return config.horizon;
+  if (requested > config.horizon) throw new ForecastRequestError(400, 'horizon', `must be at most ${config.horizon}, the horizon the model was trained for; got ${requested}`);
+  return requested;
+}
+
+function weeks(forecast: QuantileForecast, horizon: number, nextWeek: number | null, dated: boolean) {
+  return Array.from({ length: horizon }, (_, k) => ({
+    step: k + 1,
+    week: nextWeek === null ? null : nextWeek + k,
+    ...(dated && nextWeek !== null ? { week_start: isoWeekStart(nextWeek + k) } : {}),
+    p10: forecast.p10[k],
+    p50: forecast.p50[k],
+    p90: forecast.p90[k],
+  }));
+}
+
+export const forecastServing: ServingHandler<LoadedForecaster> = {
+  async load({ store, bundle, artifactKey, log }) {
+    const config = bundle.config as unknown as ForecasterConfig;
+    const forecaster = Forecaster.fromWeights(config, bundle.tensors);
+    for (const tensor of Object.values(bundle.tensors)) tensor.dispose();
+    try {
+      const options = ForecastOptions.parse({ horizon: config.horizon, seasonality: config.seasonality, minHistory: config.minHistory });
+      const all = seriesFromTable(await readTable(store, artifactKey('series')), options);
+      const started = Date.now();
+      const forecasts = forecaster.forecast(all.map((s) => s.capped), all.map((s) => s.original));
+      log.info({ series: all.length, seconds: (Date.now() - started) / 1000, method: config.method }, 'batch forecast computed');
+      const series = new Map(
+        all.map((s, i) => {
+          const scale = maseScale(s.original, config.seasonality);
+          return [s.id, { nextWeek: (s.firstWeek ?? 0) + s.original.length, dated: s.firstWeek !== null, scale: Number.isFinite(scale) && scale > 0 ? scale : null, forecast: forecasts[i] }];
+        }),
+      );
+      return { forecaster, config, series };
+    } catch (error) {
+      forecaster.dispose();
+      throw error;
+    }
+  },
+  dispose: (loaded) => loaded.forecaster.dispose(),
+  describe: (loaded) => ({ method: loaded.config.method, horizon: loaded.config.horizon, series: loaded.series.size }),
+  sampleRequest: (loaded) => ({ method: 'GET', url: `/forecast?series=${encodeURIComponent(loaded.series.keys().next().value ?? '')}&horizon=${loaded.config.horizon}` }),
+  routes(app, host) {
+    app.get('/forecast', async (request, reply) => {
+      const query = host.parse(GetQuery, request.query);
+      return host.serve(request, reply, async (loaded) => {
+        const horizon = horizonOf(query.horizon, loaded.config);
+        const served = loaded.series.get(query.series);
+        if (!served) throw new ForecastRequestError(404, 'series', `no series "${query.series}" in this version's data (${loaded.series.size} series)`);
+        const forecasts = weeks(served.forecast, horizon, served.nextWeek, served.dated);
+        const now = Date.now();
+        return {
+          body: { series_id: query.series, method: served.forecast.method, horizon, forecasts },
+          logged: forecasts.map((f) => ({ type: 'forecast', series_id: query.series, week: f.week, step: f.step, p10: f.p10, p50: f.p50, p90: f.p90, quantity: null, scale: served.scale, timestamp: now })),
+        };
+      });
+    });
+
+    app.post('/forecast', async (request, reply) => {
+      const body = host.parse(PostBody, request.body);
+      return host.serve(request, reply, async (loaded) => {
+        const horizon = horizonOf(body.horizon, loaded.config);
+        if (body.history.length < loaded.config.minHistory) {
+          throw new ForecastRequestError(400, 'history', `has ${body.history.length} values; this model needs at least ${loaded.config.minHistory} weeks`);
+        }
+        const [forecast] = loaded.forecaster.forecast([body.history]);
+        const forecasts = weeks(forecast, horizon, null, false);
+        const now = Date.now();
+        return {
+          body: { series_id: body.series_id ?? null, method: forecast.method, horizon, forecasts },
+          logged: forecasts.map((f) => ({ type: 'forecast', series_id: body.series_id ?? null, week: null, step: f.step, p10: f.p10, p50: f.p50, p90: f.p90, quantity: null, scale: null, timestamp: now })),
+        };
+      });
+    });
+
+    app.post('/feedback', async (request, reply) => {
+      const actuals = host.check(Array.isArray(request.body) ? Actuals.safeParse(request.body) : Actual.transform((a) => [a]).safeParse(request.body));
+      const version = host.liveVersion();
+      const known = host.live().series;
+      const now = Date.now();
+      const rows = actuals.map((a) => ({
+        type: 'actual',
+        model_version: version,
+        series_id: a.series_id,
+        week: a.week ?? weekOf(Date.parse(a.week_start!)),
+        step: null,
+        p10: null,
+        p50: null,
+        p90: null,
+        quantity: a.quantity,
+        scale: null,
+        timestamp: now,
+      }));
+      await host.logFeedback(rows);
+      return reply.status(202).send({ request_id: request.id, accepted: rows.length, unknown_series: [...new Set(actuals.filter((a) => !known.has(a.series_id)).map((a) => a.series_id))] });
+    });
+  },
+};
