@@ -1,16 +1,20 @@
 /**
  * deploy: publishes a better model to serving storage and swaps the champion alias. The
  * version folder holds the bundle, the kind's serving artifacts (copied, so a version never
- * depends on a run's artifacts being kept) and the manifest with metrics and lineage.
+ * depends on a run's artifacts being kept), what the kind precomputes with the model (a
+ * batch forecast), and the manifest with metrics and lineage.
  * Idempotent: the version folder is named by the run, its files are the same bytes on a
  * retry, and if the alias already points at this version the swap is not repeated.
  */
 import { readChampion, swapChampion, versionPrefix, type VersionManifest } from './registry/serving-registry';
 import { servingModelName } from '../schemas/lifecycle-input';
 import { CODE_VERSION } from '../infra/code-version';
+import { artifactOf, createKindRuntime } from './kind-runtime';
+import { loadModelBundle, type ModelJson } from './storage/model-bundles';
 import type { AnyModelKind } from './model-kinds/contract';
 import type { ObjectStore } from './storage/object-store';
-import type { ModelJson } from './storage/model-bundles';
+import type { ArtifactRef } from '../schemas/artifacts';
+import type { Logger } from 'pino';
 import type { CollectResult, DeployResult, EvaluateResult, PreprocessResult, StepContext, TrainResult } from '../schemas/steps';
 
 export interface DeployInput {
@@ -27,7 +31,17 @@ export function versionId(ctx: StepContext, weightsSha256: string): string {
   return `v${ctx.startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${weightsSha256.slice(0, 8)}`;
 }
 
-export async function deployModel(store: ObjectStore, kind: AnyModelKind, ctx: StepContext, input: DeployInput): Promise<DeployResult> {
+/** The kind's precomputed outputs for the candidate (none when the kind has no `precompute`). */
+async function precomputed(store: ObjectStore, log: Logger, kind: AnyModelKind, ctx: StepContext, { prepared, trained }: DeployInput): Promise<Record<string, ArtifactRef>> {
+  if (!kind.precompute) return {};
+  const bundle = await loadModelBundle(store, trained.model.key, kind.name, trained.model.sha256);
+  const outputs = await kind.precompute(createKindRuntime(store, log, ctx), prepared, { bundle, artifactKey: (name) => artifactOf(prepared, name) });
+  const clashing = Object.keys(outputs).filter((name) => kind.servingArtifacts.includes(name));
+  if (clashing.length > 0) throw new Error(`${kind.name} precomputes ${clashing.join(', ')}, which are also its serving artifacts`);
+  return outputs;
+}
+
+export async function deployModel(store: ObjectStore, log: Logger, kind: AnyModelKind, ctx: StepContext, input: DeployInput): Promise<DeployResult> {
   const model = servingModelName(ctx.config);
   const { evaluation, trained, prepared, collected } = input;
   const previous = evaluation.championRef?.version ?? null;
@@ -48,9 +62,14 @@ export async function deployModel(store: ObjectStore, kind: AnyModelKind, ctx: S
   await store.put(`${target}/weights.bin`, await store.getBytes(`${source}/weights.bin`, modelJson.weightsSha256));
   await store.put(`${target}/model.json`, await store.getBytes(trained.model.key, trained.model.sha256), 'application/json');
   const servingArtifacts: Record<string, string> = {};
+  const served: Record<string, ArtifactRef> = {};
   for (const name of kind.servingArtifacts) {
     const ref = prepared.artifacts[name];
     if (!ref) throw new Error(`${kind.name} declares serving artifact "${name}", which its preprocess step did not produce`);
+    served[name] = ref;
+  }
+  const outputs = await precomputed(store, log, kind, ctx, input);
+  for (const [name, ref] of Object.entries({ ...served, ...outputs })) {
     servingArtifacts[name] = `${name}/${ref.sha256}.${ref.format}`;
     await store.put(`${target}/${servingArtifacts[name]}`, await store.getBytes(ref.key));
   }
@@ -65,7 +84,7 @@ export async function deployModel(store: ObjectStore, kind: AnyModelKind, ctx: S
     lineage: {
       dataset: ctx.config.dataset,
       snapshot: collected.snapshot.uri,
-      artifacts: Object.fromEntries(Object.entries(prepared.artifacts).map(([name, ref]) => [name, ref.uri])),
+      artifacts: Object.fromEntries(Object.entries({ ...prepared.artifacts, ...outputs }).map(([name, ref]) => [name, ref.uri])),
       servingArtifacts,
       weightsSha256: modelJson.weightsSha256,
       modelSha256: trained.model.sha256,

@@ -61,7 +61,7 @@ export function createActivities({ store, log, client }: ActivityDeps) {
       }),
     evaluate: (ctx: StepContext, prepared: PreprocessResult, trained: TrainResult): Promise<EvaluateResult> =>
       step('evaluate', ctx, log, () => evaluateCandidate(store, log, kindOf(ctx.config.kind), ctx, prepared, trained)),
-    deploy: (ctx: StepContext, input: DeployInput) => step('deploy', ctx, log, () => deployModel(store, kindOf(ctx.config.kind), ctx, input)),
+    deploy: (ctx: StepContext, input: DeployInput) => step('deploy', ctx, log, () => deployModel(store, log, kindOf(ctx.config.kind), ctx, input)),
     ...createLearningLoopActivities({ store, log }),
     /** The rollback workflow's one step. A retry after a successful swap finds its own record and stops. */
     rollback: async (request: RollbackRequest, workflowId: string): Promise<ChampionAlias> => {

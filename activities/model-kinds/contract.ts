@@ -220,6 +220,12 @@ export interface ModelKind<HP extends Hyperparameters = Hyperparameters, Loaded 
   evaluate(rt: KindRuntime, prepared: PreprocessResult, model: ModelUnderTest): Promise<Evaluation>;
   /** Preprocessing artifacts every served version needs; deploy copies them beside the model. */
   servingArtifacts: readonly string[];
+  /**
+   * Model outputs computed once when a version is deployed and published with it (a batch
+   * forecast of every series, known users' top-k), named like serving artifacts and read by
+   * the serving handler through `artifactKey`. Deterministic: a retried deploy writes the same objects.
+   */
+  precompute?(rt: KindRuntime, prepared: PreprocessResult, model: ModelUnderTest): Promise<Record<string, ArtifactRef>>;
   serving: ServingHandler<Loaded>;
   feedback: FeedbackHandler;
   /** The embedded default data, when a dataset has none. */

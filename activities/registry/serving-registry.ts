@@ -28,7 +28,7 @@ export interface VersionManifest {
     snapshot: string;
     /** Every preprocessing artifact of the run, by name (URIs); the serving ones are also copied beside the model. */
     artifacts: Record<string, string>;
-    /** The copied ones: name -> file in the version folder (`<name>/<sha256>.<ext>`, verified on read). */
+    /** The copied and the precomputed ones: name -> file in the version folder (`<name>/<sha256>.<ext>`, verified on read). */
     servingArtifacts: Record<string, string>;
     weightsSha256: string;
     /** SHA-256 of model.json; absent in versions deployed before it was recorded. */

@@ -13,7 +13,7 @@ import { prepareForecastData, seriesFromTable, type PreparedSeries } from './pre
 import { ForecastOptions } from './protocol';
 import { beforeTest, FORECAST_METRICS, forecastEvaluation } from './evaluation';
 import { forecastFeedback } from './feedback';
-import { forecastServing, type LoadedForecaster } from './serving';
+import { batchForecast, forecastServing, type LoadedForecaster } from './serving';
 import { syntheticSalesFiles } from './synthetic';
 import type { KindRuntime, ModelKind } from '../contract';
 import type { PreprocessResult } from '../../../schemas/steps';
@@ -72,7 +72,9 @@ export const demandForecastKind: ModelKind<ForecastHyperparameters, LoadedForeca
     },
   },
 
-  servingArtifacts: ['series'],
+  // Serving reads only the batch forecast deploy publishes (and the model, for unseen histories).
+  servingArtifacts: [],
+  precompute: (rt, _prepared, model) => batchForecast(rt, model),
   serving: forecastServing,
   feedback: forecastFeedback,
   synthetic: () => syntheticSalesFiles(),

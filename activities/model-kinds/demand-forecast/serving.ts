@@ -1,6 +1,8 @@
 /**
- * The demand-forecast kind's serving handler. Loading a version forecasts every series of
- * its `series` artifact from its last week (the batch forecast), so GET answers from memory.
+ * The demand-forecast kind's serving handler. Deploy publishes the batch forecast with the
+ * version (`forecasts`: every series, every week of the horizon, p10/p50/p90; computed by
+ * `batchForecast` from the version's model and data); loading reads it, so GET answers
+ * from memory, and POST forecasts an unseen history with the model.
  *
  *   GET  /forecast?series=<id>&horizon=13   the batch forecast of a known series: p10/p50/p90 per week
  *   POST /forecast   {history: [..weekly values, oldest first], horizon?, series_id?}: an unseen series, forecast on the fly
@@ -9,14 +11,16 @@
  * An unknown series is a 404, a horizon over the trained one or a history shorter than the
  * model's minimum a 400; each names the field.
  */
+import { Bool, Field, Float64, Int32, Schema, Utf8 } from 'apache-arrow';
 import { z } from 'zod';
 import { Forecaster, type ForecasterConfig, type QuantileForecast } from '../../../ml/forecast/forecaster';
-import { readTable } from '../../storage/arrow-io';
+import { readTable, tableFromColumns } from '../../storage/arrow-io';
 import { maseScale } from '../../../ml/forecast/metrics';
 import { MAX_OBSERVATIONS, MAX_QUANTITY } from './rows';
 import { seriesFromTable } from './prepare';
 import { ForecastOptions, isoWeekStart, weekOf } from './protocol';
-import type { ServingHandler } from '../contract';
+import type { KindRuntime, ModelUnderTest, ServingHandler } from '../contract';
+import type { ArtifactRef } from '../../../schemas/artifacts';
 
 export const MAX_ACTUALS_PER_REQUEST = 500;
 
@@ -88,24 +92,68 @@ function weeks(forecast: QuantileForecast, horizon: number, nextWeek: number | n
   }));
 }
 
+/** The published batch forecast: one row per series and forecast step. */
+export const FORECASTS_SCHEMA = new Schema([
+  new Field('series_id', new Utf8(), false),
+  new Field('method', new Utf8(), false),
+  new Field('next_week', new Int32(), false),
+  new Field('dated', new Bool(), false),
+  new Field('scale', new Float64(), true),
+  new Field('step', new Int32(), false),
+  new Field('p10', new Float64(), false),
+  new Field('p50', new Float64(), false),
+  new Field('p90', new Float64(), false),
+]);
+
+/** Forecasts every series of the version's `series` artifact from its last week: the `forecasts` artifact deploy publishes. */
+export async function batchForecast(rt: KindRuntime, model: ModelUnderTest): Promise<Record<string, ArtifactRef>> {
+  const config = model.bundle.config as unknown as ForecasterConfig;
+  const forecaster = Forecaster.fromWeights(config, model.bundle.tensors);
+  for (const tensor of Object.values(model.bundle.tensors)) tensor.dispose();
+  try {
+    const options = ForecastOptions.parse({ horizon: config.horizon, seasonality: config.seasonality, minHistory: config.minHistory });
+    const all = seriesFromTable(await rt.readTable(model.artifactKey('series')), options);
+    const forecasts = forecaster.forecast(all.map((s) => s.capped), all.map((s) => s.original));
+    const columns: Record<string, unknown[]> = Object.fromEntries(FORECASTS_SCHEMA.fields.map((f) => [f.name, []]));
+    all.forEach((s, i) => {
+      const scale = maseScale(s.original, config.seasonality);
+      for (let k = 0; k < config.horizon; k++) {
+        const row = { series_id: s.id, method: forecasts[i].method, next_week: (s.firstWeek ?? 0) + s.original.length, dated: s.firstWeek !== null, scale: Number.isFinite(scale) && scale > 0 ? scale : null, step: k + 1, p10: forecasts[i].p10[k], p50: forecasts[i].p50[k], p90: forecasts[i].p90[k] };
+        for (const [name, value] of Object.entries(row)) columns[name].push(value);
+      }
+    });
+    rt.log.info({ series: all.length, method: config.method }, 'batch forecast computed');
+    return { forecasts: await rt.putTable('forecasts', tableFromColumns(FORECASTS_SCHEMA, columns)) };
+  } finally {
+    forecaster.dispose();
+  }
+}
+
+/** The batch forecast by series, as GET serves it. */
+function servedSeries(table: Awaited<ReturnType<typeof readTable>>, horizon: number): Map<string, ServedSeries> {
+  const column = (name: string) => table.getChild(name)!;
+  const [ids, methods, nextWeeks, dated, scales, p10, p50, p90] = ['series_id', 'method', 'next_week', 'dated', 'scale', 'p10', 'p50', 'p90'].map(column);
+  const series = new Map<string, ServedSeries>();
+  for (let first = 0; first < table.numRows; first += horizon) {
+    const slice = (values: typeof p10) => Float64Array.from({ length: horizon }, (_, k) => values.get(first + k) as number);
+    const scale = scales.get(first) as number | null;
+    series.set(ids.get(first) as string, {
+      nextWeek: nextWeeks.get(first) as number,
+      dated: dated.get(first) as boolean,
+      scale,
+      forecast: { p10: slice(p10), p50: slice(p50), p90: slice(p90), method: methods.get(first) as string },
+    });
+  }
+  return series;
+}
+
 export const forecastServing: ServingHandler<LoadedForecaster> = {
-  async load({ store, bundle, artifactKey, log }) {
+  async load({ store, bundle, artifactKey }) {
     const config = bundle.config as unknown as ForecasterConfig;
     const forecaster = Forecaster.fromWeights(config, bundle.tensors);
     for (const tensor of Object.values(bundle.tensors)) tensor.dispose();
     try {
-      const options = ForecastOptions.parse({ horizon: config.horizon, seasonality: config.seasonality, minHistory: config.minHistory });
-      const all = seriesFromTable(await readTable(store, artifactKey('series')), options);
-      const started = Date.now();
-      const forecasts = forecaster.forecast(all.map((s) => s.capped), all.map((s) => s.original));
-      log.info({ series: all.length, seconds: (Date.now() - started) / 1000, method: config.method }, 'batch forecast computed');
-      const series = new Map(
-        all.map((s, i) => {
-          const scale = maseScale(s.original, config.seasonality);
-          return [s.id, { nextWeek: (s.firstWeek ?? 0) + s.original.length, dated: s.firstWeek !== null, scale: Number.isFinite(scale) && scale > 0 ? scale : null, forecast: forecasts[i] }];
-        }),
-      );
-      return { forecaster, config, series };
+      return { forecaster, config, series: servedSeries(await readTable(store, artifactKey('forecasts')), config.horizon) };
     } catch (error) {
       forecaster.dispose();
       throw error;
