@@ -5,6 +5,7 @@
 import { nextItemKind } from './next-item';
 import { transactionRiskKind } from './transaction-risk';
 import { demandForecastKind } from './demand-forecast';
+import { intentRoutingKind } from './intent-routing';
 import { InvalidWorkflowInputError } from '../../schemas/lifecycle-input';
 import type { AnyModelKind, MetricSpec } from './contract';
 
@@ -29,6 +30,7 @@ export const MODEL_KINDS = buildRegistry([
   nextItemKind,
   transactionRiskKind,
   demandForecastKind,
+  intentRoutingKind,
 ]);
 
 export const KIND_NAMES: readonly string[] = [...MODEL_KINDS.keys()];

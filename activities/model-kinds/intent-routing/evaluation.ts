@@ -1,0 +1,38 @@
+/**
+ * The intent-routing metrics on a split: accuracy (primary), macro-F1, expected calibration
+ * error, and routing quality at the model's threshold (chosen on validation at training
+ * time for the target automatic accuracy): the share answered automatically and their accuracy.
+ */
+import { accuracy, expectedCalibrationError, macroF1, predictionsOf, routingAt, routingThreshold } from '../../../ml/text/metrics';
+import type { MetricSpec } from '../contract';
+import type { Metrics } from '../../../schemas/steps';
+
+export const INTENT_METRICS: MetricSpec[] = [
+  { name: 'accuracy', label: 'accuracy', direction: 'higher', format: 'percent' },
+  { name: 'macroF1', label: 'macro-F1', direction: 'higher', format: 'ratio' },
+  { name: 'ece', label: 'expected calibration error', direction: 'lower', format: 'ratio' },
+  { name: 'coverage', label: 'answered automatically (coverage)', direction: 'higher', format: 'percent' },
+  { name: 'autoAccuracy', label: 'accuracy of automatic answers', direction: 'higher', format: 'percent' },
+];
+
+/** `threshold` null: no confidence was good enough on validation, everything goes to a person. */
+export function intentMetrics(labels: Int32Array, probabilities: Float32Array, classes: number, threshold: number | null): Metrics {
+  const predictions = predictionsOf(probabilities, classes);
+  const correct = (row: number) => predictions.predicted[row] === labels[row];
+  const routing = routingAt(threshold ?? Number.POSITIVE_INFINITY, predictions.confidence, correct);
+  return {
+    accuracy: accuracy(labels, predictions.predicted),
+    macroF1: macroF1(labels, predictions.predicted, classes),
+    ece: expectedCalibrationError(labels, predictions),
+    coverage: routing.coverage,
+    autoAccuracy: routing.autoAccuracy,
+  };
+}
+
+/** The threshold for the target accuracy of automatic answers, on a validation split's probabilities. */
+export function chooseThreshold(labels: Int32Array, probabilities: Float32Array, classes: number, target: number): number | null {
+  const predictions = predictionsOf(probabilities, classes);
+  // Infinity does not survive JSON (the model config): null stands for "never automatic".
+  const threshold = routingThreshold(predictions.confidence, (row) => predictions.predicted[row] === labels[row], target);
+  return Number.isFinite(threshold) ? threshold : null;
+}

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { parseRawFile } from '../../activities/collect/raw-files';
+import { REQUIRED_UTTERANCE_COLUMNS, UtteranceRow } from '../../activities/model-kinds/intent-routing/rows';
+import { classify, loadIntentModel, type IntentModelConfig } from '../../activities/model-kinds/intent-routing/serving';
+import { chooseThreshold, intentMetrics } from '../../activities/model-kinds/intent-routing/evaluation';
+import { IntentOptions, SPLIT, splitOf } from '../../activities/model-kinds/intent-routing/protocol';
+import { DEFAULT_UTTERANCE_SIMULATION, simulateUtterances, SYNTHETIC_INTENTS } from '../../activities/model-kinds/intent-routing/synthetic';
+import { fitTokenizer, HashingParams, Tokenizer, words } from '../../ml/text/tokenizer';
+import { fitLogisticRegression, fitTemperature, IntentHyperparameters, LogisticHyperparameters, trainIntentNetwork } from '../../ml/text/intent-model';
+import { accuracy, expectedCalibrationError, macroF1, routingAt, routingThreshold } from '../../ml/text/metrics';
+
+const params = HashingParams.parse({ minDocumentFrequency: 1 });
+
+describe('intent-routing rows', () => {
+  it('quarantines empty, over-length and badly encoded texts, naming row and field; keeps unlabelled rows', async () => {
+    const long = 'a'.repeat(2001);
+    const csv = Buffer.concat([
+      Buffer.from(`text,intent,conversation_id,language,timestamp\nwhere is my order,order_status,c1,en,2026-06-01T10:00:00Z\n"  ",order_status,,,\n${long},refund_request,,,\n`),
+      Buffer.from('caf'),
+      Buffer.from([0xe9]), // Latin-1 é: not UTF-8
+      Buffer.from(' order,order_status,,,\n我的订单在哪里,,c2,zh,\n'),
+    ]);
+    const parsed = await parseRawFile('messages.csv', csv, UtteranceRow, REQUIRED_UTTERANCE_COLUMNS);
+    assert.equal(parsed.totalRows, 5);
+    assert.deepEqual(parsed.problems.map((p) => [p.row, p.field]), [[2, 'text'], [3, 'text'], [4, 'text']]);
+    assert.match(parsed.problems[0].message, /empty/);
+    assert.match(parsed.problems[1].message, /at most 2000/);
+    assert.match(parsed.problems[2].message, /UTF-8/);
+    assert.deepEqual(parsed.rows.map((r) => [r.text, r.intent, r.language]), [['where is my order', 'order_status', 'en'], ['我的订单在哪里', null, 'zh']]);
+    assert.equal(parsed.rows[0].timestamp, Date.UTC(2026, 5, 1, 10));
+  });
+
+  it('refuses an unknown split and a malformed language tag', () => {
+    const bad = UtteranceRow.safeParse({ text: 'hi', split: 'dev', language: 'english!' });
+    assert.equal(bad.success, false);
+    assert.deepEqual(bad.error!.issues.map((i) => i.path.join('.')).sort(), ['language', 'split']);
+  });
+
+  it('keeps a conversation, and every copy of a text, in one split; honours a given split', () => {
+    const options = IntentOptions.parse({});
+    const a = splitOf({ text: 'Where is my ORDER', conversation_id: null, split: null }, options);
+    assert.equal(splitOf({ text: 'where is my order', conversation_id: null, split: null }, options), a);
+    assert.equal(splitOf({ text: 'anything', conversation_id: null, split: 'test' }, options), SPLIT.test);
+    assert.notEqual(splitOf({ text: 'anything', conversation_id: null, split: 'train' }, options), SPLIT.test);
+    const shares = [0, 0, 0];
+    for (let i = 0; i < 4000; i++) shares[splitOf({ text: `t${i}`, conversation_id: null, split: null }, options)]++;
+    assert.ok(Math.abs(shares[SPLIT.test] / 4000 - 0.2) < 0.03, String(shares));
+  });
+});
+
+describe('intent tokenizer', () => {
+  it('splits Chinese and Japanese runs into characters and keeps spaced words whole', () => {
+    assert.deepEqual(words('我的订单在哪里? Order #123').map((w) => w.token), ['我', '的', '订', '单', '在', '哪', '里', 'order', '123']);
+    assert.deepEqual(words('注文はどこ').map((w) => w.token), ['注', '文', 'は', 'ど', 'こ']);
+    assert.deepEqual(words('ＡＢＣ Don’t').map((w) => w.token), ['abc', 'dont'], 'NFKC, case folding, apostrophes');
+  });
+
+  it('encodes Chinese text to features: character unigrams and bigrams', () => {
+    const tokenizer = new Tokenizer(fitTokenizer(['我的订单在哪里', '退款还没收到'], params));
+    const encoded = tokenizer.encode('订单在哪里');
+    assert.equal(encoded.indices.length, 5 + 4, 'five characters and four bigrams');
+    assert.ok(Math.abs(Math.hypot(...encoded.weights) - 1) < 1e-5, 'L2-normalised');
+    assert.equal(encoded.unknownWords, 0);
+    assert.equal(tokenizer.encode('订单很好').unknownWords, 2);
+  });
+
+  it('gives serving the same ids as the batch path, through the saved artifact', () => {
+    const texts = simulateUtterances({ ...DEFAULT_UTTERANCE_SIMULATION, conversations: 200, chineseShare: 0.2, germanShare: 0.2, typoShare: 0.3, seed: 3 }).map((u) => u.text);
+    const spec = fitTokenizer(texts.slice(0, 150), HashingParams.parse({}));
+    const batch = new Tokenizer(spec).encodeAll(texts);
+    // Serving rebuilds the tokenizer from the model's config, a JSON round trip.
+    const serving = new Tokenizer(JSON.parse(JSON.stringify(spec)));
+    texts.forEach((text, i) => {
+      const online = serving.encode(text);
+      assert.deepEqual(Array.from(online.indices), Array.from(batch[i].indices), text);
+      assert.deepEqual(Array.from(online.weights), Array.from(batch[i].weights), text);
+    });
+    assert.ok(batch.every((e) => e.indices.length > 0), 'no text is dropped');
+  });
+});
+
+describe('intent metrics', () => {
+  const labels = Int32Array.from([0, 0, 1, 1, 2, 2]);
+  const predicted = Int32Array.from([0, 1, 1, 1, 2, 0]);
+
+  it('accuracy and macro-F1', () => {
+    assert.equal(accuracy(labels, predicted), 4 / 6);
+    // Per class F1: 0: tp1 fp1 fn1 = 0.5; 1: tp2 fp1 fn0 = 0.8; 2: tp1 fp0 fn1 = 2/3.
+    assert.ok(Math.abs(macroF1(labels, predicted, 3) - (0.5 + 0.8 + 2 / 3) / 3) < 1e-12);
+  });
+
+  it('expected calibration error', () => {
+    const confidence = Float32Array.from([0.95, 0.95, 0.95, 0.95, 0.55, 0.55]);
+    // Bin of 0.95: 3 right of 4 -> |0.75 - 0.95| * 4/6; bin of 0.55: 1 of 2 -> |0.5 - 0.55| * 2/6.
+    const expected = (Math.abs(0.75 - 0.95) * 4) / 6 + (Math.abs(0.5 - 0.55) * 2) / 6;
+    assert.ok(Math.abs(expectedCalibrationError(Int32Array.from([0, 0, 0, 1, 0, 1]), { predicted: Int32Array.from([0, 0, 0, 0, 0, 0]), confidence }) - expected) < 1e-6);
+  });
+
+  it('routing threshold: the largest confident share meeting the target, ties together', () => {
+    const confidence = Float32Array.from([0.99, 0.98, 0.9, 0.9, 0.6, 0.5]);
+    const right = [true, true, true, false, true, false];
+    const correct = (i: number) => right[i];
+    assert.equal(routingThreshold(confidence, correct, 1), Math.fround(0.98));
+    assert.equal(routingThreshold(confidence, correct, 0.75), Math.fround(0.9));
+    assert.equal(routingThreshold(confidence, correct, 0.8), Math.fround(0.6), 'top five: 4/5 right');
+    assert.equal(routingThreshold(confidence, () => false, 0.5), Number.POSITIVE_INFINITY);
+    assert.deepEqual(routingAt(Math.fround(0.9), confidence, correct), { coverage: 4 / 6, autoAccuracy: 3 / 4 });
+  });
+
+  it('temperature scaling recovers the temperature of the data', () => {
+    // Labels drawn from softmax(z / 2): the NLL-optimal temperature for logits z is about 2.
+    let seed = 1;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const rows = 4000;
+    const logits = Float32Array.from({ length: rows * 3 }, () => (random() - 0.5) * 12);
+    const labels = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const p = [0, 1, 2].map((c) => Math.exp(logits[r * 3 + c] / 2));
+      const total = p[0] + p[1] + p[2];
+      const u = random() * total;
+      labels[r] = u < p[0] ? 0 : u < p[0] + p[1] ? 1 : 2;
+    }
+    const t = fitTemperature(logits, labels, 3);
+    assert.ok(t > 1.8 && t < 2.2, String(t));
+  });
+});
+
+describe('intent model', () => {
+  const rows = simulateUtterances({ ...DEFAULT_UTTERANCE_SIMULATION, conversations: 600, unlabelledShare: 0, vagueShare: 0, mislabelShare: 0, seed: 11 });
+  const options = IntentOptions.parse({});
+  const split = rows.map((r) => splitOf({ text: r.text, conversation_id: r.conversation_id, split: null }, options));
+  const intents = [...SYNTHETIC_INTENTS].sort();
+  const tokenizer = new Tokenizer(fitTokenizer(rows.filter((_, i) => split[i] === SPLIT.train).map((r) => r.text), HashingParams.parse({})));
+  const of = (s: number) => {
+    const picked = rows.filter((_, i) => split[i] === s);
+    return { texts: tokenizer.encodeAll(picked.map((r) => r.text)), labels: Int32Array.from(picked, (r) => intents.indexOf(r.intent!)) };
+  };
+  const [train, validation, test] = [of(SPLIT.train), of(SPLIT.validation), of(SPLIT.test)];
+
+  it('trains on a small multilingual set, far above chance; serving classifies with the routing threshold', async () => {
+    const hp = IntentHyperparameters.parse({ hiddenLayers: [32], epochs: 15, batchSize: 32 });
+    const result = await trainIntentNetwork({ hyperparameters: hp, features: tokenizer.features, intents, train, validation });
+    const probabilities = result.network.predict(test.texts);
+    const threshold = chooseThreshold(validation.labels, result.network.predict(validation.texts), intents.length, 0.9);
+    const metrics = intentMetrics(test.labels, probabilities, intents.length, threshold);
+    assert.ok(metrics.accuracy > 0.8, JSON.stringify(metrics));
+    assert.ok(result.network.config.temperature > 0 && Number.isFinite(result.network.config.temperature));
+    assert.ok(result.bestEpoch >= 1 && result.history.length >= result.bestEpoch);
+
+    const config: IntentModelConfig = { ...result.network.config, tokenizer: tokenizer.spec, threshold, targetAutoAccuracy: 0.9, maxTextChars: 1000 };
+    const tensors = Object.fromEntries(result.network.namedWeights().map(({ name, tensor }) => [name, tf.clone(tensor)]));
+    const loaded = loadIntentModel({ bundle: { config: JSON.parse(JSON.stringify(config)), tensors, weightsSha256: 'x', metadata: {} } });
+    const [english, chinese] = classify(loaded, ['my card was declined at checkout', '我的卡被拒绝了']);
+    assert.equal(english.intent, 'payment_declined');
+    assert.equal(chinese.intent, 'payment_declined');
+    assert.equal(english.intents.length, 3);
+    assert.ok(english.intents[0].probability >= english.intents[1].probability);
+    assert.equal(english.route, threshold !== null && english.confidence >= threshold ? 'auto' : 'human');
+    loaded.network.dispose();
+    result.network.dispose();
+  });
+
+  it('the logistic-regression baseline fits the same features', async () => {
+    const network = await fitLogisticRegression({ hyperparameters: LogisticHyperparameters.parse({ epochs: 20 }), features: tokenizer.features, intents, train });
+    const metrics = intentMetrics(test.labels, network.predict(test.texts), intents.length, null);
+    assert.ok(metrics.accuracy > 0.8, JSON.stringify(metrics));
+    assert.equal(metrics.coverage, 0, 'no threshold: everything goes to a person');
+    network.dispose();
+  });
+});
