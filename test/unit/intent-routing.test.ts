@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { parseRawFile } from '../../activities/collect/raw-files';
 import { REQUIRED_UTTERANCE_COLUMNS, UtteranceRow } from '../../activities/model-kinds/intent-routing/rows';
-import { classify, loadIntentModel, type IntentModelConfig } from '../../activities/model-kinds/intent-routing/serving';
+import { classify, loadIntentModel, parseTexts, type IntentModelConfig } from '../../activities/model-kinds/intent-routing/serving';
 import { chooseThreshold, intentMetrics } from '../../activities/model-kinds/intent-routing/evaluation';
 import { IntentOptions, SPLIT, splitOf } from '../../activities/model-kinds/intent-routing/protocol';
 import { DEFAULT_UTTERANCE_SIMULATION, simulateUtterances, SYNTHETIC_INTENTS } from '../../activities/model-kinds/intent-routing/synthetic';
 import { fitTokenizer, HashingParams, Tokenizer, words } from '../../ml/text/tokenizer';
 import { fitLogisticRegression, fitTemperature, IntentHyperparameters, LogisticHyperparameters, trainIntentNetwork } from '../../ml/text/intent-model';
 import { selectBackend } from '../../ml/backend';
+import { describeRequestIssue } from '../../schemas/serving';
 import { accuracy, expectedCalibrationError, macroF1, routingAt, routingThreshold } from '../../ml/text/metrics';
 
 const params = HashingParams.parse({ minDocumentFrequency: 1 });
@@ -47,6 +48,23 @@ describe('intent-routing rows', () => {
     const shares = [0, 0, 0];
     for (let i = 0; i < 4000; i++) shares[splitOf({ text: `t${i}`, conversation_id: null, split: null }, options)]++;
     assert.ok(Math.abs(shares[SPLIT.test] / 4000 - 0.2) < 0.03, String(shares));
+  });
+});
+
+describe('intent-routing requests', () => {
+  const fieldOf = (body: unknown, maxChars = 20) => {
+    const parsed = parseTexts(body, maxChars);
+    return parsed.success ? null : describeRequestIssue(parsed.error).field;
+  };
+
+  it('takes one text or a batch; an empty, oversize or unknown field is named', () => {
+    assert.equal(fieldOf({ text: 'where is my order' }), null);
+    assert.equal(fieldOf([{ text: 'a' }, { text: 'b', conversation_id: 'c1' }]), null);
+    assert.equal(fieldOf({ text: '   ' }), 'text');
+    assert.equal(fieldOf({ text: 'x'.repeat(21) }), 'text');
+    assert.equal(fieldOf([{ text: 'fine' }, { text: '' }]), '[1].text');
+    assert.equal(fieldOf({ surprise: true }), 'text');
+    assert.equal(fieldOf(Array.from({ length: 101 }, () => ({ text: 'x' }))), '(body)');
   });
 });
 

@@ -39,7 +39,7 @@ function classifyRequest(maxChars: number) {
 }
 
 /** An array is parsed as an array (errors name `[3].text`), an object as a batch of one. */
-function parseTexts(body: unknown, maxChars: number): z.ZodSafeParseResult<ClassifyRequest[]> {
+export function parseTexts(body: unknown, maxChars: number): z.ZodSafeParseResult<ClassifyRequest[]> {
   const one = classifyRequest(maxChars);
   if (!Array.isArray(body)) return one.transform((item) => [item]).safeParse(body);
   return z.array(one).min(1, 'must hold at least one text').max(MAX_TEXTS_PER_REQUEST, `must hold at most ${MAX_TEXTS_PER_REQUEST} texts`).safeParse(body);
