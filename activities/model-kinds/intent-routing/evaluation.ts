@@ -15,12 +15,24 @@ export const INTENT_METRICS: MetricSpec[] = [
   { name: 'autoAccuracy', label: 'accuracy of automatic answers', direction: 'higher', format: 'percent' },
 ];
 
-/** `threshold` null: no confidence was good enough on validation, everything goes to a person. */
-export function intentMetrics(labels: Int32Array, probabilities: Float32Array, classes: number, threshold: number | null): Metrics {
+/**
+ * `threshold` null: no confidence was good enough on validation, everything goes to a person.
+ * With an out-of-scope class (`oosClass`), `oosRecall` is the share of its rows that reach a
+ * person: routed to one, or recognised as out of scope (not in the specs: only such data has it).
+ */
+export function intentMetrics(labels: Int32Array, probabilities: Float32Array, classes: number, threshold: number | null, oosClass = -1): Metrics {
   const predictions = predictionsOf(probabilities, classes);
   const correct = (row: number) => predictions.predicted[row] === labels[row];
   const routing = routingAt(threshold ?? Number.POSITIVE_INFINITY, predictions.confidence, correct);
+  let oos = 0;
+  let oosToPerson = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] !== oosClass) continue;
+    oos++;
+    if (predictions.predicted[i] === oosClass || threshold === null || predictions.confidence[i] < threshold) oosToPerson++;
+  }
   return {
+    ...(oos > 0 ? { oosRecall: oosToPerson / oos } : {}),
     accuracy: accuracy(labels, predictions.predicted),
     macroF1: macroF1(labels, predictions.predicted, classes),
     ece: expectedCalibrationError(labels, predictions),

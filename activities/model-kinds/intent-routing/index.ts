@@ -55,9 +55,11 @@ async function trainModel(rt: KindRuntime, data: Prepared, hp: IntentHyperparame
   return { result, config };
 }
 
-function evaluateOn(data: Prepared, network: IntentNetwork, threshold: number | null, tokenizer?: Tokenizer): Evaluation {
+function evaluateOn(rt: KindRuntime, data: Prepared, network: IntentNetwork, threshold: number | null, tokenizer?: Tokenizer): Evaluation {
   const test = data.read([SPLIT.test], tokenizer);
-  return { metrics: intentMetrics(test.labels, network.predict(test.texts), data.intents.length, threshold), evaluated: test.labels.length };
+  const { oosLabel } = optionsOf(rt);
+  const oosClass = oosLabel === undefined ? -1 : data.intents.indexOf(oosLabel);
+  return { metrics: intentMetrics(test.labels, network.predict(test.texts), data.intents.length, threshold, oosClass), evaluated: test.labels.length };
 }
 
 export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentModel> = {
@@ -99,7 +101,7 @@ export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentMod
     for (const tensor of Object.values(target.bundle.tensors)) tensor.dispose();
     try {
       // Encoded with the model's own tokenizer: a served version scored on newer data keeps its vocabulary.
-      return evaluateOn(data, network, config.threshold, new Tokenizer(config.tokenizer));
+      return evaluateOn(rt, data, network, config.threshold, new Tokenizer(config.tokenizer));
     } finally {
       network.dispose();
     }
@@ -114,7 +116,7 @@ export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentMod
       const network = await fitLogisticRegression({ hyperparameters: LogisticHyperparameters.parse({}), features: data.tokenizer.features, intents: data.intents, train: data.read([SPLIT.train]) });
       try {
         const threshold = chooseThreshold(validation.labels, network.predict(validation.texts), data.intents.length, optionsOf(rt).targetAutoAccuracy);
-        return evaluateOn(data, network, threshold);
+        return evaluateOn(rt, data, network, threshold);
       } finally {
         network.dispose();
       }

@@ -60,9 +60,11 @@ async function readUtterances(rt: KindRuntime, snapshot: DatasetSnapshot, option
           out.tooLong++;
           continue;
         }
-        const split = splitOf({ text, conversation_id: conversations.get(row) as string | null, split: splits.get(row) as string | null }, options);
-        // The same labelled text exported twice (overlapping exports, a re-sent correction) counts once.
-        const key = `${split}\u0000${intent}\u0000${text}`;
+        const conversation = conversations.get(row) as string | null;
+        const split = splitOf({ text, conversation_id: conversation, split: splits.get(row) as string | null }, options);
+        // A row exported twice (overlapping exports, a re-sent correction) counts once; the same
+        // words from two customers are two rows, told apart by conversation and time where the data has them.
+        const key = [split, intent, conversation ?? '', time === null ? '' : Number(time), text].join('\u0000');
         if (seen.has(key)) {
           out.duplicates++;
           continue;
