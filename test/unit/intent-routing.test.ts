@@ -7,8 +7,12 @@ import { chooseThreshold, intentMetrics } from '../../activities/model-kinds/int
 import { IntentOptions, SPLIT, splitOf } from '../../activities/model-kinds/intent-routing/protocol';
 import { DEFAULT_UTTERANCE_SIMULATION, simulateUtterances, SYNTHETIC_INTENTS } from '../../activities/model-kinds/intent-routing/synthetic';
 import { fitTokenizer, HashingParams, Tokenizer, words } from '../../ml/text/tokenizer';
-import { fitLogisticRegression, fitTemperature, IntentHyperparameters, LogisticHyperparameters, trainIntentNetwork } from '../../ml/text/intent-model';
+import { fitLogisticRegression, fitTemperature, IntentHyperparameters, LogisticHyperparameters, trainIntentNetwork, type Checkpoint } from '../../ml/text/intent-model';
 import { selectBackend } from '../../ml/backend';
+import { intentFeedback } from '../../activities/model-kinds/intent-routing/feedback';
+import type { KindRuntime } from '../../activities/model-kinds/contract';
+import type { PreprocessResult } from '../../schemas/steps';
+import type { FeedbackConfig } from '../../schemas/lifecycle-input';
 import { describeRequestIssue } from '../../schemas/serving';
 import { accuracy, expectedCalibrationError, macroF1, routingAt, routingThreshold } from '../../ml/text/metrics';
 
@@ -128,6 +132,14 @@ describe('intent metrics', () => {
     assert.deepEqual(routingAt(Math.fround(0.9), confidence, correct), { coverage: 4 / 6, autoAccuracy: 3 / 4 });
   });
 
+  it('out-of-scope recall: out-of-scope rows recognised or routed to a person', () => {
+    // Class 2 is out of scope. Rows: oos predicted oos (person reached), oos predicted 0 with low confidence (routed), oos predicted 0 confidently (missed).
+    const probabilities = Float32Array.from([0.1, 0.1, 0.8, 0.5, 0.3, 0.2, 0.95, 0.03, 0.02, 0.9, 0.05, 0.05]);
+    const metrics = intentMetrics(Int32Array.from([2, 2, 2, 0]), probabilities, 3, 0.7, 2);
+    assert.equal(metrics.oosRecall, 2 / 3);
+    assert.equal(intentMetrics(Int32Array.from([2, 2, 2, 0]), probabilities, 3, 0.7).oosRecall, undefined);
+  });
+
   it('temperature scaling recovers the temperature of the data', () => {
     // Labels drawn from softmax(z / 2): the NLL-optimal temperature for logits z is about 2.
     let seed = 1;
@@ -184,11 +196,59 @@ describe('intent model', () => {
     result.network.dispose();
   });
 
+  it('resumes from an epoch checkpoint to the same weights as an uninterrupted run', async () => {
+    const hp = IntentHyperparameters.parse({ hiddenLayers: [16], epochs: 4, patience: 10, batchSize: 64 });
+    const saved: Checkpoint[] = [];
+    const checkpoints = {
+      everySteps: 1,
+      everySeconds: 3600,
+      // The checkpoint's tensors are the live variables: copy them, as saving to S3 does.
+      save: async (c: Checkpoint) => void saved.push({ state: structuredClone(c.state), tensors: c.tensors.map(({ name, tensor }) => ({ name, tensor: tf.clone(tensor) })) }),
+    };
+    const full = await trainIntentNetwork({ hyperparameters: hp, features: tokenizer.features, intents, train, validation, checkpoints });
+    const afterSecond = saved.find((c) => c.state.epoch === 3)!;
+    assert.ok(afterSecond, 'a checkpoint after epoch 2');
+    const resumed = await trainIntentNetwork({ hyperparameters: hp, features: tokenizer.features, intents, train, validation, resumeFrom: afterSecond });
+    assert.equal(resumed.resumedFromStep, afterSecond.state.step);
+    assert.deepEqual(resumed.history.map((h) => h.validation), full.history.map((h) => h.validation));
+    for (const { name, tensor } of full.network.namedWeights()) {
+      const other = resumed.network.variables.get(name)!;
+      assert.ok(tf.tidy(() => tf.max(tf.abs(tf.sub(tensor, other))).dataSync()[0]) < 1e-6, name);
+    }
+    assert.equal(resumed.network.config.temperature, full.network.config.temperature);
+    full.network.dispose();
+    resumed.network.dispose();
+    for (const c of saved) tf.dispose(c.tensors.map((t) => t.tensor));
+  });
+
   it('the logistic-regression baseline fits the same features', async () => {
     const network = await fitLogisticRegression({ hyperparameters: LogisticHyperparameters.parse({ epochs: 20 }), features: tokenizer.features, intents, train });
     const metrics = intentMetrics(test.labels, network.predict(test.texts), intents.length, null);
     assert.ok(metrics.accuracy > 0.8, JSON.stringify(metrics));
     assert.equal(metrics.coverage, 0, 'no threshold: everything goes to a person');
     network.dispose();
+  });
+});
+
+describe('intent-routing feedback walk', () => {
+  it('joins agent outcomes to answers by request and item, per version', () => {
+    const logged: unknown[] = [];
+    const rt = { log: { info: (details: unknown) => logged.push(details) } } as unknown as KindRuntime;
+    const walk = intentFeedback.start(rt, {} as PreprocessResult, {} as FeedbackConfig);
+    const prediction = (version: string, request: string, item: number, predicted: string, route: 'auto' | 'human') =>
+      walk.add({ type: 'prediction', model_version: version, request_id: request, item, predicted_intent: predicted, confidence: 0.9, route, words: 4, unknown_words: 1, timestamp: Date.UTC(2026, 5, 1) });
+    prediction('v1', 'r1', 0, 'refund_status', 'auto');
+    prediction('v1', 'r1', 1, 'order_status', 'human');
+    prediction('v1', 'r2', 0, 'order_status', 'auto');
+    prediction('v2', 'r3', 0, 'promo_code', 'auto');
+    walk.add({ type: 'intent_confirmed', model_version: 'v1', request_id: 'r1', item: 0, intent: null, timestamp: Date.UTC(2026, 5, 1, 1) });
+    walk.add({ type: 'intent_corrected', model_version: 'v1', request_id: 'r1', item: 1, intent: 'delivery_delay', timestamp: Date.UTC(2026, 5, 1, 1) });
+    walk.add({ type: 'intent_corrected', model_version: 'v1', request_id: 'r9', item: 0, intent: 'delivery_delay', timestamp: Date.UTC(2026, 5, 1, 1) });
+    walk.endDay();
+    const perVersion = walk.perVersion();
+    assert.deepEqual(perVersion.v1.metrics, { autoShare: 2 / 3, outcomes: 2, corrections: 1, onlineAccuracy: 0.5 });
+    assert.equal(perVersion.v1.requests, 3);
+    assert.deepEqual(perVersion.v2.metrics, { autoShare: 1, outcomes: 0, corrections: 0 }, 'no outcome: no online accuracy');
+    assert.deepEqual(logged, [{ corrected: { 'order_status -> delivery_delay': 1 } }]);
   });
 });
