@@ -80,6 +80,7 @@ async function main(): Promise<void> {
   const published = existsSync(DATASETS_README) ? publishedIntentRows(readFileSync(DATASETS_README, 'utf8')) : [];
   const pct = (v: number | undefined) => (v === undefined ? '' : `${(v * 100).toFixed(2)}%`);
   console.log(`\n${path.basename(path.resolve(options.data))}: ${prepared.detail}; 1-min load ${loadBefore.toFixed(1)}`);
+  if (model.oosRecall !== undefined) console.log(`out-of-scope rows (${options.oosLabel}) sent to a person: ${pct(model.oosRecall)} (baseline ${pct(baseline.oosRecall)})`);
   console.log(
     formatTable(
       ['model', 'source', 'accuracy', 'macro-F1', 'ECE', 'coverage at target', 'auto accuracy', 'train s', 'backend'],
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
         ece: model.ece,
         coverageAt97: model.coverage,
         autoAccuracy: model.autoAccuracy,
+        ...(model.oosRecall === undefined ? {} : { oosRecall: model.oosRecall, baselineOosRecall: baseline.oosRecall }),
         baselineAccuracy: baseline.accuracy,
         baselineMacroF1: baseline.macroF1,
         trainSeconds: trained.trainSeconds,
