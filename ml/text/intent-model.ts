@@ -5,16 +5,17 @@
  * hidden layers it is multinomial logistic regression on tf-idf features, the baseline.
  * Trained with Adam on cross-entropy, early-stopped on validation accuracy, then
  * temperature-scaled on the validation split (Guo et al., 2017) so that a confidence means
- * what it says. Deterministic for a seed on a given backend; checkpoints at epoch ends
- * through the host's TrainingHooks and resumes from them.
+ * what it says. Deterministic for a seed on a given backend; checkpoints and resumes through
+ * the shared epoch loop and the host's TrainingHooks.
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlatAdam } from '../adam';
 import { dense, dropout, sparseSoftmaxCrossEntropy } from '../layers';
-import { seededRng, shuffled, statefulRng, type RngState } from '../random';
-import { checkpointTensors, CheckpointClock, cloneVariables, splitCheckpointTensors } from '../training-hooks';
-import type { Checkpoint as GenericCheckpoint, EpochReport, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
+import { seededRng, shuffled, statefulRng } from '../random';
+import { splitCheckpointTensors } from '../training-hooks';
+import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
+import type { Checkpoint as GenericCheckpoint, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
 import type { EncodedText } from './tokenizer';
 
 /**
@@ -241,17 +242,9 @@ export function fitTemperature(logits: Float32Array, labels: Int32Array, classes
   return Math.exp((low + high) / 2);
 }
 
-export interface IntentTrainingState {
+export interface IntentTrainingState extends LoopState {
+  /** Identifies the data and hyperparameters; a checkpoint of another run is refused. */
   run: string;
-  /** The next epoch to run (1-based); checkpoints are taken at epoch ends. */
-  epoch: number;
-  step: number;
-  samplesSeen: number;
-  stepSeconds: number;
-  history: EpochReport[];
-  bestAccuracy: number;
-  bestEpoch: number;
-  rng: RngState;
 }
 export type Checkpoint = GenericCheckpoint<IntentTrainingState>;
 
@@ -282,6 +275,7 @@ function accuracyOf(scores: Float32Array, labels: Int32Array, classes: number): 
   return labels.length > 0 ? correct / labels.length : 0;
 }
 
+/** Through the shared epoch loop (ml/training-loop.ts): checkpoints, resume, early stopping on validation accuracy. */
 export async function trainIntentNetwork(options: IntentTrainOptions): Promise<IntentTrainResult> {
   const { hyperparameters: hp, train, validation, resumeFrom, intents } = options;
   const classes = intents.length;
@@ -294,80 +288,45 @@ export async function trainIntentNetwork(options: IntentTrainOptions): Promise<I
   const network = restored ? IntentNetwork.fromWeights(config, restored.model) : IntentNetwork.initialise(config, hp.seed);
   const optimizer = new FlatAdam([...network.variables.values()], { learningRate: hp.learningRate });
   const rng = statefulRng(`intent-${hp.seed}`, resumeFrom?.state.rng);
-  const state: IntentTrainingState = resumeFrom
-    ? structuredClone(resumeFrom.state)
-    : { run, epoch: 1, step: 0, samplesSeen: 0, stepSeconds: 0, history: [], bestAccuracy: -1, bestEpoch: 0, rng: rng.state() };
-  let best = restored && Object.keys(restored.best).length > 0 ? tf.tidy(() => Object.fromEntries(Object.entries(restored.best).map(([n, t]) => [n, tf.clone(t)]))) : undefined;
+  const state: IntentTrainingState = resumeFrom ? structuredClone(resumeFrom.state) : { ...freshLoopState(rng), run };
   const rows = Array.from({ length: train.labels.length }, (_, i) => i);
-  const batchesPerEpoch = Math.ceil(rows.length / hp.batchSize);
-  const clock = new CheckpointClock(options.checkpoints, state.step);
+  // A pure function of (seed, epoch), so a checkpoint needs no row order.
+  const rowOrder = (epoch: number) => shuffled(rows, seededRng(`intent-${hp.seed}-epoch-${epoch}`));
+  let order = rowOrder(state.epoch);
   const started = Date.now();
   try {
     if (restored) optimizer.setWeights(restored.optimizer);
-    while (state.epoch <= hp.epochs) {
-      const order = shuffled(rows, seededRng(`intent-${hp.seed}-epoch-${state.epoch}`));
-      const epochStart = Date.now();
-      let lossSum = 0;
-      for (let b = 0; b < batchesPerEpoch; b++) {
-        if (options.shouldStop?.()) throw new Error('training cancelled');
-        const picked = order.slice(b * hp.batchSize, (b + 1) * hp.batchSize);
+    await runEpochs({
+      ...options,
+      state,
+      restoredBest: restored?.best,
+      epochs: hp.epochs,
+      patience: hp.patience,
+      variables: network.variables,
+      optimizer,
+      rng,
+      batchesPerEpoch: Math.ceil(rows.length / hp.batchSize),
+      step(position) {
+        const picked = order.slice(position * hp.batchSize, (position + 1) * hp.batchSize);
         const batch = sparseBatch(picked.map((i) => train.texts[i]));
         const dropoutSeed = Math.floor(rng() * 2 ** 31);
         const loss = tf.tidy(() => {
           const labels = tf.tensor1d(Int32Array.from(picked, (i) => train.labels[i]), 'int32');
           return optimizer.minimize(() => tf.mean(sparseSoftmaxCrossEntropy(network.logits(batch, hp.dropout, dropoutSeed), labels)));
         });
-        const value = (await loss.data())[0];
-        loss.dispose();
         disposeBatch(batch);
-        if (!Number.isFinite(value)) throw new Error(`loss became ${value} at epoch ${state.epoch}, step ${b + 1}`);
-        lossSum += value;
-        state.step++;
-        options.onStep?.(state.epoch, b + 1, batchesPerEpoch, value);
-      }
-      const epochSeconds = (Date.now() - epochStart) / 1000;
-      const accuracy = accuracyOf(network.scaledLogits(validation.texts), validation.labels, classes);
-      const memory = tf.memory();
-      const report: EpochReport = {
-        epoch: state.epoch,
-        epochs: hp.epochs,
-        loss: lossSum / batchesPerEpoch,
-        validation: accuracy,
-        seconds: (Date.now() - epochStart) / 1000,
-        samplesPerSecond: rows.length / epochSeconds,
-        tensors: memory.numTensors,
-        bytes: memory.numBytes,
-      };
-      state.history.push(report);
-      state.samplesSeen += rows.length;
-      state.stepSeconds += epochSeconds;
-      await options.onEpoch?.(report);
-      const improved = accuracy > state.bestAccuracy;
-      if (improved) {
-        if (best) tf.dispose(Object.values(best));
-        best = cloneVariables(network.variables);
-        state.bestAccuracy = accuracy;
-        state.bestEpoch = state.epoch;
-      }
-      state.epoch++;
-      if (!improved && state.epoch - 1 - state.bestEpoch >= hp.patience) break;
-      if (clock.due(state.step)) {
-        state.rng = rng.state();
-        await options.checkpoints!.save({ state: structuredClone(state), tensors: checkpointTensors(network.variables, optimizer.getWeights(), best) }, state.step);
-        clock.saved(state.step);
-      }
-    }
+        return { loss, samples: picked.length };
+      },
+      validate: async () => accuracyOf(network.scaledLogits(validation.texts), validation.labels, classes),
+      nextEpoch: (next) => (order = rowOrder(next.epoch)),
+    });
   } catch (error) {
     network.dispose();
-    if (best) tf.dispose(Object.values(best));
     throw error;
   } finally {
     optimizer.dispose();
   }
-  if (best) {
-    for (const [name, variable] of network.variables) variable.assign(best[name]);
-    tf.dispose(Object.values(best));
-  }
+  // runEpochs left the best epoch's weights in the network: calibrate them.
   const temperature = fitTemperature(network.scaledLogits(validation.texts), validation.labels, classes);
   const calibrated = IntentNetwork.fromWeights({ ...config, temperature }, Object.fromEntries(network.variables));
   network.dispose();

@@ -196,7 +196,7 @@ describe('intent model', () => {
     result.network.dispose();
   });
 
-  it('resumes from an epoch checkpoint to the same weights as an uninterrupted run', async () => {
+  it('resumes from a mid-epoch checkpoint to the same weights as an uninterrupted run', async () => {
     const hp = IntentHyperparameters.parse({ hiddenLayers: [16], epochs: 4, patience: 10, batchSize: 64 });
     const saved: Checkpoint[] = [];
     const checkpoints = {
@@ -206,8 +206,8 @@ describe('intent model', () => {
       save: async (c: Checkpoint) => void saved.push({ state: structuredClone(c.state), tensors: c.tensors.map(({ name, tensor }) => ({ name, tensor: tf.clone(tensor) })) }),
     };
     const full = await trainIntentNetwork({ hyperparameters: hp, features: tokenizer.features, intents, train, validation, checkpoints });
-    const afterSecond = saved.find((c) => c.state.epoch === 3)!;
-    assert.ok(afterSecond, 'a checkpoint after epoch 2');
+    const afterSecond = saved.find((c) => c.state.epoch === 3 && c.state.position === 2)!;
+    assert.ok(afterSecond, 'a checkpoint in epoch 3');
     const resumed = await trainIntentNetwork({ hyperparameters: hp, features: tokenizer.features, intents, train, validation, resumeFrom: afterSecond });
     assert.equal(resumed.resumedFromStep, afterSecond.state.step);
     assert.deepEqual(resumed.history.map((h) => h.validation), full.history.map((h) => h.validation));
