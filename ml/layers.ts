@@ -7,6 +7,35 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+/** One dense layer of a network: its weights are `<name>/kernel` [inputs, outputs] and `<name>/bias` [outputs]. */
+export interface DenseShape {
+  name: string;
+  inputs: number;
+  outputs: number;
+}
+
+/**
+ * A stack of dense layers' variables on given weights, checked against the shapes the
+ * network expects (a missing, unexpected or misshapen tensor is named). tf.variable of a
+ * tensor shares its data by reference count: no copy, and the tensors stay the caller's to dispose.
+ */
+export function denseVariables(layers: readonly DenseShape[], tensors: Record<string, tf.Tensor>, network: string): Map<string, tf.Variable> {
+  const expected = layers.flatMap(({ name, inputs, outputs }) => [
+    { name: `${name}/kernel`, shape: [inputs, outputs] },
+    { name: `${name}/bias`, shape: [outputs] },
+  ]);
+  const unexpected = Object.keys(tensors).filter((name) => !expected.some((e) => e.name === name));
+  if (unexpected.length > 0) throw new Error(`weights ${unexpected.join(', ')} are not part of ${network}`);
+  const variables = new Map<string, tf.Variable>();
+  for (const { name, shape } of expected) {
+    const tensor = tensors[name];
+    if (!tensor) throw new Error(`weights have no tensor "${name}"`);
+    if (!tf.util.arraysEqual(tensor.shape, shape)) throw new Error(`weight ${name} has shape [${tensor.shape}], expected [${shape}]`);
+    variables.set(name, tf.variable(tensor, true));
+  }
+  return variables;
+}
+
 /** x W + b on [positions, in] activations. */
 export function dense(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor2D {
   return tf.add(tf.matMul(x, kernel as tf.Tensor2D), bias);

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlatAdam } from '../adam';
-import { dense } from '../layers';
+import { dense, denseVariables, type DenseShape } from '../layers';
 import { statefulRng } from '../random';
 import { splitCheckpointTensors } from '../training-hooks';
 import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
@@ -52,7 +52,7 @@ export interface GlobalMlpConfig {
 /** Rows per forward pass when forecasting many series. */
 const FORECAST_CHUNK = 4096;
 
-function layerShapes(config: GlobalMlpConfig): { name: string; inputs: number; outputs: number }[] {
+function layerShapes(config: GlobalMlpConfig): DenseShape[] {
   const sizes = [config.lookback, ...config.hiddenLayers, config.horizon];
   return sizes.slice(1).map((outputs, i) => ({ name: i < config.hiddenLayers.length ? `hidden${i}` : 'output', inputs: sizes[i], outputs }));
 }
@@ -99,15 +99,7 @@ export class GlobalMlp {
 
   /** A model on the given weights (shared by reference; the caller may dispose its own). */
   static fromWeights(config: GlobalMlpConfig, tensors: Record<string, tf.Tensor>): GlobalMlp {
-    const variables = new Map<string, tf.Variable>();
-    for (const { name, inputs, outputs } of layerShapes(config)) {
-      for (const [suffix, shape] of [['kernel', [inputs, outputs]], ['bias', [outputs]]] as const) {
-        const tensor = tensors[`${name}/${suffix}`];
-        if (!tensor) throw new Error(`weights have no tensor "${name}/${suffix}"`);
-        if (!tf.util.arraysEqual(tensor.shape, [...shape])) throw new Error(`weight ${name}/${suffix} has shape [${tensor.shape}], expected [${shape}]`);
-        variables.set(`${name}/${suffix}`, tf.variable(tensor, true));
-      }
-    }
+    const variables = denseVariables(layerShapes(config), tensors, 'this global MLP');
     return new GlobalMlp(config, variables);
   }
 

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlatAdam } from '../adam';
-import { dense, dropout } from '../layers';
+import { dense, denseVariables, dropout, type DenseShape } from '../layers';
 import { seededRng, shuffled, statefulRng } from '../random';
 import { splitCheckpointTensors } from '../training-hooks';
 import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
@@ -69,7 +69,7 @@ export interface FraudModelConfig {
 const SCORING_CHUNK_ROWS = 8192;
 
 /** The layers' variable names and shapes: `hidden<i>/kernel`, `hidden<i>/bias`, `output/kernel`, `output/bias`. */
-function layerShapes(config: FraudModelConfig): { name: string; inputs: number; outputs: number }[] {
+function layerShapes(config: FraudModelConfig): DenseShape[] {
   const sizes = [config.featureNames.length, ...config.hiddenLayers, 1];
   return sizes.slice(1).map((outputs, i) => ({ name: i < config.hiddenLayers.length ? `hidden${i}` : 'output', inputs: sizes[i], outputs }));
 }
@@ -94,20 +94,7 @@ export class FraudModel {
 
   /** A model on the given weights, which stay the caller's to dispose. */
   static fromWeights(config: FraudModelConfig, tensors: Record<string, tf.Tensor>): FraudModel {
-    const expected = layerShapes(config).flatMap(({ name, inputs, outputs }) => [
-      { name: `${name}/kernel`, shape: [inputs, outputs] },
-      { name: `${name}/bias`, shape: [outputs] },
-    ]);
-    const unexpected = Object.keys(tensors).filter((name) => !expected.some((e) => e.name === name));
-    if (unexpected.length > 0) throw new Error(`weights ${unexpected.join(', ')} are not part of a ${config.hiddenLayers.join('-')} network`);
-    const variables = new Map<string, tf.Variable>();
-    for (const { name, shape } of expected) {
-      const tensor = tensors[name];
-      if (!tensor) throw new Error(`weights have no tensor "${name}"`);
-      if (!tf.util.arraysEqual(tensor.shape, shape)) throw new Error(`weight ${name} has shape [${tensor.shape}], expected [${shape}]`);
-      // tf.variable shares the tensor's data by reference count: no copy, and the caller may dispose it.
-      variables.set(name, tf.variable(tensor, true));
-    }
+    const variables = denseVariables(layerShapes(config), tensors, `a ${config.hiddenLayers.join('-')} network`);
     return new FraudModel(config, variables);
   }
 

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlatAdam } from '../adam';
-import { dense, dropout, sparseSoftmaxCrossEntropy } from '../layers';
+import { dense, denseVariables, dropout, sparseSoftmaxCrossEntropy, type DenseShape } from '../layers';
 import { seededRng, shuffled, statefulRng } from '../random';
 import { splitCheckpointTensors } from '../training-hooks';
 import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
@@ -52,7 +52,7 @@ export interface IntentNetworkConfig {
 /** Rows per forward pass when scoring many texts. */
 const SCORING_CHUNK_ROWS = 2048;
 
-function layerShapes(config: IntentNetworkConfig): { name: string; inputs: number; outputs: number }[] {
+function layerShapes(config: IntentNetworkConfig): DenseShape[] {
   const sizes = [config.features, ...config.hiddenLayers, config.intents.length];
   return sizes.slice(1).map((outputs, i) => ({ name: i === 0 ? 'bag' : i < sizes.length - 2 ? `hidden${i}` : 'output', inputs: sizes[i], outputs }));
 }
@@ -105,19 +105,7 @@ export class IntentNetwork {
 
   /** A network on the given weights, which stay the caller's to dispose. */
   static fromWeights(config: IntentNetworkConfig, tensors: Record<string, tf.Tensor>): IntentNetwork {
-    const expected = layerShapes(config).flatMap(({ name, inputs, outputs }) => [
-      { name: `${name}/kernel`, shape: [inputs, outputs] },
-      { name: `${name}/bias`, shape: [outputs] },
-    ]);
-    const unexpected = Object.keys(tensors).filter((name) => !expected.some((e) => e.name === name));
-    if (unexpected.length > 0) throw new Error(`weights ${unexpected.join(', ')} are not part of this intent network`);
-    const variables = new Map<string, tf.Variable>();
-    for (const { name, shape } of expected) {
-      const tensor = tensors[name];
-      if (!tensor) throw new Error(`weights have no tensor "${name}"`);
-      if (!tf.util.arraysEqual(tensor.shape, shape)) throw new Error(`weight ${name} has shape [${tensor.shape}], expected [${shape}]`);
-      variables.set(name, tf.variable(tensor, true));
-    }
+    const variables = denseVariables(layerShapes(config), tensors, 'this intent network');
     return new IntentNetwork(config, variables);
   }
 
