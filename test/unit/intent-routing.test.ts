@@ -192,7 +192,9 @@ describe('intent model', () => {
     assert.equal(english.intents.length, 3);
     assert.ok(english.intents[0].probability >= english.intents[1].probability);
     assert.equal(english.route, threshold !== null && english.confidence >= threshold ? 'auto' : 'human');
-    loaded.network.dispose();
+    // Serving's plain-JavaScript network gives the trained tfjs network's probabilities, to float32 rounding.
+    const served = loaded.network.predict(test.texts);
+    probabilities.forEach((p, i) => assert.ok(Math.abs(p - served[i]) < 1e-5, `entry ${i}: ${served[i]} vs ${p}`));
     result.network.dispose();
   });
 

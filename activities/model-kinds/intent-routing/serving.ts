@@ -11,7 +11,8 @@
  */
 import { z } from 'zod';
 import { identifier } from '../../../schemas/events';
-import { IntentNetwork, type IntentNetworkConfig } from '../../../ml/text/intent-model';
+import { IntentScorer } from '../../../ml/text/intent-scorer';
+import type { IntentNetworkConfig } from '../../../ml/text/intent-model';
 import { Tokenizer, type TokenizerSpec } from '../../../ml/text/tokenizer';
 import { MAX_TEXT_CHARS, utteranceText } from './rows';
 import type { ServingHandler, VersionToLoad } from '../contract';
@@ -29,7 +30,8 @@ export interface IntentModelConfig extends IntentNetworkConfig {
 }
 
 export interface LoadedIntentModel {
-  network: IntentNetwork;
+  /** The network in plain JavaScript: it holds no tensors. */
+  network: IntentScorer;
   tokenizer: Tokenizer;
   config: IntentModelConfig;
 }
@@ -63,8 +65,9 @@ const OutcomeBatch = z.array(OutcomeRequest).min(1, 'must hold at least one outc
 
 export function loadIntentModel(version: Pick<VersionToLoad, 'bundle'>): LoadedIntentModel {
   const config = version.bundle.config as unknown as IntentModelConfig;
-  const network = IntentNetwork.fromWeights(config, version.bundle.tensors);
+  const weights = Object.fromEntries(Object.entries(version.bundle.tensors).map(([name, tensor]) => [name, tensor.dataSync() as Float32Array]));
   for (const tensor of Object.values(version.bundle.tensors)) tensor.dispose();
+  const network = IntentScorer.fromWeights(config, weights);
   return { network, tokenizer: new Tokenizer(config.tokenizer), config };
 }
 
@@ -92,7 +95,8 @@ export function classify(loaded: LoadedIntentModel, texts: readonly string[]): C
 
 export const intentServing: ServingHandler<LoadedIntentModel> = {
   load: async (version) => loadIntentModel(version),
-  dispose: (loaded) => loaded.network.dispose(),
+  // Nothing to free: the scorer's weights are plain arrays.
+  dispose: () => undefined,
   describe: (loaded) => ({ intents: loaded.config.intents.length, features: loaded.tokenizer.features, threshold: loaded.config.threshold, targetAutoAccuracy: loaded.config.targetAutoAccuracy }),
   sampleRequest: () => ({ method: 'POST', url: '/intent/classify', body: { text: 'where is my order? it has not arrived yet', conversation_id: 'sample-conversation' } }),
   routes(app, host) {

@@ -1,0 +1,71 @@
+/**
+ * A trained intent network frozen for serving: IntentNetwork's forward pass (a weighted
+ * bag of embedding rows, ReLU layers, temperature-scaled softmax) in plain JavaScript.
+ *
+ * Hand-written for the same reason as ml/tabular/mlp-scorer.ts: one message touches a few
+ * hundred embedding rows and two small layers (about 100k multiply-adds), while the tfjs
+ * path dispatches a gather, a segment sum and a kernel per layer, 0.5 ms and more on a busy
+ * event loop. The answer is the same to float32 rounding (test/unit/intent-routing.test.ts).
+ */
+import type { EncodedText } from './tokenizer';
+import type { IntentNetworkConfig } from './intent-model';
+
+interface Layer {
+  inputs: number;
+  outputs: number;
+  /** Row-major [inputs, outputs], as the tfjs kernel. */
+  kernel: Float32Array;
+  bias: Float32Array;
+}
+
+export class IntentScorer {
+  /** `layers[0]` is the bag (its kernel one embedding row per feature), the last the output layer. */
+  constructor(
+    readonly config: IntentNetworkConfig,
+    private readonly layers: Layer[],
+  ) {}
+
+  /** From weights named as IntentNetwork.namedWeights() names them (`bag/kernel`, `hidden<i>/...`, `output/...`). */
+  static fromWeights(config: IntentNetworkConfig, weights: Record<string, Float32Array>): IntentScorer {
+    const sizes = [config.features, ...config.hiddenLayers, config.intents.length];
+    const layers = sizes.slice(1).map((outputs, i) => {
+      const name = i === 0 ? 'bag' : i < sizes.length - 2 ? `hidden${i}` : 'output';
+      const [kernel, bias] = [weights[`${name}/kernel`], weights[`${name}/bias`]];
+      if (!kernel || !bias) throw new Error(`weights have no ${name} layer`);
+      if (kernel.length !== sizes[i] * outputs || bias.length !== outputs) throw new Error(`layer ${name} is not [${sizes[i]}, ${outputs}]`);
+      return { inputs: sizes[i], outputs, kernel, bias };
+    });
+    return new IntentScorer(config, layers);
+  }
+
+  /** P(intent) per text, row-major [texts, intents]. */
+  predict(texts: readonly EncodedText[]): Float32Array {
+    const classes = this.config.intents.length;
+    const out = new Float32Array(texts.length * classes);
+    texts.forEach((text, row) => {
+      const [bag, ...rest] = this.layers;
+      let h = Float64Array.from(bag.bias);
+      for (let e = 0; e < text.indices.length; e++) {
+        const offset = text.indices[e] * bag.outputs;
+        const weight = text.weights[e];
+        for (let o = 0; o < bag.outputs; o++) h[o] += weight * bag.kernel[offset + o];
+      }
+      for (const layer of rest) {
+        const next = Float64Array.from(layer.bias);
+        for (let k = 0; k < layer.inputs; k++) {
+          const value = h[k] > 0 ? h[k] : 0; // the ReLU before every layer after the bag
+          if (value === 0) continue;
+          const offset = k * layer.outputs;
+          for (let o = 0; o < layer.outputs; o++) next[o] += value * layer.kernel[offset + o];
+        }
+        h = next;
+      }
+      let max = -Infinity;
+      for (let c = 0; c < classes; c++) max = Math.max(max, h[c] / this.config.temperature);
+      let sum = 0;
+      for (let c = 0; c < classes; c++) sum += Math.exp(h[c] / this.config.temperature - max);
+      for (let c = 0; c < classes; c++) out[row * classes + c] = Math.exp(h[c] / this.config.temperature - max) / sum;
+    });
+    return out;
+  }
+}
