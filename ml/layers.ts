@@ -15,6 +15,21 @@ export interface DenseShape {
 }
 
 /**
+ * Fresh variables for a stack of dense layers: layer i's kernel uniform in ±limit(layer), drawn
+ * with seed + i (all zeros where the limit is 0), and zero biases.
+ */
+export function initialDenseVariables(layers: readonly DenseShape[], seed: number, limit: (layer: DenseShape) => number): Map<string, tf.Variable> {
+  const variables = new Map<string, tf.Variable>();
+  layers.forEach((layer, i) => {
+    const { name, inputs, outputs } = layer;
+    const bound = limit(layer);
+    variables.set(`${name}/kernel`, tf.tidy(() => tf.variable(bound === 0 ? tf.zeros([inputs, outputs]) : tf.randomUniform([inputs, outputs], -bound, bound, 'float32', seed + i))));
+    variables.set(`${name}/bias`, tf.tidy(() => tf.variable(tf.zeros([outputs]))));
+  });
+  return variables;
+}
+
+/**
  * A stack of dense layers' variables on given weights, checked against the shapes the
  * network expects (a missing, unexpected or misshapen tensor is named). tf.variable of a
  * tensor shares its data by reference count: no copy, and the tensors stay the caller's to dispose.

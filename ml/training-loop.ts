@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkpointTensors } from './training-hooks';
 import type { FlatAdam } from './adam';
 import type { StatefulRng, RngState } from './random';
-import type { CheckpointPolicy, EpochReport, TrainingHooks } from './training-hooks';
+import type { CheckpointPolicy, EpochReport, TrainingHooks, TrainingOutcome } from './training-hooks';
 
 /** What a checkpoint keeps of the loop itself; a family's state adds its own fields. */
 export interface LoopState {
@@ -57,6 +57,19 @@ export interface EpochLoop<State extends LoopState> extends TrainingHooks<State>
   nextEpoch?(state: State): void;
   /** Stop after this many optimizer steps (benchmarks); validation still runs once at the end. */
   maxSteps?: number;
+}
+
+/** How a finished loop went, for its TrainResult: `startedMs` is when training began, `resumedFrom` the checkpoint's state it continued from. */
+export function loopOutcome(state: LoopState, startedMs: number, resumedFrom?: LoopState): TrainingOutcome & { steps: number } {
+  return {
+    history: state.history,
+    bestEpoch: state.bestEpoch,
+    trainSeconds: (Date.now() - startedMs) / 1000,
+    samples: state.samplesSeen,
+    steps: state.step,
+    stepSeconds: state.stepSeconds,
+    resumedFromStep: resumedFrom?.step ?? null,
+  };
 }
 
 /** Runs epochs until `epochs`, early stopping or `maxSteps`, and leaves the best epoch's weights in `variables`. */

@@ -12,10 +12,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlatAdam } from '../adam';
-import { dense, denseVariables, type DenseShape } from '../layers';
+import { dense, denseVariables, initialDenseVariables, type DenseShape } from '../layers';
 import { statefulRng } from '../random';
 import { splitCheckpointTensors } from '../training-hooks';
-import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
+import { freshLoopState, loopOutcome, runEpochs, type LoopState } from '../training-loop';
 import type { Checkpoint as GenericCheckpoint, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
 
 export const ForecastHyperparameters = z
@@ -87,13 +87,8 @@ export class GlobalMlp {
   ) {}
 
   static initialise(config: GlobalMlpConfig, seed: number): GlobalMlp {
-    const variables = new Map<string, tf.Variable>();
-    layerShapes(config).forEach(({ name, inputs, outputs }, i) => {
-      // He-uniform for the ReLU layers; the output starts at zero, i.e. at the naive forecast.
-      const limit = Math.sqrt(6 / inputs);
-      variables.set(`${name}/kernel`, tf.tidy(() => tf.variable(name === 'output' ? tf.zeros([inputs, outputs]) : tf.randomUniform([inputs, outputs], -limit, limit, 'float32', seed + i))));
-      variables.set(`${name}/bias`, tf.tidy(() => tf.variable(tf.zeros([outputs]))));
-    });
+    // He-uniform for the ReLU layers; the output starts at zero, i.e. at the naive forecast.
+    const variables = initialDenseVariables(layerShapes(config), seed, ({ name, inputs }) => (name === 'output' ? 0 : Math.sqrt(6 / inputs)));
     return new GlobalMlp(config, variables);
   }
 
@@ -263,12 +258,7 @@ export async function trainGlobalMlp(options: GlobalMlpTrainOptions): Promise<Gl
   }
   return {
     model,
+    ...loopOutcome(state, started, resumeFrom?.state),
     history: state.history.map((report) => ({ ...report, validation: -report.validation })),
-    bestEpoch: state.bestEpoch,
-    trainSeconds: (Date.now() - started) / 1000,
-    samples: state.samplesSeen,
-    steps: state.step,
-    stepSeconds: state.stepSeconds,
-    resumedFromStep: resumeFrom?.state.step ?? null,
   };
 }

@@ -12,7 +12,7 @@ import { leftPad, type NextItemModel } from './next-item-model';
 import { createNextItemModel } from './models';
 import { FlatAdam } from '../adam';
 import { splitCheckpointTensors } from '../training-hooks';
-import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
+import { freshLoopState, loopOutcome, runEpochs, type LoopState } from '../training-loop';
 import type { Checkpoint as GenericCheckpoint, TrainingHooks, TrainingOutcome } from '../training-hooks';
 import type { RecommenderHyperparameters } from './hyperparameters';
 
@@ -133,13 +133,7 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
   }
   return {
     model,
-    history: state.history,
-    bestEpoch: state.bestEpoch,
-    trainSeconds: (Date.now() - started) / 1000,
-    samples: state.samplesSeen,
-    steps: state.step,
-    stepSeconds: state.stepSeconds,
-    resumedFromStep: resumeFrom?.state.step ?? null,
+    ...loopOutcome(state, started, resumeFrom?.state),
   };
 }
 

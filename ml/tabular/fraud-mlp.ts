@@ -11,10 +11,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlatAdam } from '../adam';
-import { dense, denseVariables, dropout, type DenseShape } from '../layers';
+import { dense, denseVariables, dropout, initialDenseVariables, type DenseShape } from '../layers';
 import { seededRng, shuffled, statefulRng } from '../random';
 import { splitCheckpointTensors } from '../training-hooks';
-import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
+import { freshLoopState, loopOutcome, runEpochs, type LoopState } from '../training-loop';
 import type { Checkpoint as GenericCheckpoint, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
 import { calibrate, fitPlattScaling, IDENTITY_CALIBRATION, type PlattCalibration } from './calibration';
 import { averagePrecision } from './metrics';
@@ -83,12 +83,7 @@ export class FraudModel {
 
   /** Fresh weights: He-uniform kernels for the ReLU layers, Glorot-uniform for the output, zero biases. */
   static initialise(config: FraudModelConfig, seed: number): FraudModel {
-    const variables = new Map<string, tf.Variable>();
-    layerShapes(config).forEach(({ name, inputs, outputs }, i) => {
-      const limit = name === 'output' ? Math.sqrt(6 / (inputs + outputs)) : Math.sqrt(6 / inputs);
-      variables.set(`${name}/kernel`, tf.tidy(() => tf.variable(tf.randomUniform([inputs, outputs], -limit, limit, 'float32', seed + i))));
-      variables.set(`${name}/bias`, tf.tidy(() => tf.variable(tf.zeros([outputs]))));
-    });
+    const variables = initialDenseVariables(layerShapes(config), seed, ({ name, inputs, outputs }) => (name === 'output' ? Math.sqrt(6 / (inputs + outputs)) : Math.sqrt(6 / inputs)));
     return new FraudModel(config, variables);
   }
 
@@ -286,12 +281,6 @@ export async function trainFraudMlp(options: TabularTrainOptions): Promise<Tabul
   model.dispose();
   return {
     model: calibrated,
-    history: state.history,
-    bestEpoch: state.bestEpoch,
-    trainSeconds: (Date.now() - started) / 1000,
-    samples: state.samplesSeen,
-    steps: state.step,
-    stepSeconds: state.stepSeconds,
-    resumedFromStep: resumeFrom?.state.step ?? null,
+    ...loopOutcome(state, started, resumeFrom?.state),
   };
 }

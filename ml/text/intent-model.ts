@@ -11,10 +11,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlatAdam } from '../adam';
-import { dense, denseVariables, dropout, sparseSoftmaxCrossEntropy, type DenseShape } from '../layers';
+import { dense, denseVariables, dropout, initialDenseVariables, sparseSoftmaxCrossEntropy, type DenseShape } from '../layers';
 import { seededRng, shuffled, statefulRng } from '../random';
 import { splitCheckpointTensors } from '../training-hooks';
-import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
+import { freshLoopState, loopOutcome, runEpochs, type LoopState } from '../training-loop';
 import type { Checkpoint as GenericCheckpoint, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
 import type { EncodedText } from './tokenizer';
 
@@ -92,13 +92,10 @@ export class IntentNetwork {
 
   /** He-uniform kernels for ReLU layers, Glorot-uniform for the output, zero biases. */
   static initialise(config: IntentNetworkConfig, seed: number): IntentNetwork {
-    const variables = new Map<string, tf.Variable>();
-    layerShapes(config).forEach(({ name, inputs, outputs }, i) => {
+    const variables = initialDenseVariables(layerShapes(config), seed, ({ name, inputs, outputs }) => {
       // The bag's inputs are L2-normalised rows with a few hundred entries; its fan-in is those, not the vocabulary.
       const fanIn = name === 'bag' ? 1 : inputs;
-      const limit = name === 'output' ? Math.sqrt(6 / (fanIn + outputs)) : Math.sqrt(6 / fanIn);
-      variables.set(`${name}/kernel`, tf.tidy(() => tf.variable(tf.randomUniform([inputs, outputs], -limit, limit, 'float32', seed + i))));
-      variables.set(`${name}/bias`, tf.tidy(() => tf.variable(tf.zeros([outputs]))));
+      return name === 'output' ? Math.sqrt(6 / (fanIn + outputs)) : Math.sqrt(6 / fanIn);
     });
     return new IntentNetwork(config, variables);
   }
@@ -320,13 +317,7 @@ export async function trainIntentNetwork(options: IntentTrainOptions): Promise<I
   network.dispose();
   return {
     network: calibrated,
-    history: state.history,
-    bestEpoch: state.bestEpoch,
-    trainSeconds: (Date.now() - started) / 1000,
-    samples: state.samplesSeen,
-    steps: state.step,
-    stepSeconds: state.stepSeconds,
-    resumedFromStep: resumeFrom?.state.step ?? null,
+    ...loopOutcome(state, started, resumeFrom?.state),
   };
 }
 
