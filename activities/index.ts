@@ -17,7 +17,8 @@ import { trainThroughHarness } from './training-harness';
 import { isNonRetryable, step } from './step';
 import { cachedStep } from './storage/step-cache';
 import { ApplicationFailure } from '@temporalio/common';
-import { TRAINING_PROGRESS_SIGNAL } from '../schemas/progress';
+import { STEP_PROGRESS_SIGNAL, TRAINING_PROGRESS_SIGNAL, type StepProgressUpdate } from '../schemas/progress';
+import { heartbeat } from './progress';
 import type { ObjectStore } from './storage/object-store';
 import type { CollectResult, DatasetSnapshot, EvaluateResult, PreprocessResult, StepContext, TrainResult, TrainingProgress } from '../schemas/steps';
 import type { RollbackRequest } from '../schemas/operator-input';
@@ -29,10 +30,30 @@ export interface ActivityDeps {
   client?: Client;
 }
 
+/** Live collect counts reach the workflow at most this often: each signal is a history event. */
+const COLLECT_SIGNAL_INTERVAL_MS = 2_000;
+
 export function createActivities({ store, log, client }: ActivityDeps) {
+  /** Progress display only: a failed signal (server restarting, run just closed) must not fail the step. */
+  const signalRun = (ctx: StepContext, signal: string, payload: unknown): Promise<void> =>
+    client?.workflow
+      .getHandle(ctx.workflowId, ctx.runId)
+      .signal(signal, payload)
+      .catch((error: Error) => log.warn({ workflowId: ctx.workflowId, signal, error: error.message }, 'progress signal not delivered')) ?? Promise.resolve();
+
   return {
     collect: (ctx: StepContext): Promise<CollectResult> =>
-      step('collect', ctx, log, () => collectSources(store, log, { dataset: ctx.config.dataset, sources: kindOf(ctx.config.kind).sources, maxBadRowFraction: ctx.config.maxBadRowFraction })),
+      step('collect', ctx, log, () => {
+        let lastSignal = 0;
+        const onProgress = (rowsAccepted: number, file: string) => {
+          heartbeat({ rowsAccepted, file });
+          if (Date.now() - lastSignal < COLLECT_SIGNAL_INTERVAL_MS) return;
+          lastSignal = Date.now();
+          const update: StepProgressUpdate = { step: 'collect', rows: rowsAccepted, detail: file.split('/').pop() };
+          void signalRun(ctx, STEP_PROGRESS_SIGNAL, update);
+        };
+        return collectSources(store, log, { dataset: ctx.config.dataset, sources: kindOf(ctx.config.kind).sources, maxBadRowFraction: ctx.config.maxBadRowFraction, onProgress });
+      }),
     preprocess: (ctx: StepContext, collected: CollectResult): Promise<PreprocessResult> =>
       step('preprocess', ctx, log, () => {
         const kind = kindOf(ctx.config.kind);
@@ -50,12 +71,8 @@ export function createActivities({ store, log, client }: ActivityDeps) {
           store,
           log,
           onEpoch: async (ctx, report) => {
-            // Progress display only: a failed signal (server restarting, run just closed) must not fail training.
             const progress: TrainingProgress = { epoch: report.epoch, epochs: report.epochs, step: 0, steps: 0, loss: report.loss, validation: report.validation, validationLabel };
-            await client?.workflow
-              .getHandle(ctx.workflowId, ctx.runId)
-              .signal(TRAINING_PROGRESS_SIGNAL, progress)
-              .catch((error: Error) => log.warn({ workflowId: ctx.workflowId, error: error.message }, 'training progress signal not delivered'));
+            await signalRun(ctx, TRAINING_PROGRESS_SIGNAL, progress);
           },
         }, kind, ctx, prepared);
       }),

@@ -36,7 +36,7 @@ import {
   labelsFromTxFraud,
   type TransactionColumns,
 } from '../activities/model-kinds/transaction-risk/features';
-import { formatTable } from './table';
+import { formatTable } from '../infra/text-table';
 
 const ROOT = path.resolve(__dirname, '..');
 const DEFAULT_DATA = path.resolve(ROOT, '../shared/datasets/card-transactions/transactions.csv.gz');

@@ -23,7 +23,7 @@ import { candidateForecasts, CANDIDATES, Forecaster, intervalOffsets, naive2Fore
 import { ForecastHyperparameters } from '../ml/forecast/global-mlp';
 import { selectBackend } from '../ml/backend';
 import { PROJECT_ROOT } from '../infra/config';
-import { formatTable } from './table';
+import { formatTable } from '../infra/text-table';
 import type { Metrics } from '../schemas/steps';
 
 const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');

@@ -15,7 +15,7 @@ import { sha256Hex } from '../schemas/artifacts';
 import { loadConfig } from '../infra/config';
 import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
-import { formatTable } from './table';
+import { formatTable } from '../infra/text-table';
 
 function positiveInt(value: string): number {
   const n = Number(value);

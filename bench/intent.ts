@@ -21,7 +21,7 @@ import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { rawPrefix } from '../activities/collect/collect';
 import { parseLifecycleInput } from '../schemas/lifecycle-input';
-import { formatTable } from './table';
+import { formatTable } from '../infra/text-table';
 import { publishedIntentRows } from './intent-results';
 import type { StepContext } from '../schemas/steps';
 

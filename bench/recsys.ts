@@ -18,7 +18,7 @@ import { createLogger } from '../infra/logger';
 import { datasetNameFor, importFile } from '../sources/import';
 import { parseLifecycleInput } from '../schemas/lifecycle-input';
 import { METRICS, publishedRows, type ResultRow } from './published-results';
-import { formatTable } from './table';
+import { formatTable } from '../infra/text-table';
 import type { StepContext } from '../schemas/steps';
 
 const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');

@@ -23,7 +23,7 @@ import { createLogger } from '../infra/logger';
 import { importFile } from '../sources/import';
 import { parseLifecycleInput } from '../schemas/lifecycle-input';
 import { handbookRows } from './handbook-results';
-import { formatTable } from './table';
+import { formatTable } from '../infra/text-table';
 import type { Metrics, StepContext } from '../schemas/steps';
 
 const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');

@@ -31,7 +31,7 @@ import { loadVersion } from '../serving/champion-watcher';
 import { KIND_NAMES, kindOf } from '../activities/model-kinds/registry';
 import { parseModelName } from '../schemas/lifecycle-input';
 import type { LoadedRecommender } from '../activities/model-kinds/next-item/serving';
-import { formatTable } from './table';
+import { formatTable } from '../infra/text-table';
 
 interface Row {
   scenario: string;

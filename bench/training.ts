@@ -41,7 +41,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, InvalidArgumentError } from 'commander';
 import { RecommenderHyperparameters } from '../ml/sequence/hyperparameters';
-import { formatTable } from './table';
+import { formatTable } from '../infra/text-table';
 import { SequenceBuilder, trainingSequences } from '../activities/model-kinds/next-item/sequences';
 import { sequenceFileToEvents } from '../sources/sequence-file';
 import { makeBatches, trainNextItemModel, useSampledSoftmax } from '../ml/sequence/train';

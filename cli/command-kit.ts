@@ -9,6 +9,7 @@ import { ScheduleNotFoundError, WorkflowNotFoundError, WorkflowUpdateFailedError
 import { loadConfig, type StoreloopConfig } from '../infra/config';
 import { connectClient } from '../workers/temporal-connection';
 import { ObjectStore } from '../activities/storage/object-store';
+import { formatRecords, type Cell } from '../infra/text-table';
 
 export interface JsonOption {
   json?: boolean;
@@ -20,9 +21,8 @@ export function output(options: JsonOption, data: unknown, human: () => void): v
   else human();
 }
 
-export function table(rows: Record<string, unknown>[]): void {
-  if (rows.length === 0) console.log('(none)');
-  else console.table(rows);
+export function table(rows: Record<string, Cell>[]): void {
+  console.log(formatRecords(rows));
 }
 
 export async function withTemporal<T>(work: (client: Client, config: StoreloopConfig) => Promise<T>): Promise<T> {

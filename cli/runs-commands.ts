@@ -18,14 +18,23 @@ function limit(value: string): number {
   return n;
 }
 
-/** One line per change: the current step, or the training epoch and loss, or the approval wait. */
-export function describeProgress(p: LifecycleProgress): string {
-  const step = p.steps.find((s) => s.status === 'running')?.name ?? p.currentStep;
-  const done = p.steps.filter((s) => s.status !== 'pending' && s.status !== 'running').map((s) => `${s.name}:${s.status}`);
+/** What the running step is doing: the training epoch and loss, or the rows read so far, or just its name. */
+export function runningStepLabel(p: LifecycleProgress): string {
+  const running = p.steps.find((s) => s.status === 'running');
+  const step = running?.name ?? p.currentStep;
   const t = p.training;
-  const training = step === 'train' && t ? ` epoch ${t.epoch}/${t.epochs} loss ${t.loss.toFixed(4)}${t.validation !== undefined ? ` ${t.validationLabel ?? 'validation'} ${t.validation.toFixed(4)}` : ''}` : '';
+  if (step === 'train' && t) {
+    return `train: epoch ${t.epoch}/${t.epochs}, loss ${t.loss.toFixed(4)}${t.validation !== undefined ? `, ${t.validationLabel ?? 'validation'} ${t.validation.toFixed(4)}` : ''}`;
+  }
+  if (running?.rows !== undefined) return `${running.name}: ${running.rows.toLocaleString('en-US')} rows${running.detail ? ` (${running.detail})` : ''}`;
+  return step ?? '-';
+}
+
+/** One line per change: the running step and what it is doing, or the approval wait, then the finished steps. */
+export function describeProgress(p: LifecycleProgress): string {
+  const done = p.steps.filter((s) => s.status !== 'pending' && s.status !== 'running').map((s) => `${s.name}:${s.status}`);
   const approval = p.approval?.status === 'waiting' ? ` waiting for approval until ${p.approval.deadline}` : '';
-  return `step ${step ?? '-'}${training}${approval} | ${done.join(' ') || 'starting'}`;
+  return `step ${runningStepLabel(p)}${approval} | ${done.join(' ') || 'starting'}`;
 }
 
 async function watch(client: Client, workflowId: string, options: JsonOption & { interval: number }): Promise<number> {
@@ -71,7 +80,7 @@ export function runsCommand(): Command {
     .option('--json', 'print one JSON object for scripts')
     .action((options: JsonOption & { limit: number }) =>
       withTemporal(async (client) => {
-        const rows: Record<string, unknown>[] = [];
+        const rows: Record<string, string>[] = [];
         for await (const run of client.workflow.list({ query: "WorkflowType = 'modelLifecycle'" })) {
           const scheduledBy = run.searchAttributes.TemporalScheduledById?.[0];
           rows.push({

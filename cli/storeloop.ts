@@ -10,10 +10,11 @@ import { Command, InvalidArgumentError } from 'commander';
 import { explain, jsonObject } from './command-kit';
 import { scheduleCommand } from './schedule-commands';
 import { modelsCommand } from './models-commands';
-import { runsCommand } from './runs-commands';
+import { runningStepLabel, runsCommand } from './runs-commands';
 import cliProgress from 'cli-progress';
 import { loadConfig, describeConfig, usesLocalStack, type StoreloopConfig } from '../infra/config';
 import { createLogger } from '../infra/logger';
+import { formatRecords } from '../infra/text-table';
 import { ensureGoBinary, stackDown, stackUp, TEMPORAL_CLI, VERSITY_GATEWAY } from '../infra/local-stack';
 import { ObjectStore } from '../activities/storage/object-store';
 import { datasetNameFor, ensureSyntheticData, importFile } from '../sources/import';
@@ -25,6 +26,9 @@ import { formatMetric, KIND_NAMES, kindOf } from '../activities/model-kinds/regi
 import type { AnyModelKind } from '../activities/model-kinds/contract';
 import type { LifecycleProgress } from '../workflows/progress';
 
+// A script that asked for --json reads logs as JSON too, even on a terminal. Decided
+// before the first logger exists, so before commander has parsed the arguments.
+if (process.argv.includes('--json')) process.env.STORELOOP_LOG_FORMAT ??= 'json';
 const log = createLogger('storeloop');
 
 function positiveInt(value: string): number {
@@ -35,13 +39,11 @@ function positiveInt(value: string): number {
 
 function progressLine(p: LifecycleProgress): { done: number; label: string } {
   const done = p.steps.filter((s) => ['completed', 'cached', 'skipped'].includes(s.status)).length;
-  const current = p.steps.find((s) => s.status === 'running')?.name ?? p.currentStep ?? '';
-  const t = p.training;
-  const label =
-    current === 'train' && t
-      ? `train: epoch ${t.epoch}/${t.epochs}, loss ${t.loss.toFixed(3)}${t.validation !== undefined ? `, ${t.validationLabel ?? 'validation'} ${t.validation.toFixed(4)}` : ''}`
-      : current;
-  return { done, label };
+  return { done, label: runningStepLabel(p) };
+}
+
+function seconds(ms: number | null | undefined): string {
+  return ms === null || ms === undefined ? '' : (ms / 1000).toFixed(1);
 }
 
 function metricsRow(kind: AnyModelKind, name: string, m: Metrics | null): Record<string, string> {
@@ -59,14 +61,16 @@ function printHuman(kind: AnyModelKind, outcome: RunOutcome, config: StoreloopCo
   const link = `${uiUrl}/namespaces/${namespace}/workflows/${encodeURIComponent(outcome.workflowId)}/${outcome.runId}/history`;
   if (outcome.status === 'failed') {
     console.log(`\n${kind.name}: lifecycle ${outcome.workflowId} FAILED: ${outcome.error}`);
-    if (outcome.progress) console.table(outcome.progress.steps.map((s) => ({ step: s.name, status: s.status, ms: s.durationMs ?? '' })));
+    if (outcome.progress) console.log(formatRecords(outcome.progress.steps.map((s) => ({ step: s.name, status: s.status, seconds: seconds(s.durationMs) }))));
     console.log(`Temporal UI: ${link}`);
     return;
   }
   const s = outcome.summary;
   console.log(`\n${kind.name}: lifecycle ${s.workflowId} completed for model ${s.model}`);
-  console.table(s.steps.map((st) => ({ step: st.name, status: st.status, seconds: st.durationMs === null ? '' : `${(st.durationMs / 1000).toFixed(1)}${st.savedMs ? ` (saved ${(st.savedMs / 1000).toFixed(1)})` : ''}`, rows: st.rows ?? '', detail: st.detail ?? '' })));
-  console.table([metricsRow(kind, `new (${s.backend})`, s.metrics), metricsRow(kind, s.baselineLabel, s.baseline), metricsRow(kind, `champion ${s.championVersion ?? '(none)'}`, s.champion)]);
+  console.log(formatRecords(s.steps.map((st) => ({ step: st.name, status: st.status, seconds: seconds(st.durationMs), saved: st.savedMs ? seconds(st.savedMs) : '', rows: st.rows, detail: st.detail }))));
+  console.log();
+  console.log(formatRecords([metricsRow(kind, `new (${s.backend})`, s.metrics), metricsRow(kind, s.baselineLabel, s.baseline), metricsRow(kind, `champion ${s.championVersion ?? '(none)'}`, s.champion)]));
+  console.log();
   console.log(`Primary:     ${s.primaryMetric} (${kind.metrics.specs.find((m) => m.name === s.primaryMetric)?.direction ?? 'higher'} is better)`);
   console.log(`Decision: ${s.promoted ? `PROMOTED ${s.version}` : `not promoted (champion stays ${s.championVersion ?? 'none'})`}`);
   for (const reason of s.reasons) console.log(`  - ${reason}`);

@@ -34,6 +34,14 @@ export interface LifecycleProgress {
   approval: ApprovalState | null;
 }
 
+/** A running step's live count, sent by its activity (collect: rows read so far). */
+export interface StepProgressUpdate {
+  step: StepName;
+  rows: number;
+  detail?: string;
+}
+
 export const PROGRESS_QUERY = 'progress';
+export const STEP_PROGRESS_SIGNAL = 'stepProgress';
 export const TRAINING_PROGRESS_SIGNAL = 'trainingProgress';
 export const APPROVAL_UPDATE = 'approval';

@@ -21,7 +21,7 @@ import type { Activities } from '../activities';
 import { parseLifecycleInput, servingModelName, type LifecycleConfig, type LifecycleInputFields } from '../schemas/lifecycle-input';
 import { STEP_NAMES, type OptimizeResult, type PreprocessResult, type RetrainRequest, type SearchResult, type StepContext, type StepName } from '../schemas/steps';
 import type { LifecycleSummary } from '../schemas/summary';
-import { progressQuery, trainingProgressSignal, type LifecycleProgress, type StepProgress } from './progress';
+import { progressQuery, stepProgressSignal, trainingProgressSignal, type LifecycleProgress, type StepProgress } from './progress';
 import { describeApproval, installApprovalGate } from './approval';
 import { hyperparameterSearch } from './hyperparameter-search';
 import { ACTIVITY_RETRY as retry } from './retry';
@@ -114,6 +114,11 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
   };
   setHandler(progressQuery, () => progress);
   setHandler(trainingProgressSignal, (update) => void (progress.training = update));
+  setHandler(stepProgressSignal, (update) => {
+    // Late updates from a step that already finished must not overwrite its final count.
+    const entry = progress.steps.find((s) => s.name === update.step);
+    if (entry?.status === 'running') Object.assign(entry, { rows: update.rows, detail: update.detail });
+  });
   const awaitApproval = installApprovalGate(progress);
 
   async function run<T>(name: StepName, work: () => Promise<T>, describe?: (r: T) => Partial<StepProgress>): Promise<T> {

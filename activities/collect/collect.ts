@@ -29,8 +29,11 @@ export interface CollectOptions {
   maxBadRowFraction: number;
   /** Rows held in memory before the largest day is written out, whatever the file's size. */
   maxBufferedRows?: number;
-  onFile?: (done: number, total: number, key: string) => void;
+  /** Called every PROGRESS_EVERY_ROWS valid rows and after each file, with the valid rows so far in this collect. */
+  onProgress?: (rowsAccepted: number, file: string) => void;
 }
+
+const PROGRESS_EVERY_ROWS = 10_000;
 
 export class TooManyBadRowsError extends Error {
   constructor(file: string, bad: number, total: number, limit: number, examples: RowProblem[], quarantine: ArtifactRef) {
@@ -145,7 +148,7 @@ export function withReplacements(previous: SourceState, ingested: (IngestedFile 
 }
 
 /** Imports the new files of one events source and advances its watermark. */
-async function collectEventSource(store: ObjectStore, log: Logger, source: AnySource, options: CollectOptions): Promise<SourceOutcome> {
+async function collectEventSource(store: ObjectStore, log: Logger, source: AnySource, options: CollectOptions, progress: { rowsAccepted: number }): Promise<SourceOutcome> {
   const { dataset } = options;
   const statePath = sourceStatePath(dataset, source.name);
   const stored = await store.getJsonIfExists<SourceState>(statePath);
@@ -160,8 +163,7 @@ async function collectEventSource(store: ObjectStore, log: Logger, source: AnySo
   const vanished: string[] = [];
   let rowsImported = 0;
 
-  for (const [index, object] of pending.entries()) {
-    options.onFile?.(index, pending.length, object.key);
+  for (const object of pending) {
     const found = await store.getStreamWithEtag(object.key);
     if (!found) {
       // Deleted between listing and reading: nothing to import; it is not marked as seen.
@@ -170,7 +172,11 @@ async function collectEventSource(store: ObjectStore, log: Logger, source: AnySo
       continue;
     }
     const writer = new PartitionWriter(store, dataset, source, options.maxBufferedRows ?? MAX_BUFFERED_ROWS);
-    const parsed = await readRawFile(object.key, found.body, source.row, source.required, (row) => writer.add(row));
+    const parsed = await readRawFile(object.key, found.body, source.row, source.required, (row) => {
+      if (++progress.rowsAccepted % PROGRESS_EVERY_ROWS === 0) options.onProgress?.(progress.rowsAccepted, object.key);
+      return writer.add(row);
+    });
+    options.onProgress?.(progress.rowsAccepted, object.key);
     const bad = parsed.problems.length;
     if (parsed.totalRows > 0 && bad / parsed.totalRows > options.maxBadRowFraction) {
       await refuseMostlyBadFile(store, dataset, object.key, parsed.problems, parsed.totalRows, options.maxBadRowFraction);
@@ -205,13 +211,14 @@ export async function collectSources(store: ObjectStore, log: Logger, options: C
   const { dataset } = options;
   const snapshot: DatasetSnapshot = { dataset, sources: {}, tables: {} };
   const outcomes: SourceOutcome[] = [];
+  const progress = { rowsAccepted: 0 };
   for (const source of options.sources) {
     if (source.mode === 'table') {
       const table = await collectTable(store, dataset, source, options.maxBadRowFraction);
       if (table) snapshot.tables[source.name] = table;
       continue;
     }
-    const outcome = await collectEventSource(store, log, source, options);
+    const outcome = await collectEventSource(store, log, source, options, progress);
     snapshot.sources[source.name] = outcome.state;
     outcomes.push(outcome);
   }

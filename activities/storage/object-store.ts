@@ -124,6 +124,12 @@ export function assertSafeKeySegment(segment: string, what: string): string {
   return segment;
 }
 
+// The SDK warns on every process start under Node < 22 that *future* SDK releases
+// (from January 2027) will need Node 22. The version pinned in package-lock supports the
+// Node 20 that package.json's engines allow, so the warning tells an operator nothing to
+// do; upgrading Node is tracked with the SDK upgrade, not on every start.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export class ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;

@@ -35,13 +35,17 @@ describe('collect streams files larger than its row buffer @integration', () => 
     await ensureSyntheticData(store, 'streamed-default-buffer', nextItemKind, syntheticStoreFiles(STORE));
 
     const bounded = await collectSources(store, log, { dataset: 'streamed-small-buffer', sources: nextItemKind.sources, maxBadRowFraction: 0, maxBufferedRows: 100 });
-    const unbounded = await collectSources(store, log, { dataset: 'streamed-default-buffer', sources: nextItemKind.sources, maxBadRowFraction: 0 });
+    const reported: number[] = [];
+    const unbounded = await collectSources(store, log, { dataset: 'streamed-default-buffer', sources: nextItemKind.sources, maxBadRowFraction: 0, onProgress: (rows) => reported.push(rows) });
     const small = await collectedRows(store, bounded);
     const whole = await collectedRows(store, unbounded);
     assert.equal(small.rows.length, uploaded.rows);
     assert.deepEqual(small.rows, whole.rows, 'flushing early loses, adds or changes no row');
     assert.ok(Math.max(...small.sizes) <= 100, `partition sizes ${small.sizes.join(', ')}`);
     assert.ok(small.keys.length > whole.keys.length, 'the small buffer was flushed before the files ended');
+    assert.ok(reported.length >= uploaded.keys.length, `progress after every file at least: ${reported.join(', ')}`);
+    assert.deepEqual(reported, [...reported].sort((a, b) => a - b), 'the count only grows');
+    assert.equal(reported.at(-1), unbounded.rowsImported, 'the last report counts every imported row');
 
     // A retry from scratch (the watermark lost) writes the very same partitions.
     await store.deletePrefix('state/streamed-small-buffer/');
