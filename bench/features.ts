@@ -37,9 +37,10 @@ import {
   type TransactionColumns,
 } from '../activities/model-kinds/transaction-risk/features';
 import { formatTable } from '../infra/text-table';
+import { datasetPath, missingDatasetReason } from '../infra/datasets';
 
 const ROOT = path.resolve(__dirname, '..');
-const DEFAULT_DATA = path.resolve(ROOT, '../shared/datasets/card-transactions/transactions.csv.gz');
+const DEFAULT_DATA = datasetPath('card-transactions', 'transactions.csv.gz');
 const DEFAULT_VENV = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'storeloop', 'features-bench-venv');
 const HEADER = 'transaction_id,tx_datetime,customer_id,terminal_id,tx_amount,tx_fraud';
 const TOLERANCE = 1e-6;
@@ -235,7 +236,8 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   // Progress goes to stderr with --json so that stdout ends with the one JSON line.
   const log = (s: string) => (args.json ? console.error(s) : console.log(s));
-  if (!existsSync(args.data)) throw new Error(`data file ${args.data} not found`);
+  const missing = missingDatasetReason(args.data);
+  if (missing) throw new Error(missing);
   const loadStarted = performance.now();
   const data = loadTransactions(args.data);
   const rows = data.columns.timeMs.length;

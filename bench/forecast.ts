@@ -22,11 +22,11 @@ import { beforeTest, forecastEvaluation, testWindows } from '../activities/model
 import { candidateForecasts, CANDIDATES, Forecaster, intervalOffsets, naive2Forecaster, trainForecaster, validationWindows } from '../ml/forecast/forecaster';
 import { ForecastHyperparameters } from '../ml/forecast/global-mlp';
 import { selectBackend } from '../ml/backend';
-import { PROJECT_ROOT } from '../infra/config';
 import { formatTable } from '../infra/text-table';
+import { datasetPath } from '../infra/datasets';
 import type { Metrics } from '../schemas/steps';
 
-const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');
+const DATASETS_README = datasetPath('README.md');
 
 function positiveInt(value: string): number {
   const n = Number(value);

@@ -16,16 +16,17 @@ import { parse } from 'csv-parse/sync';
 import { createActivities } from '../activities';
 import { kindOf } from '../activities/model-kinds/registry';
 import { ObjectStore } from '../activities/storage/object-store';
-import { loadConfig, PROJECT_ROOT } from '../infra/config';
+import { loadConfig } from '../infra/config';
 import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { rawPrefix } from '../activities/collect/collect';
 import { parseLifecycleInput } from '../schemas/lifecycle-input';
 import { formatTable } from '../infra/text-table';
+import { datasetPath } from '../infra/datasets';
 import { publishedIntentRows } from './intent-results';
 import type { StepContext } from '../schemas/steps';
 
-const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');
+const DATASETS_README = datasetPath('README.md');
 
 /** A CSV of `text,category` as the kind's JSONL rows, with the file's split. */
 function utterancesOf(file: string, split: 'train' | 'test'): string {

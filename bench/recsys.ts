@@ -7,21 +7,21 @@
  * for the same file (read from ../shared/datasets/README.md).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { createActivities } from '../activities';
 import { nextItemKind } from '../activities/model-kinds/next-item';
 import { ObjectStore } from '../activities/storage/object-store';
-import { loadConfig, PROJECT_ROOT } from '../infra/config';
+import { loadConfig } from '../infra/config';
 import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { datasetNameFor, importFile } from '../sources/import';
 import { parseLifecycleInput } from '../schemas/lifecycle-input';
 import { METRICS, publishedRows, type ResultRow } from './published-results';
 import { formatTable } from '../infra/text-table';
+import { datasetPath } from '../infra/datasets';
 import type { StepContext } from '../schemas/steps';
 
-const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');
+const DATASETS_README = datasetPath('README.md');
 /** Column of the published table for each benchmark folder. */
 const PUBLISHED_COLUMNS: Record<string, string> = { 'amazon-beauty': 'Beauty', 'amazon-toys': 'Toys' };
 

@@ -11,13 +11,13 @@
  * end 14 days before, averaged.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createActivities } from '../activities';
 import { kindOf } from '../activities/model-kinds/registry';
 import { ObjectStore } from '../activities/storage/object-store';
-import { loadConfig, PROJECT_ROOT } from '../infra/config';
+import { loadConfig } from '../infra/config';
+import { datasetPath } from '../infra/datasets';
 import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { importFile } from '../sources/import';
@@ -26,7 +26,7 @@ import { handbookRows } from './handbook-results';
 import { formatTable } from '../infra/text-table';
 import type { Metrics, StepContext } from '../schemas/steps';
 
-const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');
+const DATASETS_README = datasetPath('README.md');
 const DAY_MS = 86_400_000;
 const CP = 'cardPrecision@100';
 

@@ -42,13 +42,14 @@ import { performance } from 'node:perf_hooks';
 import { Command, InvalidArgumentError } from 'commander';
 import { RecommenderHyperparameters } from '../ml/sequence/hyperparameters';
 import { formatTable } from '../infra/text-table';
+import { datasetPath, missingDatasetReason } from '../infra/datasets';
 import { SequenceBuilder, trainingSequences } from '../activities/model-kinds/next-item/sequences';
 import { sequenceFileToEvents } from '../sources/sequence-file';
 import { makeBatches, trainNextItemModel, useSampledSoftmax } from '../ml/sequence/train';
 import { seededRng, shuffled } from '../ml/random';
 
 const ROOT = path.resolve(__dirname, '..');
-const DEFAULT_DATA = path.resolve(ROOT, '../shared/datasets/amazon-beauty/sequences.txt');
+const DEFAULT_DATA = datasetPath('amazon-beauty', 'sequences.txt');
 const DEFAULT_VENV = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'storeloop', 'bench-venv');
 
 type Hp = RecommenderHyperparameters;
@@ -404,7 +405,8 @@ async function main(): Promise<void> {
   if (args.child) return child(args);
   // Progress goes to stderr with --json so that stdout ends with the one JSON line.
   const log = (s: string) => (args.json ? console.error(s) : console.log(s));
-  if (!existsSync(args.data)) throw new Error(`data file ${args.data} not found`);
+  const missing = missingDatasetReason(args.data);
+  if (missing) throw new Error(missing);
   const hp = args.hp;
   const p = prepare(args.data, hp);
   const candidates = outputCandidates(hp, p.numItems, p.sampled);

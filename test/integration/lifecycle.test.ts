@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import path from 'node:path';
-import { testStack, sliceOfSequences, SHARED_DATASETS } from './test-stack';
+import { testStack, sliceOfSequences } from './test-stack';
+import { datasetOrSkip } from '../datasets';
 import { runLifecycle } from '../../cli/local-run';
 import { importFile } from '../../sources/import';
 import { nextItemKind } from '../../activities/model-kinds/next-item';
@@ -49,10 +49,11 @@ describe('model lifecycle on the real stack @integration', () => {
     assert.match(second.summary.reasons.join(' '), /same weights as the live champion/);
   });
 
-  it('runs on a slice of Amazon Beauty and quarantines bad rows of a later CSV', async () => {
+  it('runs on a slice of Amazon Beauty and quarantines bad rows of a later CSV', async function () {
+    const beauty = datasetOrSkip(this, 'amazon-beauty', 'sequences.txt');
     const { config, workers } = await testStack();
     const dataset = 'beauty-slice';
-    await importFile(workers.store, sliceOfSequences(path.join(SHARED_DATASETS, 'amazon-beauty', 'sequences.txt'), 1500), dataset, nextItemKind);
+    await importFile(workers.store, sliceOfSequences(beauty, 1500), dataset, nextItemKind);
     const bad = ['user_id,item_id,event_type,timestamp', ...Array.from({ length: 60 }, (_, i) => `9${i},${(i % 50) + 1},view,2015-06-0${(i % 9) + 1}T00:00:00Z`), '99,1,teleport,2015-06-01T00:00:00Z', '98,1,view,not-a-time'];
     await workers.store.put(`raw/${dataset}/events/late-events.csv`, bad.join('\n'));
 

@@ -69,4 +69,3 @@ export function sliceOfSequences(file: string, users: number): string {
   return out;
 }
 
-export const SHARED_DATASETS = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { datasetOrSkip } from '../datasets';
 import { AccuracyAccumulator, intervalScoreTerm, maseScale, owa, smapeTerm } from '../../ml/forecast/metrics';
 import { statisticalForecasts } from '../../ml/forecast/statistical';
 
@@ -44,10 +45,10 @@ describe('M4 accuracy measures', () => {
     close(r.mase, 0.5); // only the second series: |3 - 4| / 2
   });
 
-  const m4 = '/work/shared/datasets/m4-weekly';
-  (existsSync(`${m4}/train.csv`) ? it : it.skip)('reproduce the official M4 weekly Naive2, SES and Theta rows', () => {
-    const read = (file: string) => readFileSync(`${m4}/${file}`, 'utf8').trim().split('\n').slice(1).map((line) => line.split(',').slice(1).map((v) => v.replace(/"/g, '')).filter((v) => v !== '').map(Number));
-    const [train, test] = [read('train.csv'), read('test.csv')];
+  it('reproduce the official M4 weekly Naive2, SES and Theta rows', function () {
+    const [trainFile, testFile] = ['train.csv', 'test.csv'].map((file) => datasetOrSkip(this, 'm4-weekly', file));
+    const read = (file: string) => readFileSync(file, 'utf8').trim().split('\n').slice(1).map((line) => line.split(',').slice(1).map((v) => v.replace(/"/g, '')).filter((v) => v !== '').map(Number));
+    const [train, test] = [read(trainFile), read(testFile)];
     const accumulators = { naive2: new AccuracyAccumulator(1), ses: new AccuracyAccumulator(1), theta: new AccuracyAccumulator(1) };
     train.forEach((y, i) => {
       const forecasts = statisticalForecasts(y, 13, 1, ['naive2', 'ses', 'theta']);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { createReadStream, existsSync } from 'node:fs';
-import path from 'node:path';
+import { createReadStream } from 'node:fs';
+import { datasetOrSkip } from '../datasets';
 import { createGunzip } from 'node:zlib';
 import { parse as csvParser } from 'csv-parse';
 import {
@@ -32,7 +32,6 @@ import { simulateTransactions } from '../../activities/model-kinds/transaction-r
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
-const CARD_TRANSACTIONS = path.resolve(__dirname, '../../../shared/datasets/card-transactions/transactions.csv.gz');
 
 /** Transactions with string ids, as serving sees them, and as columns for batch. */
 interface Table {
@@ -341,7 +340,7 @@ describe('transaction-risk features: online equals batch', () => {
     assertOnlineEqualsBatch(table(simulateTransactions()), 'simulated');
   });
 
-  describe('on the handbook\'s card transactions (../shared)', () => {
+  describe('on the handbook\'s card transactions (public dataset)', () => {
     let head: Transaction[];
     let trainingLeadIn: Transaction[];
     let tail: Transaction[];
@@ -352,15 +351,12 @@ describe('transaction-risk features: online equals batch', () => {
     const LEAD_IN = 37 * DAY;
 
     before(async function () {
-      if (!existsSync(CARD_TRANSACTIONS)) {
-        console.log(`      skipped: ${CARD_TRANSACTIONS} is not on this machine`);
-        this.skip();
-      }
+      const cardTransactions = datasetOrSkip(this, 'card-transactions', 'transactions.csv.gz');
       head = [];
       trainingLeadIn = [];
       tail = [];
       let problems = 0;
-      const parser = createReadStream(CARD_TRANSACTIONS).pipe(createGunzip()).pipe(csvParser({ columns: true }));
+      const parser = createReadStream(cardTransactions).pipe(createGunzip()).pipe(csvParser({ columns: true }));
       for await (const record of parser) {
         const parsed = TransactionRow.safeParse(record);
         if (!parsed.success) {
