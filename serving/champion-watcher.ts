@@ -88,6 +88,10 @@ export class ChampionWatcher {
   /** When the last poll failed (S3 unreachable, a version that does not load), why. */
   lastError: string | null = null;
   loadedAt: Date | null = null;
+  /** How long loading (download, verification, model build) the live version took. */
+  lastLoadMs: number | null = null;
+  /** Polls that failed since start: S3 unreachable, or a version that would not load. */
+  failedPolls = 0;
 
   constructor(private readonly options: ChampionWatcherOptions) {}
 
@@ -144,6 +148,7 @@ export class ChampionWatcher {
       this.lastError = null;
     } catch (error) {
       this.lastError = (error as Error).message;
+      this.failedPolls++;
       if (etag) {
         const attempts = etag === this.failed?.etag ? this.failed.attempts + 1 : 1;
         this.failed = { etag, attempts, retryAt: Date.now() + Math.min(60_000, 1000 * 2 ** attempts) };
@@ -162,7 +167,8 @@ export class ChampionWatcher {
     const previous = this.current;
     this.current = next;
     this.loadedAt = new Date();
+    this.lastLoadMs = Date.now() - started;
     previous?.retire();
-    log.info({ model, version, previous: previous?.version ?? null, loadMs: Date.now() - started, ...this.options.kind.serving.describe(next.loaded) }, `serving ${model} ${version}`);
+    log.info({ model, version, previous: previous?.version ?? null, loadMs: this.lastLoadMs, ...this.options.kind.serving.describe(next.loaded) }, `serving ${model} ${version}`);
   }
 }

@@ -8,6 +8,7 @@
  *
  *   GET  /health                       liveness: the process answers
  *   GET  /ready                        readiness: a champion is loaded (503 until then)
+ *   GET  /metrics                      Prometheus metrics (serving/metrics.ts)
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
@@ -21,6 +22,7 @@ import { createLogger, type Logger } from '../infra/logger';
 import { selectBackend } from '../ml/backend';
 import { describeRequestIssue } from '../schemas/serving';
 import { ChampionWatcher, NoChampionError } from './champion-watcher';
+import { createServingMetrics } from './metrics';
 import { FeedbackLog, feedbackPrefix, type FeedbackLogStats, type FeedbackRecord } from './feedback-log';
 import type { ServingHost } from '../activities/model-kinds/contract';
 
@@ -155,6 +157,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     return { status: 'ready', ...body, ...kind.serving.describe(champion.loaded) };
   });
 
+  createServingMetrics(app, { model, kind: kind.name, watcher, feedback });
   kind.serving.routes(app, host);
 
   app.setNotFoundHandler(async (request, reply) => reply.status(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, request_id: request.id }));

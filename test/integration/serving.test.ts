@@ -178,6 +178,37 @@ describe('serving the champion recommender @integration', () => {
     assert.ok(!next.items.some((i) => i.item_id === clicked), 'the clicked item is now part of the history');
   });
 
+  it('exposes Prometheus metrics per route, status and version, the feedback buffer and the live version, and they count', async () => {
+    const scrape = async () => {
+      const response = await fetch(`${server.url}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+      return response.text();
+    };
+    /** The value of one series, found by its name and a subset of its labels. */
+    const value = (text: string, name: string, labels: Record<string, string>): number => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    const ok = { route: '/recommendations', method: 'GET', status: '200', version: champion, model };
+    const before = await scrape();
+    for (let i = 0; i < 3; i++) await call(`${server.url}/recommendations?user=${encodeURIComponent(knownUser)}&k=3`);
+    await call(`${server.url}/recommendations?user=${encodeURIComponent(knownUser)}&k=0`);
+    const after = await scrape();
+
+    assert.equal(value(after, 'storeloop_serving_requests_total', ok) - value(before, 'storeloop_serving_requests_total', ok), 3);
+    assert.equal(value(after, 'storeloop_serving_requests_total', { ...ok, status: '400' }) - value(before, 'storeloop_serving_requests_total', { ...ok, status: '400' }), 1);
+    assert.equal(value(after, 'storeloop_serving_request_duration_seconds_count', ok) - value(before, 'storeloop_serving_request_duration_seconds_count', ok), 3);
+    assert.ok(value(after, 'storeloop_serving_request_duration_seconds_bucket', { ...ok, le: '+Inf' }) >= 3);
+    assert.equal(value(after, 'storeloop_serving_model_info', { version: champion, kind: 'next-item' }), 1);
+    assert.ok(value(after, 'storeloop_serving_model_load_seconds', { model }) > 0);
+    assert.equal(value(after, 'storeloop_serving_feedback_capacity_rows', { model }), 100);
+    for (const name of ['storeloop_serving_feedback_buffered_rows', 'storeloop_serving_feedback_write_failures_total', 'storeloop_serving_champion_poll_failures_total', 'storeloop_serving_process_resident_memory_bytes']) {
+      assert.match(after, new RegExp(`^${name}\\{`, 'm'), `${name} is exposed`);
+    }
+    assert.ok(!after.includes('route="/metrics"'), 'scrapes are not counted as traffic');
+  });
+
   it('answers 503 until a model has its first champion, then serves it without a restart', async () => {
     const newcomer = `${dataset}-later-next-item`;
     const waiting = await startServingServer({ model: newcomer, store, pollIntervalMs: 200, log });
