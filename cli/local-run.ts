@@ -7,7 +7,9 @@ import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { once } from 'node:events';
+import os from 'node:os';
 import path from 'node:path';
+import { runTitle } from '../schemas/progress';
 import type { NativeConnection } from '@temporalio/worker';
 import { ObjectStore } from '../activities/storage/object-store';
 import { createPipelineWorker } from '../workers/workers';
@@ -92,12 +94,14 @@ export async function runLifecycle(
   input: LifecycleInputFields,
   onProgress?: (progress: LifecycleProgress) => void,
   workflowId = workflowIdFor(input),
+  trigger = `storeloop run (${os.userInfo().username})`,
 ): Promise<RunOutcome> {
   const handle = await client.workflow.start('modelLifecycle', {
     taskQueue: config.temporal.pipelineTaskQueue,
     workflowId,
     // The workflow cannot read this process's environment: tell it where training runs.
     args: [{ trainingTaskQueue: config.temporal.trainingTaskQueue, ...input }],
+    staticSummary: runTitle(input, `started by ${trigger}`),
   });
   let lastProgress: LifecycleProgress | null = null;
   let inFlight: Promise<void> = Promise.resolve();

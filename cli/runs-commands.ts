@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { approvalUpdate, progressQuery, type LifecycleProgress } from '../workflows/progress';
+import { runningStepLabel } from '../schemas/progress';
 import type { LifecycleSummary } from '../workflows/lifecycle';
 import { defaultOperator, output, table, withTemporal, type JsonOption } from './command-kit';
 
@@ -16,18 +17,6 @@ function limit(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError('must be an integer from 1 to 1000');
   return n;
-}
-
-/** What the running step is doing: the training epoch and loss, or the rows read so far, or just its name. */
-export function runningStepLabel(p: LifecycleProgress): string {
-  const running = p.steps.find((s) => s.status === 'running');
-  const step = running?.name ?? p.currentStep;
-  const t = p.training;
-  if (step === 'train' && t) {
-    return `train: epoch ${t.epoch}/${t.epochs}, loss ${t.loss.toFixed(4)}${t.validation !== undefined ? `, ${t.validationLabel ?? 'validation'} ${t.validation.toFixed(4)}` : ''}`;
-  }
-  if (running?.rows !== undefined) return `${running.name}: ${running.rows.toLocaleString('en-US')} rows${running.detail ? ` (${running.detail})` : ''}`;
-  return step ?? '-';
 }
 
 /** One line per change: the running step and what it is doing, or the approval wait, then the finished steps. */

@@ -11,6 +11,7 @@
  * the previous run still trains is skipped and counted, not queued. Each run reads its
  * nominal time (search attribute TemporalScheduledStartTime) as its data cut-off.
  */
+import { runTitle } from '../schemas/progress';
 import {
   ScheduleAlreadyRunning,
   ScheduleOverlapPolicy,
@@ -50,7 +51,7 @@ function lifecycleAction(config: TemporalConfig, model: string, extra: Lifecycle
   const optimize = { ...extra.optimize, search: { enabled: true, ...extra.optimize?.search } };
   const input: LifecycleInputFields = { trainingTaskQueue: config.trainingTaskQueue, ...extra, optimize, dataset, kind };
   parseLifecycleInput(input); // refuse a bad input now, not at 02:00
-  return { type: 'startWorkflow', workflowType: 'modelLifecycle', taskQueue: config.pipelineTaskQueue, workflowId: scheduleIdFor(model), args: [input] };
+  return { type: 'startWorkflow', workflowType: 'modelLifecycle', taskQueue: config.pipelineTaskQueue, workflowId: scheduleIdFor(model), args: [input], staticSummary: runTitle(input, `schedule ${scheduleIdFor(model)}`) };
 }
 
 /** Creates the schedule, or brings an existing one to exactly these options (idempotent). */

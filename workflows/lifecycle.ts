@@ -12,6 +12,7 @@ import {
   isCancellation,
   ParentClosePolicy,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   startChild,
   workflowInfo,
@@ -22,6 +23,7 @@ import { parseLifecycleInput, servingModelName, type LifecycleConfig, type Lifec
 import { STEP_NAMES, type OptimizeResult, type PreprocessResult, type RetrainRequest, type SearchResult, type StepContext, type StepName } from '../schemas/steps';
 import type { LifecycleSummary } from '../schemas/summary';
 import { progressQuery, stepProgressSignal, trainingProgressSignal, type LifecycleProgress, type StepProgress } from './progress';
+import { describeRunDetails, runTitle } from '../schemas/progress';
 import { describeApproval, installApprovalGate } from './approval';
 import { hyperparameterSearch } from './hyperparameter-search';
 import { ACTIVITY_RETRY as retry } from './retry';
@@ -53,6 +55,8 @@ async function startRetrain(input: LifecycleInputFields, config: LifecycleConfig
       workflowId: retrain.workflowId,
       args: [{ ...input, dataCutoff: ctx.startedAt, retrainOf: { workflowId: ctx.workflowId, reasons: alarms } }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: runTitle(config, `retrain after a feedback alarm in ${ctx.workflowId}`),
+      staticDetails: alarms.map((alarm) => `- ${alarm}`).join('\n'),
     });
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
@@ -112,19 +116,33 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     training: null,
     approval: null,
   };
+  // The Temporal UI shows the current details; they change with the progress, never add history.
+  const showProgress = () => setCurrentDetails(describeRunDetails(progress));
   setHandler(progressQuery, () => progress);
-  setHandler(trainingProgressSignal, (update) => void (progress.training = update));
+  setHandler(trainingProgressSignal, (update) => {
+    progress.training = update;
+    showProgress();
+  });
   setHandler(stepProgressSignal, (update) => {
     // Late updates from a step that already finished must not overwrite its final count.
     const entry = progress.steps.find((s) => s.name === update.step);
     if (entry?.status === 'running') Object.assign(entry, { rows: update.rows, detail: update.detail });
+    showProgress();
   });
-  const awaitApproval = installApprovalGate(progress);
+  const approvalGate = installApprovalGate(progress);
+  const awaitApproval = async (timeout: string) => {
+    const decision = approvalGate(timeout); // marks the run as waiting before it first yields
+    showProgress();
+    const state = await decision;
+    showProgress();
+    return state;
+  };
 
   async function run<T>(name: StepName, work: () => Promise<T>, describe?: (r: T) => Partial<StepProgress>): Promise<T> {
     const entry = progress.steps.find((s) => s.name === name)!;
     progress.currentStep = name;
     entry.status = 'running';
+    showProgress();
     const started = Date.now();
     try {
       const result = await work();
@@ -136,6 +154,7 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
       throw error;
     } finally {
       progress.currentStep = null;
+      showProgress();
     }
   }
 

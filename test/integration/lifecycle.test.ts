@@ -36,6 +36,14 @@ describe('model lifecycle on the real stack @integration', () => {
     assert.equal(manifest.lineage.runId, first.runId);
     assert.equal(manifest.lineage.backend, s.backend);
 
+    // What the Temporal UI shows without opening payloads: the run's title and its live details.
+    const handle = workers.client.workflow.getHandle(first.workflowId, first.runId);
+    assert.match((await (await handle.describe()).staticSummary()) ?? '', /^next-item on synthetic-test, started by storeloop run/);
+    const { currentDetails } = await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata');
+    assert.match(currentDetails, /^\*\*next-item\*\*: between steps/);
+    for (const step of STEP_NAMES) assert.match(currentDetails, new RegExp(`^\\| ${step} \\| completed \\| \\d+\\.\\d \\|`, 'm'), currentDetails);
+    assert.match(currentDetails, /\| deploy \| completed \| [\d.]+ \|  \| promoted v/);
+
     // Unchanged data and configuration: steps come from the cache, and the candidate is
     // compared with (and identical to) the champion the first run promoted.
     const second = await runLifecycle(workers.client, config, { dataset, hyperparameters: FAST });
