@@ -170,7 +170,7 @@ program
   .command('run')
   .description(`run a lifecycle of every registered model kind (${KIND_NAMES.join(', ')}) on the local stack (starts it when needed)`)
   .option('--kind <name>', `run only this kind (${KIND_NAMES.join(', ')})`)
-  .option('--data <path>', 'import this file first for the chosen kind (CSV, JSONL, Arrow, gzip, or a `user item item ...` sequences .txt)')
+  .option('--data <path>', 'import this file first for the chosen kind (CSV, JSONL, Arrow, Parquet, gzip, or a `user item item ...` sequences .txt)')
   .option('--source <name>', 'which of the kind\'s sources --data goes to (default its first events source)')
   .option('--dataset <name>', 'dataset name (default: "store", or derived from --data)')
   .option('--epochs <n>', 'maximum training epochs', positiveInt)

@@ -42,7 +42,7 @@ export async function importFile(store: ObjectStore, file: string, dataset: stri
   const name = path.basename(file);
   if (isSequenceFile(file)) {
     // A `user item item ...` benchmark file becomes interaction events (next-item only).
-    if (target !== eventsSource.name) throw new Error(`a sequence file holds interaction events; ${kind.name}'s ${target} source takes CSV, JSONL or Arrow`);
+    if (target !== eventsSource.name) throw new Error(`a sequence file holds interaction events; ${kind.name}'s ${target} source takes CSV, JSONL, Arrow or Parquet`);
     const events = sequenceFileToEvents(name, readFileSync(file, 'utf8'));
     const key = `${rawPrefix(dataset, target)}${name.replace(/\.txt$/i, '')}.arrow`;
     await store.put(key, rowsToArrowBytes(eventsSource, events));

@@ -1,5 +1,5 @@
 /**
- * Reads one raw input file (CSV, JSONL or Arrow IPC, optionally gzip-compressed) as a
+ * Reads one raw input file (CSV, JSONL, Arrow IPC or Parquet, optionally gzip-compressed) as a
  * stream and validates every row against its contract, handing valid rows to the caller
  * one at a time, so memory does not grow with the file. Row problems are returned, never
  * thrown, so the caller can quarantine them; problems with the file as a whole throw
@@ -9,7 +9,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
-import { RecordBatchReader } from 'apache-arrow';
+import { DataType, RecordBatchReader, tableFromIPC, util, type Decimal, type RecordBatch } from 'apache-arrow';
+// Resolves to the package's synchronous-loading Node build through its `node` export condition.
+import { ParquetFile } from 'parquet-wasm';
 import { parse as csvParser, type Options as CsvOptions } from 'csv-parse';
 import type { z } from 'zod';
 import { rowProblem, type RowProblem } from '../../schemas/events';
@@ -35,14 +37,18 @@ export interface ParsedFile<T> extends FileReport {
   rows: T[];
 }
 
-export type RawFormat = 'csv' | 'jsonl' | 'arrow';
+export type RawFormat = 'csv' | 'jsonl' | 'arrow' | 'parquet';
+
+/** Parquet is buffered whole (see parseParquet); bigger exports should be split into several files. */
+export const MAX_PARQUET_BYTES = 2 * 1024 ** 3;
 
 export function detectFormat(fileName: string): RawFormat {
   const name = fileName.toLowerCase().replace(/\.gz$/, '');
   if (name.endsWith('.csv')) return 'csv';
   if (name.endsWith('.jsonl') || name.endsWith('.ndjson')) return 'jsonl';
   if (name.endsWith('.arrow') || name.endsWith('.ipc') || name.endsWith('.feather')) return 'arrow';
-  throw new InvalidInputFileError(fileName, 'unknown format: name it .csv, .jsonl, .ndjson or .arrow (optionally .gz)');
+  if (name.endsWith('.parquet') || name.endsWith('.pq')) return 'parquet';
+  throw new InvalidInputFileError(fileName, 'unknown format: name it .csv, .jsonl, .ndjson, .arrow or .parquet (optionally .gz)');
 }
 
 /** A zod object schema: its shape names the columns a file may carry. */
@@ -113,7 +119,7 @@ export async function readRawFile<T>(
     }
   }
   const gzipped = fileName.toLowerCase().endsWith('.gz');
-  const parse = format === 'arrow' ? parseArrow : format === 'jsonl' ? parseJsonLines : parseCsv;
+  const parse = { arrow: parseArrow, parquet: parseParquet, jsonl: parseJsonLines, csv: parseCsv }[format];
   const parseContent = (content: AsyncIterable<Buffer>) => parse(file, counted(content));
   try {
     const source = Readable.from(chunks);
@@ -141,6 +147,26 @@ interface ParseContext {
   accept: (row: number, record: unknown, raw: string) => Promise<void>;
 }
 
+/**
+ * Validates every row of one Arrow record batch; returns the last row number used. 64-bit
+ * integers and decimals (Parquet's usual money type) become plain numbers, as the row
+ * contracts expect.
+ */
+async function acceptBatch(batch: RecordBatch, previousRow: number, accept: ParseContext['accept']): Promise<number> {
+  const decimalScales = new Map(batch.schema.fields.filter((f) => DataType.isDecimal(f.type)).map((f) => [f.name, (f.type as Decimal).scale]));
+  let row = previousRow;
+  for (const record of batch) {
+    row++;
+    const plain = record.toJSON() as Record<string, unknown>;
+    for (const [k, v] of Object.entries(plain)) {
+      if (typeof v === 'bigint') plain[k] = Number(v);
+      else if (v !== null && decimalScales.has(k)) plain[k] = util.bigNumToNumber(v as Parameters<typeof util.bigNumToNumber>[0], decimalScales.get(k));
+    }
+    await accept(row, plain, JSON.stringify(plain, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
+  }
+  return row;
+}
+
 async function parseArrow({ fileName, known, required, accept }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
   let reader;
   try {
@@ -152,13 +178,44 @@ async function parseArrow({ fileName, known, required, accept }: ParseContext, c
   if (!reader.schema) throw new InvalidInputFileError(fileName, 'not a readable Arrow IPC file (no schema)');
   checkHeader(fileName, reader.schema.fields.map((f) => f.name), known, required);
   let row = 0;
-  for await (const batch of reader) {
-    for (const record of batch) {
-      row++;
-      const plain = record.toJSON() as Record<string, unknown>;
-      for (const [k, v] of Object.entries(plain)) if (typeof v === 'bigint') plain[k] = Number(v);
-      await accept(row, plain, JSON.stringify(plain, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
+  for await (const batch of reader) row = await acceptBatch(batch, row, accept);
+}
+
+/**
+ * Parquet through parquet-wasm (the Rust `parquet` crate as WebAssembly, no native build):
+ * it decodes one row group at a time into Arrow, which then takes the Arrow path above, so
+ * at most one row group's rows are decoded at once. Parquet's index is in the file's
+ * footer, so the (compressed) bytes are buffered whole first, up to MAX_PARQUET_BYTES.
+ */
+async function parseParquet({ fileName, known, required, accept }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of content) {
+    size += chunk.byteLength;
+    if (size > MAX_PARQUET_BYTES) throw new InvalidInputFileError(fileName, `Parquet file over ${MAX_PARQUET_BYTES / 1024 ** 3} GiB; split the export into several files`);
+    chunks.push(chunk);
+  }
+  if (size === 0) return; // reported as an empty file by the caller
+  let file: ParquetFile;
+  try {
+    file = await ParquetFile.fromFile(new Blob(chunks));
+  } catch (error) {
+    throw new InvalidInputFileError(fileName, `not a readable Parquet file (${String((error as Error).message ?? error)})`);
+  }
+  try {
+    checkHeader(fileName, tableFromIPC(file.schema().intoIPCStream()).schema.fields.map((f) => f.name), known, required);
+    let row = 0;
+    for (let group = 0; group < file.metadata().numRowGroups(); group++) {
+      let decoded;
+      try {
+        decoded = tableFromIPC((await file.read({ rowGroups: [group] })).intoIPCStream());
+      } catch (error) {
+        throw new InvalidInputFileError(fileName, `row group ${group + 1} (after row ${row}) is not readable Parquet (${String((error as Error).message ?? error)})`);
+      }
+      for (const batch of decoded.batches) row = await acceptBatch(batch, row, accept);
     }
+  } finally {
+    file.free();
   }
 }
 

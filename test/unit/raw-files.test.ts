@@ -93,6 +93,7 @@ describe('raw event files: validation at the edge', () => {
     { name: 'a missing required column', file: 'drift.csv', content: 'user_id,item_id,timestamp\nu1,i1,2024-03-01\n', message: /missing required column\(s\) event_type/ },
     { name: 'an unknown column', file: 'drift2.csv', content: `${HEADER},coupon\n${GOOD},X\n`, message: /unknown column\(s\) coupon/ },
     { name: 'a truncated Arrow file', file: 'cut.arrow', content: rowsToArrowBytes(eventsSource, []).slice(0, 40), message: /Arrow/ },
+    { name: 'a corrupt Parquet file', file: 'events.parquet', content: Buffer.from('PAR1 these bytes are no Parquet footer PAR1'), message: /not a readable Parquet file/ },
     { name: 'a corrupt gzip file', file: 'events.csv.gz', content: Buffer.from('not gzip'), message: /gzip/ },
     { name: 'an unknown format', file: 'events.xlsx', content: 'x', message: /unknown format/ },
   ];
