@@ -53,7 +53,7 @@ export function createActivities({ store, log, client }: ActivityDeps) {
           void signalRun(ctx, STEP_PROGRESS_SIGNAL, update);
         };
         return collectSources(store, log, { dataset: ctx.config.dataset, sources: kindOf(ctx.config.kind).sources, maxBadRowFraction: ctx.config.maxBadRowFraction, onProgress });
-      }),
+      }, (collected) => collected.rowsImported),
     preprocess: (ctx: StepContext, collected: CollectResult): Promise<PreprocessResult> =>
       step('preprocess', ctx, log, () => {
         const kind = kindOf(ctx.config.kind);
@@ -62,7 +62,7 @@ export function createActivities({ store, log, client }: ActivityDeps) {
           const snapshot = await store.getJson<DatasetSnapshot>(collected.snapshot.key);
           return { kind: kind.name, ...(await kind.preprocess(createKindRuntime(store, log, ctx), snapshot)) };
         });
-      }),
+      }, (prepared) => prepared.rows),
     train: (ctx: StepContext, prepared: PreprocessResult): Promise<TrainResult> =>
       step('train', ctx, log, () => {
         const kind = kindOf(ctx.config.kind);

@@ -41,3 +41,20 @@ export function activityKey(): string | undefined {
   const info = activityContext()?.info;
   return info && `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
 }
+
+/**
+ * storeloop's step metrics, recorded through the worker's Temporal metric meter so that
+ * they are exported with the SDK's own on the worker's Prometheus address
+ * (`storeloop_step_duration_seconds`, `storeloop_step_rows_total`). Nothing outside Temporal.
+ */
+export function recordStepMetrics(step: string, kind: string, outcome: 'completed' | 'failed' | 'cancelled', seconds: number, rows?: number): void {
+  const meter = activityContext()?.metricMeter;
+  if (!meter) return;
+  const tagged = meter.withTags({ step, kind, outcome });
+  tagged.createHistogram(STEP_DURATION_METRIC, 'float', 'seconds', 'Time a lifecycle step took, retries counted separately').record(seconds);
+  if (rows !== undefined) tagged.createCounter('storeloop_step_rows', 'rows', 'Rows a lifecycle step read or produced').add(rows);
+}
+
+export const STEP_DURATION_METRIC = 'storeloop_step_duration';
+/** Steps take from milliseconds (a cached step) to hours (training). */
+export const STEP_DURATION_BUCKETS_SECONDS = [0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600];

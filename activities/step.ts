@@ -9,7 +9,7 @@ import { InvalidInputFileError } from './collect/raw-files';
 import { ChampionChangedError, NoPreviousChampionError } from './registry/serving-registry';
 import { UnknownModelKindError } from './model-kinds/registry';
 import { InputDataError } from './errors';
-import { isCancelled } from './progress';
+import { isCancelled, recordStepMetrics } from './progress';
 import { assertSafeKeySegment, IntegrityError } from './storage/object-store';
 import { InvalidWorkflowInputError } from '../schemas/lifecycle-input';
 import type { StepContext } from '../schemas/steps';
@@ -19,15 +19,19 @@ const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChang
 
 export const isNonRetryable = (error: Error) => NON_RETRYABLE.some((type) => error instanceof type);
 
-export async function step<T>(name: string, ctx: StepContext, log: Logger, work: () => Promise<T>): Promise<T> {
+/** `rowsOf` names the rows a step's result counts, for its metrics. */
+export async function step<T>(name: string, ctx: StepContext, log: Logger, work: () => Promise<T>, rowsOf?: (result: T) => number): Promise<T> {
   assertSafeKeySegment(ctx.config.dataset, 'dataset');
   const started = Date.now();
+  const seconds = () => (Date.now() - started) / 1000;
   try {
     const result = await work();
     log.info({ step: name, kind: ctx.config.kind, workflowId: ctx.workflowId, ms: Date.now() - started }, 'step finished');
+    recordStepMetrics(name, ctx.config.kind, 'completed', seconds(), rowsOf?.(result));
     return result;
   } catch (error) {
     const err = error as Error;
+    recordStepMetrics(name, ctx.config.kind, isCancelled() ? 'cancelled' : 'failed', seconds());
     if (isCancelled()) {
       // Reported as a cancellation, not a failure, so Temporal records the step as cancelled.
       log.warn({ step: name, workflowId: ctx.workflowId, ms: Date.now() - started }, 'step cancelled');

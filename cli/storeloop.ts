@@ -115,7 +115,7 @@ async function runCommand(options: RunOptions) {
   const logFile = path.join(config.local.dataDir, 'logs', 'pipeline-worker.log');
   const trainingLogFile = path.join(config.local.dataDir, 'logs', 'training-worker.log');
   const workerLog = createLogger('pipeline-worker', 'info', logFile);
-  installTemporalRuntime();
+  installTemporalRuntime('pipeline');
 
   await stackUp(log, config);
   const store = new ObjectStore(config.s3);

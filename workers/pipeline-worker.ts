@@ -2,7 +2,7 @@
 import { runWorkerProcess } from './run-worker';
 import { createPipelineWorker } from './workers';
 
-runWorkerProcess('pipeline-worker', createPipelineWorker).catch((error) => {
+runWorkerProcess('pipeline', createPipelineWorker).catch((error) => {
   console.error(error);
   process.exit(1);
 });

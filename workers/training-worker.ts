@@ -2,7 +2,7 @@
 import { runWorkerProcess } from './run-worker';
 import { createTrainingWorker } from './workers';
 
-runWorkerProcess('training-worker', createTrainingWorker).catch((error) => {
+runWorkerProcess('training', createTrainingWorker).catch((error) => {
   console.error(error);
   process.exit(1);
 });

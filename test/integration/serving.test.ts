@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs';
 import { testStack, log } from './test-stack';
 import { seedDataset, TINY, eventually } from './ops-fixtures';
+import { dashboardMetricNames } from './grafana-dashboard';
 import { runLifecycle } from '../../cli/local-run';
 import { PROJECT_ROOT, type StoreloopConfig } from '../../infra/config';
 import { stackDown, stackUp } from '../../infra/local-stack';
@@ -207,6 +208,9 @@ describe('serving the champion recommender @integration', () => {
       assert.match(after, new RegExp(`^${name}\\{`, 'm'), `${name} is exposed`);
     }
     assert.ok(!after.includes('route="/metrics"'), 'scrapes are not counted as traffic');
+    for (const name of dashboardMetricNames().filter((n) => n.startsWith('storeloop_serving_'))) {
+      assert.match(after, new RegExp(`^${name}[{ ]`, 'm'), `the dashboard queries ${name}, which serving does not export`);
+    }
   });
 
   it('answers 503 until a model has its first champion, then serves it without a restart', async () => {

@@ -25,6 +25,9 @@ Object.assign(process.env, {
   STORELOOP_TEMPORAL_PORT: String(portBase + 233),
   STORELOOP_TEMPORAL_UI_PORT: String(portBase + 1233),
   STORELOOP_S3_PORT: String(portBase + 70),
+  // Both workers export Prometheus metrics, so a test can scrape them.
+  STORELOOP_PIPELINE_METRICS_ADDRESS: `127.0.0.1:${portBase + 91}`,
+  STORELOOP_TRAINING_METRICS_ADDRESS: `127.0.0.1:${portBase + 92}`,
   S3_BUCKET: `storeloop-test-${Date.now()}`,
   // Distinctive credentials, so a leak check cannot confuse them with ordinary words.
   S3_ACCESS_KEY_ID: `AKTEST${randomBytes(6).toString('hex').toUpperCase()}`,
@@ -41,7 +44,7 @@ let started: Promise<{ config: StoreloopConfig; workers: LocalWorkers }> | undef
 
 export function testStack(): Promise<{ config: StoreloopConfig; workers: LocalWorkers }> {
   started ??= (async () => {
-    installTemporalRuntime();
+    installTemporalRuntime('pipeline');
     const config = loadConfig();
     await stackUp(log, config);
     const workers = await startLocalWorkers(config, log, path.join(config.local.dataDir, 'logs', 'training-worker-test.log'));
