@@ -64,8 +64,8 @@ function isCurrentRecord(record: Partial<RunRecord>): record is RunRecord {
 }
 
 /** Of the newest `limit` runs, those in the current record format, oldest first (keys start with the start time). */
-export async function readRunHistory(store: ObjectStore, ctx: StepContext, limit: number): Promise<RunRecord[]> {
-  const objects = (await store.list(`${runsPrefix(ctx)}/history/`)).sort((a, b) => a.key.localeCompare(b.key)).slice(-limit);
+export async function readRunHistory(store: ObjectStore, model: string, limit: number): Promise<RunRecord[]> {
+  const objects = (await store.list(`runs/${model}/history/`)).sort((a, b) => a.key.localeCompare(b.key)).slice(-limit);
   const records = await Promise.all(objects.map((o) => store.getJson<Partial<RunRecord>>(o.key)));
   return records.filter(isCurrentRecord);
 }

@@ -42,7 +42,7 @@ export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx
   const prefix = runReportPrefix(servingModelName(ctx.config), ctx.workflowId);
   const bundle = await store.getJson<ModelJson>(model.key);
   const epochs = (bundle.metadata.history ?? []) as EpochReport[];
-  const runs = await readRunHistory(store, ctx, HISTORY_RUNS);
+  const runs = await readRunHistory(store, servingModelName(ctx.config), HISTORY_RUNS);
   const versions = Object.entries(s.feedback.perVersion).sort(([, a], [, b]) => a.firstSeen.localeCompare(b.firstSeen));
   const primary = kind.metrics.specs.find((m) => m.name === s.primaryMetric)!;
   const validation = kind.metrics.validation;

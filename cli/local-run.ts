@@ -3,7 +3,7 @@
  * integration tests do. Production runs the workers as their own processes instead
  * (workers/pipeline-worker.ts, workers/training-worker.ts).
  */
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowFailedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { once } from 'node:events';
@@ -87,6 +87,17 @@ function rootCause(error: Error): string {
   return current.message;
 }
 
+/** Starts a lifecycle run; `trigger` says who or what started it, for the Temporal UI. */
+export function startLifecycle(client: Client, config: StoreloopConfig, input: LifecycleInputFields, workflowId: string, trigger: string): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  return client.workflow.start('modelLifecycle', {
+    taskQueue: config.temporal.pipelineTaskQueue,
+    workflowId,
+    // The workflow cannot read this process's environment: tell it where training runs.
+    args: [{ trainingTaskQueue: config.temporal.trainingTaskQueue, ...input }],
+    staticSummary: runTitle(input, `started by ${trigger}`),
+  });
+}
+
 /** Starts the lifecycle workflow and waits for it, reporting progress from its query. */
 export async function runLifecycle(
   client: Client,
@@ -96,13 +107,7 @@ export async function runLifecycle(
   workflowId = workflowIdFor(input),
   trigger = `storeloop run (${os.userInfo().username})`,
 ): Promise<RunOutcome> {
-  const handle = await client.workflow.start('modelLifecycle', {
-    taskQueue: config.temporal.pipelineTaskQueue,
-    workflowId,
-    // The workflow cannot read this process's environment: tell it where training runs.
-    args: [{ trainingTaskQueue: config.temporal.trainingTaskQueue, ...input }],
-    staticSummary: runTitle(input, `started by ${trigger}`),
-  });
+  const handle = await startLifecycle(client, config, input, workflowId, trigger);
   let lastProgress: LifecycleProgress | null = null;
   let inFlight: Promise<void> = Promise.resolve();
   const poll = setInterval(() => {

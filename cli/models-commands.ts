@@ -6,8 +6,8 @@
 import { Command } from 'commander';
 import {
   applyAliasChange,
-  listModels,
   listVersions,
+  modelOverviews,
   planPromotion,
   planRollback,
   readChampion,
@@ -37,14 +37,7 @@ export function modelsCommand(): Command {
     .option('--json', 'print one JSON object for scripts')
     .action((options: JsonOption) =>
       withStore(async (store) => {
-        const rows = await Promise.all(
-          (await listModels(store)).map(async (model) => {
-            const [champion, versions] = await Promise.all([readChampion(store, model), listVersions(store, model)]);
-            const live = versions.find((v) => v.version === champion?.alias.version);
-            const primary = live?.primaryMetric ?? null;
-            return { model, kind: live?.kind ?? null, champion: champion?.alias.version ?? null, metric: primary, value: primary && live ? live.metrics[primary] : null, since: champion?.alias.promotedAt ?? null, by: champion?.alias.promotedBy ?? null, versions: versions.length };
-          }),
-        );
+        const rows = await modelOverviews(store);
         output(options, { models: rows }, () => table(rows.map((r) => ({ ...r, value: r.value === null ? '-' : r.value.toFixed(4) }))));
       }),
     );

@@ -11,6 +11,7 @@ import { explain, jsonObject } from './command-kit';
 import { scheduleCommand } from './schedule-commands';
 import { modelsCommand } from './models-commands';
 import { runsCommand } from './runs-commands';
+import { runConsole } from '../console/main';
 import { runningStepLabel } from '../schemas/progress';
 import cliProgress from 'cli-progress';
 import { loadConfig, describeConfig, usesLocalStack, type StoreloopConfig } from '../infra/config';
@@ -218,6 +219,11 @@ program
     console.log(`next: storeloop run --kind ${kind.name} --dataset ${result.dataset}  (serves model ${servingModelName({ dataset: result.dataset, kind: kind.name })})`);
     store.client.destroy();
   });
+
+program
+  .command('console')
+  .description('the web console: models, versions, runs, and actions with STORELOOP_CONSOLE_TOKEN (STORELOOP_CONSOLE_PORT, default 8090)')
+  .action(() => runConsole());
 
 program.addCommand(scheduleCommand());
 program.addCommand(modelsCommand());

@@ -8,7 +8,7 @@
 import { table, getBorderCharacters } from 'table';
 
 const NUMERIC_CELL = /^[-+]?(\d[\d,]*\.?\d*|\.\d+)(e[-+]?\d+)?\s?(%|×|x|ms|s|MiB|GiB)?$/i;
-const PLACEHOLDER_CELL = /^(|n\/a|-|—)$/;
+const PLACEHOLDER_CELL = /^(|n\/a|-|–|—)$/;
 
 export type Cell = string | number | null | undefined;
 

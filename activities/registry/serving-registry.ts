@@ -150,6 +150,29 @@ export interface AliasChange {
   expected: ChampionRef | null;
 }
 
+/** One line per served model: its champion and how good it is, for the CLI's list and the console. */
+export interface ModelOverview {
+  model: string;
+  kind: string | null;
+  champion: string | null;
+  metric: string | null;
+  value: number | null;
+  since: string | null;
+  by: string | null;
+  versions: number;
+}
+
+export async function modelOverviews(store: ObjectStore): Promise<ModelOverview[]> {
+  return Promise.all(
+    (await listModels(store)).map(async (model) => {
+      const [champion, versions] = await Promise.all([readChampion(store, model), listVersions(store, model)]);
+      const live = versions.find((v) => v.version === champion?.alias.version);
+      const metric = live?.primaryMetric ?? null;
+      return { model, kind: live?.kind ?? null, champion: champion?.alias.version ?? null, metric, value: metric && live ? (live.metrics[metric] ?? null) : null, since: champion?.alias.promotedAt ?? null, by: champion?.alias.promotedBy ?? null, versions: versions.length };
+    }),
+  );
+}
+
 /** Decides an operator's promotion of an existing version; apply it with swapChampion. */
 export async function planPromotion(store: ObjectStore, model: string, version: string, note: OperatorNote): Promise<AliasChange> {
   if (!(await store.head(`${versionPrefix(model, version)}/manifest.json`))) throw new VersionNotFoundError(model, version);
