@@ -148,29 +148,31 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   app.get('/runs', async (_request, reply) => html(reply, layout('Runs', runsTable(await recentRuns(), links))));
 
   app.get<{ Params: { model: string } }>('/models/:model', async (request, reply) => html(reply, await renderModel(modelName(request))));
-  app.post<{ Params: { model: string } }>('/models/:model/promote', async (request, reply) => {
+  /** An action on a model: its outcome, or why it was refused, is shown on the model's page. */
+  async function modelAction(request: FastifyRequest<{ Params: { model: string } }>, reply: FastifyReply, act: (model: string, form: Action) => Promise<string>) {
     const model = modelName(request);
     try {
-      const form = authorise(request);
+      const done = await act(model, authorise(request));
+      return html(reply, await renderModel(model, { ok: true, text: done }));
+    } catch (error) {
+      const refused = refusal(error);
+      return html(reply, await renderModel(model, { ok: false, text: refused.message }), refused.status);
+    }
+  }
+
+  app.post<{ Params: { model: string } }>('/models/:model/promote', (request, reply) =>
+    modelAction(request, reply, async (model, form) => {
       if (!form.version) throw new ActionRefused(400, 'refused: version: required');
       const alias = await checkedAliasChange(model, form, () => planPromotion(store, model, form.version!, { by: `${form.by} (console)`, reason: form.reason }));
-      return html(reply, await renderModel(model, { ok: true, text: `${alias.version} is the champion now (was ${alias.previous ?? 'none'})` }));
-    } catch (error) {
-      const refused = refusal(error);
-      return html(reply, await renderModel(model, { ok: false, text: refused.message }), refused.status);
-    }
-  });
-  app.post<{ Params: { model: string } }>('/models/:model/rollback', async (request, reply) => {
-    const model = modelName(request);
-    try {
-      const form = authorise(request);
+      return `${alias.version} is the champion now (was ${alias.previous ?? 'none'})`;
+    }),
+  );
+  app.post<{ Params: { model: string } }>('/models/:model/rollback', (request, reply) =>
+    modelAction(request, reply, async (model, form) => {
       const alias = await checkedAliasChange(model, form, () => planRollback(store, model, { by: `${form.by} (console)`, reason: form.reason }));
-      return html(reply, await renderModel(model, { ok: true, text: `rolled back: ${alias.version} is the champion again` }));
-    } catch (error) {
-      const refused = refusal(error);
-      return html(reply, await renderModel(model, { ok: false, text: refused.message }), refused.status);
-    }
-  });
+      return `rolled back: ${alias.version} is the champion again`;
+    }),
+  );
   app.post<{ Params: { model: string } }>('/models/:model/retrain', async (request, reply) => {
     const model = modelName(request);
     try {
@@ -186,21 +188,17 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
       return html(reply, await renderModel(model, { ok: false, text: refused.message }), refused.status);
     }
   });
-  app.post<{ Params: { model: string; action: string } }>('/models/:model/schedule/:action', async (request, reply) => {
-    const model = modelName(request);
-    try {
-      const form = authorise(request);
-      const action = request.params.action;
-      if (action === 'pause') await scheduleHandle(client, model).pause(`${form.by} (console): ${form.reason}`);
-      else if (action === 'unpause') await scheduleHandle(client, model).unpause(`${form.by} (console): ${form.reason}`);
+  app.post<{ Params: { model: string; action: string } }>('/models/:model/schedule/:action', (request, reply) =>
+    modelAction(request, reply, async (model, form) => {
+      const { action } = request.params;
+      const note = `${form.by} (console): ${form.reason}`;
+      if (action === 'pause') await scheduleHandle(client, model).pause(note);
+      else if (action === 'unpause') await scheduleHandle(client, model).unpause(note);
       else if (action === 'trigger') await triggerSchedule(client, model);
       else throw new ActionRefused(404, `refused: no schedule action ${action}`);
-      return html(reply, await renderModel(model, { ok: true, text: `schedule of ${model}: ${action} done` }));
-    } catch (error) {
-      const refused = refusal(error);
-      return html(reply, await renderModel(model, { ok: false, text: refused.message }), refused.status);
-    }
-  });
+      return `schedule of ${model}: ${action} done`;
+    }),
+  );
 
   app.get<{ Params: { workflowId: string } }>('/runs/:workflowId', async (request, reply) => {
     try {

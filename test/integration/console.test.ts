@@ -5,36 +5,30 @@
  * champion, are refused. Screenshots of the main pages go to .data/screenshots/.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { openBrowser, skipWithoutChromium, type Browser } from './browser';
 import { testStack, log } from './test-stack';
 import { seedDataset, TINY } from './ops-fixtures';
 import { runLifecycle } from '../../cli/local-run';
 import { applyAliasChange, planPromotion, readChampion, readVersionManifest, versionPrefix } from '../../activities/registry/serving-registry';
 import { startConsole, type ConsoleServer } from '../../console/server';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'console-test-token';
 const SCREENSHOTS = path.join(process.env.STORELOOP_DATA_DIR ?? '.data', 'screenshots');
 
 describe('the web console in a real browser @integration', function () {
-  let browser: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: Browser | undefined;
   let server: ConsoleServer | undefined;
 
   before(function () {
-    if (!existsSync(CHROMIUM)) {
-      console.warn(`  skipped: ${CHROMIUM} is absent (apt-get install -y chromium; .ci/run installs it)`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
   });
 
   after(async () => {
     await browser?.close();
     await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   async function submitRollback(page: Page, token: string): Promise<void> {
@@ -62,9 +56,8 @@ describe('the web console in a real browser @integration', function () {
     await applyAliasChange(store, await planPromotion(store, model, second, { by: 'bob', reason: 'try b' }));
 
     server = await startConsole({ store, client: workers.client, config, log, token: TOKEN });
-    profile = mkdtempSync(path.join(os.tmpdir(), 'storeloop-console-'));
-    browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
-    const page = browser.pages()[0] ?? (await browser.newPage());
+    browser = await openBrowser();
+    const { page } = browser;
     mkdirSync(SCREENSHOTS, { recursive: true });
 
     await page.goto(server.url);

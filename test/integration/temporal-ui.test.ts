@@ -4,30 +4,20 @@
  * a retraining exactly as an operator would, and sees the run complete.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { testStack } from './test-stack';
+import { openBrowser, skipWithoutChromium, type Browser } from './browser';
 import { eventually, seedDataset, TINY } from './ops-fixtures';
 import type { LifecycleSummary } from '../../workflows/lifecycle';
 
-const CHROMIUM = '/usr/bin/chromium';
-
 describe('retraining from the Temporal UI in a real browser @integration', function () {
-  let browser: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: Browser | undefined;
 
   before(function () {
-    if (!existsSync(CHROMIUM)) {
-      console.warn(`  skipped: ${CHROMIUM} is absent (apt-get install -y chromium; .ci/run installs it)`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
   });
 
   after(async () => {
     await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   it('starts modelLifecycle through the Start Workflow form and shows it completed', async () => {
@@ -39,13 +29,8 @@ describe('retraining from the Temporal UI in a real browser @integration', funct
     const settings = (await (await fetch(`${config.temporal.uiUrl}/api/v1/settings`)).json()) as Record<string, unknown>;
     assert.deepEqual([settings.StartWorkflowDisabled, settings.DisableWriteActions], [false, false]);
 
-    profile = mkdtempSync(path.join(os.tmpdir(), 'storeloop-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    const page = browser.pages()[0] ?? (await browser.newPage());
+    browser = await openBrowser();
+    const { page } = browser;
     const workflowId = `ui-retrain-${Date.now()}`;
     const input = { dataset, trainingTaskQueue: config.temporal.trainingTaskQueue, force: true, hyperparameters: TINY };
 
