@@ -10,7 +10,7 @@
  * (tfjs-node logs and fails with an opaque status; jpeg-js may return a half-grey image),
  * applies EXIF orientation, and does not depend on the optional native TensorFlow install.
  */
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 
 export type ImageRejection = 'empty' | 'too-many-bytes' | 'unsupported-format' | 'too-many-pixels' | 'truncated' | 'corrupt';
 
@@ -56,7 +56,7 @@ export interface DecodedImage {
 export async function decodeImage(bytes: Uint8Array, size: number, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<DecodedImage> {
   if (bytes.length === 0) throw new ImageRejectedError('empty', 'no bytes');
   if (bytes.length > limits.maxBytes) throw new ImageRejectedError('too-many-bytes', `${bytes.length} bytes, the limit is ${limits.maxBytes}`);
-  let metadata: sharp.Metadata;
+  let metadata: Metadata;
   try {
     metadata = await sharp(bytes).metadata();
   } catch (error) {
