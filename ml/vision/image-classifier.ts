@@ -29,8 +29,12 @@ import type { Checkpoint as GenericCheckpoint, NamedTensor, TrainingHooks, Train
 export type FeatureExtractor = typeof BACKBONE_ARCHITECTURE | 'small-cnn';
 
 /**
- * Defaults chosen on the official validation split of Grocery Store (never its test split),
- * and meant for any shop's photos: nothing here names a class count or an image count.
+ * Defaults chosen on the official validation split of Grocery Store (296 photos, never its
+ * test split), frozen EfficientNet-Lite0 at 224: validation fine top-1 70.6% with dropout 0.3
+ * and no weight decay, 74.3% with dropout 0.5 and weight decay 3e-4 (patience 12); 4 views
+ * against 1 (no augmentation): 70.6% against 67.2%. Standardised, square-rooted or
+ * L2-normalised features did not help (69.6-73.6%). Meant for any shop's photos: nothing
+ * here names a class count or an image count.
  */
 export const ImageHyperparameters = z
   .object({
@@ -39,9 +43,11 @@ export const ImageHyperparameters = z
     batchSize: z.number().int().min(4).max(1024).default(64),
     epochs: z.number().int().min(1).max(500).default(100),
     /** Stop after this many epochs without a better validation fine accuracy. */
-    patience: z.number().int().min(1).max(100).default(8),
+    patience: z.number().int().min(1).max(100).default(12),
     /** On the features, before the softmax layers. */
-    dropout: z.number().min(0).max(0.9).default(0.3),
+    dropout: z.number().min(0).max(0.9).default(0.5),
+    /** L2 penalty on the softmax layers' kernels, added to the loss. */
+    weightDecay: z.number().min(0).max(1).default(0.0003),
     /** Frozen backbone: the plain image plus this many minus one augmented copies of each training image. */
     augmentedViews: z.number().int().min(1).max(16).default(4),
     /** Small CNN: channels of each stage, and the square input side. */
@@ -265,6 +271,12 @@ export interface ImageTrainOptions extends TrainingHooks<ImageTrainingState> {
   backbone?: EfficientNetLite0;
   /** Called as the frozen backbone's feature views are computed (they take most of the time). */
   onFeatures?: (done: number, total: number) => void;
+  /**
+   * The frozen backbone's features, if already computed (computeFeatureViews; e.g. kept as a
+   * content-addressed artifact): training views [views, train images, features] and
+   * validation [validation images, features]. They stay the caller's.
+   */
+  features?: { train: tf.Tensor3D; validation: tf.Tensor2D };
 }
 
 export interface ImageTrainResult extends TrainingOutcome {
@@ -294,17 +306,20 @@ export function topKAccuracy(scores: Float32Array, labels: Int32Array, classes: 
 }
 
 /**
- * Frozen-backbone features [views, images, features] of the training images: view 0 the
- * plain image, the others augmented (draws from `rng`).
+ * Frozen-backbone features [views, images, features]: view 0 of the plain images, the
+ * others of augmented copies, a pure function of the seed. With views = 1, the features
+ * of validation or test images.
  */
-function featureViews(classifier: ImageClassifier, data: LabelledImages, views: number, rng: () => number, onFeatures?: (done: number, total: number) => void): tf.Tensor3D {
+export function computeFeatureViews(backbone: EfficientNetLite0, data: LabelledImages, views: number, seed: number, onFeatures?: (done: number, total: number) => void): tf.Tensor3D {
+  if (data.size !== backbone.inputSize) throw new Error(`images are ${data.size}x${data.size}; the backbone takes ${backbone.inputSize}x${backbone.inputSize}`);
+  const rng = seededRng(`image-${seed}-views`);
   const total = views * data.images.length;
   const chunks: tf.Tensor2D[][] = Array.from({ length: views }, () => []);
   let done = 0;
   for (let start = 0; start < data.images.length; start += SCORING_CHUNK) {
     const images = pixelBatch(data.images.slice(start, start + SCORING_CHUNK), data.size);
     for (let view = 0; view < views; view++) {
-      chunks[view].push(tf.tidy(() => classifier.features(view === 0 ? images : augmentBatch(images, classifier.config.inputSize, rng))));
+      chunks[view].push(tf.tidy(() => backbone.features(view === 0 ? images : augmentBatch(images, backbone.inputSize, rng))));
       done += images.shape[0];
       onFeatures?.(done, total);
     }
@@ -335,9 +350,14 @@ export async function trainImageClassifier(options: ImageTrainOptions): Promise<
   const state: ImageTrainingState = resumeFrom ? structuredClone(resumeFrom.state) : { ...freshLoopState(rng), run };
   const frozen = config.extractor === BACKBONE_ARCHITECTURE;
   // The views are a pure function of the seed, so a resumed run recomputes the same ones.
-  const views = frozen ? featureViews(classifier, train, hp.augmentedViews, seededRng(`image-${hp.seed}-views`), options.onFeatures) : undefined;
+  const given = options.features;
+  if (given && (given.train.shape[0] !== hp.augmentedViews || given.train.shape[1] !== train.fine.length || given.validation.shape[0] !== validation.fine.length)) {
+    throw new Error(`precomputed features [${given.train.shape}] / [${given.validation.shape}] do not match ${hp.augmentedViews} views of ${train.fine.length} training and ${validation.fine.length} validation images`);
+  }
+  const computed = frozen && !given ? { train: computeFeatureViews(backbone!, train, hp.augmentedViews, hp.seed, options.onFeatures), validation: tf.tidy(() => tf.squeeze(computeFeatureViews(backbone!, validation, 1, hp.seed), [0]) as tf.Tensor2D) } : undefined;
   const featureSeconds = (Date.now() - started) / 1000;
-  const validationFeatures = frozen ? tf.tidy(() => tf.concat(chunked(validation.images).map((c) => classifier.features(pixelBatch(c, config.inputSize))))) : undefined;
+  const views = frozen ? (given ?? computed)!.train : undefined;
+  const validationFeatures = frozen ? (given ?? computed)!.validation : undefined;
   const rows = Array.from({ length: train.images.length }, (_, i) => i);
   const rowOrder = (epoch: number) => shuffled(rows, seededRng(`image-${hp.seed}-epoch-${epoch}`));
   let order = rowOrder(state.epoch);
@@ -373,7 +393,10 @@ export async function trainImageClassifier(options: ImageTrainOptions): Promise<
           const frozenFeatures = views && tf.gatherND(views, tf.tensor2d(picked.flatMap((row, j) => [viewOf[j], row]), [picked.length, 2], 'int32'));
           return optimizer.minimize(() => {
             const logits = classifier.logits((frozenFeatures as tf.Tensor2D | undefined) ?? classifier.features(augmented!), hp.dropout, dropoutSeed);
-            return tf.add(tf.mean(sparseSoftmaxCrossEntropy(logits.fine, fine)), tf.mean(sparseSoftmaxCrossEntropy(logits.coarse, coarse)));
+            const crossEntropy: tf.Scalar = tf.add(tf.mean(sparseSoftmaxCrossEntropy(logits.fine, fine)), tf.mean(sparseSoftmaxCrossEntropy(logits.coarse, coarse)));
+            if (hp.weightDecay === 0) return crossEntropy;
+            const kernels = ['fine/kernel', 'coarse/kernel'].map((name) => tf.sum(tf.square(classifier.variables.get(name)!)));
+            return tf.add(crossEntropy, tf.mul(hp.weightDecay, tf.addN(kernels))) as tf.Scalar;
           });
         });
         augmented?.dispose();
@@ -395,12 +418,6 @@ export async function trainImageClassifier(options: ImageTrainOptions): Promise<
     throw error;
   } finally {
     optimizer.dispose();
-    for (const tensor of [views, validationFeatures]) tensor?.dispose();
+    if (computed) tf.dispose([computed.train, computed.validation]);
   }
-}
-
-function chunked<T>(values: readonly T[], size = SCORING_CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let start = 0; start < values.length; start += size) out.push(values.slice(start, start + size));
-  return out;
 }
