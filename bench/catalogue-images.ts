@@ -17,8 +17,8 @@ import { parse } from 'csv-parse/sync';
 import { selectBackend } from '../ml/backend';
 import { PROJECT_ROOT } from '../infra/config';
 import { decodeImage, ImageRejectedError } from '../ml/vision/decode';
-import { BACKBONE_ARCHITECTURE, backboneInstalled, EfficientNetLite0 } from '../ml/vision/efficientnet-lite';
-import { ImageClassifier, ImageHyperparameters, topKAccuracy, trainImageClassifier, type FeatureExtractor, type LabelledImages } from '../ml/vision/image-classifier';
+import { BACKBONE_ARCHITECTURE, sharedBackbone } from '../ml/vision/efficientnet-lite';
+import { availableExtractor, ImageClassifier, ImageHyperparameters, topKAccuracy, trainImageClassifier, type FeatureExtractor, type LabelledImages } from '../ml/vision/image-classifier';
 import { formatTable } from './table';
 
 const DATASETS_README = path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'README.md');
@@ -133,7 +133,7 @@ function publishedAccuracy(): { fine: number; coarse: number } | null {
 
 export async function runImageBench(options: { images: string; extractors?: FeatureExtractor[]; hp?: Record<string, unknown>; progress?: (line: string) => void }): Promise<ImageBenchResult> {
   const datasetDir = existsSync(path.join(options.images, 'dataset')) ? path.join(options.images, 'dataset') : options.images;
-  const extractors = options.extractors ?? [backboneInstalled() ? BACKBONE_ARCHITECTURE : 'small-cnn'];
+  const extractors = options.extractors ?? [availableExtractor()];
   const progress = options.progress ?? (() => undefined);
   const backend = await selectBackend();
   const loadAverage = os.loadavg()[0];
@@ -145,7 +145,7 @@ export async function runImageBench(options: { images: string; extractors?: Feat
   let majority: ImageBenchResult['majority'] = { top1Fine: 0, top1Coarse: 0, top5Fine: 0, top5Coarse: 0 };
   for (const extractor of extractors) {
     const hp = ImageHyperparameters.parse({ ...options.hp, extractor });
-    const backbone = extractor === BACKBONE_ARCHITECTURE ? EfficientNetLite0.load() : undefined;
+    const backbone = extractor === BACKBONE_ARCHITECTURE ? sharedBackbone() : undefined;
     const size = ImageClassifier.configFor(hp, classes.fine, classes.coarse, backbone).inputSize;
     progress(`${extractor}: decoding at ${size}x${size}`);
     const decoded = { train: await decodeSplit(splits.train, size, classes), validation: await decodeSplit(splits.validation, size, classes), test: await decodeSplit(splits.test, size, classes) };
@@ -186,7 +186,6 @@ export async function runImageBench(options: { images: string; extractors?: Feat
       validationTop1Fine: result.history[result.bestEpoch - 1]?.validation ?? 0,
     });
     result.classifier.dispose();
-    backbone?.dispose();
   }
   return { dataset: path.basename(path.resolve(options.images)), counts, rejected, models, majority, published: publishedAccuracy(), backend: backend.name, loadAverage };
 }

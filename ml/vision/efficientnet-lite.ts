@@ -104,3 +104,15 @@ export class EfficientNetLite0 {
     this.weights.clear();
   }
 }
+
+const loaded = new Map<string, EfficientNetLite0>();
+
+/** One backbone per directory per process (18 MB of weights), for serving and training alike; never disposed. */
+export function sharedBackbone(dir = defaultBackboneDir()): EfficientNetLite0 {
+  let backbone = loaded.get(dir);
+  if (!backbone) {
+    backbone = EfficientNetLite0.load(dir);
+    loaded.set(dir, backbone);
+  }
+  return backbone;
+}

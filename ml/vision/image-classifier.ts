@@ -23,10 +23,15 @@ import { splitCheckpointTensors } from '../training-hooks';
 import { freshLoopState, loopOutcome, runEpochs, type LoopState } from '../training-loop';
 import { augmentBatch } from './augment';
 import { decodeImage, DEFAULT_IMAGE_LIMITS, type ImageLimits } from './decode';
-import { BACKBONE_ARCHITECTURE, BACKBONE_FEATURES, BACKBONE_INPUT_SIZE, type EfficientNetLite0 } from './efficientnet-lite';
+import { BACKBONE_ARCHITECTURE, BACKBONE_FEATURES, BACKBONE_INPUT_SIZE, backboneInstalled, sharedBackbone, type EfficientNetLite0 } from './efficientnet-lite';
 import type { Checkpoint as GenericCheckpoint, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
 
 export type FeatureExtractor = typeof BACKBONE_ARCHITECTURE | 'small-cnn';
+
+/** The pretrained backbone where `npm run vision:install` put it, else the from-scratch CNN. */
+export function availableExtractor(): FeatureExtractor {
+  return backboneInstalled() ? BACKBONE_ARCHITECTURE : 'small-cnn';
+}
 
 /**
  * Defaults chosen on the official validation split of Grocery Store (296 photos, never its
@@ -179,6 +184,11 @@ export class ImageClassifier {
       variables.set(name, tf.variable(tensor, true));
     }
     return new ImageClassifier(config, variables, backbone);
+  }
+
+  /** A stored classifier, with the process's shared backbone when it was trained on one. */
+  static load(config: ImageClassifierConfig, tensors: Record<string, tf.Tensor>): ImageClassifier {
+    return ImageClassifier.fromWeights(config, tensors, config.extractor === BACKBONE_ARCHITECTURE ? sharedBackbone() : undefined);
   }
 
   namedWeights(): NamedTensor[] {

@@ -150,6 +150,9 @@ describe('vision: EfficientNet-Lite0 backbone', function () {
       const tensors = Object.fromEntries(result.classifier.namedWeights().map(({ name, tensor }) => [name, tensor]));
       assert.deepEqual(Object.keys(tensors).sort(), ['coarse/bias', 'coarse/kernel', 'fine/bias', 'fine/kernel'], 'the backbone is not part of the trained weights');
       assert.throws(() => ImageClassifier.fromWeights(result.classifier.config, tensors), /backbone/);
+      const reloaded = ImageClassifier.load(JSON.parse(JSON.stringify(result.classifier.config)), tensors);
+      assert.deepEqual(Array.from(reloaded.probabilities(heldOut.images.slice(0, 4)).fine), Array.from(result.classifier.probabilities(heldOut.images.slice(0, 4)).fine));
+      reloaded.dispose();
       assert.throws(() => ImageClassifier.fromWeights({ ...result.classifier.config, backboneSha256: 'other' }, tensors, backbone), /trained on backbone weights other/);
     } finally {
       result.classifier.dispose();
