@@ -346,11 +346,11 @@ export async function trainImageClassifier(options: ImageTrainOptions): Promise<
   const config = ImageClassifier.configFor(hp, options.fineClasses, options.coarseClasses, backbone);
   const fineCount = config.fineClasses.length;
   if (fineCount < 2) throw new Error(`image training needs at least two fine classes, got ${fineCount}`);
-  if (train.images.length === 0 || validation.images.length === 0) throw new Error('image training needs training and validation images');
+  if (train.fine.length === 0 || validation.fine.length === 0) throw new Error('image training needs training and validation images');
   for (const [split, data] of [['training', train], ['validation', validation]] as const) {
     if (data.size !== config.inputSize) throw new Error(`${split} images are ${data.size}x${data.size}; the ${config.extractor} extractor takes ${config.inputSize}x${config.inputSize}`);
   }
-  const run = JSON.stringify({ hp, fine: config.fineClasses, coarse: config.coarseClasses, train: train.images.length, validation: validation.images.length, backbone: config.backboneSha256 });
+  const run = JSON.stringify({ hp, fine: config.fineClasses, coarse: config.coarseClasses, train: train.fine.length, validation: validation.fine.length, backbone: config.backboneSha256 });
   if (resumeFrom && resumeFrom.state.run !== run) throw new Error('the checkpoint is from a run with other data or hyperparameters');
   const started = Date.now();
   const restored = resumeFrom && splitCheckpointTensors(resumeFrom.tensors);
@@ -364,23 +364,29 @@ export async function trainImageClassifier(options: ImageTrainOptions): Promise<
   if (given && (given.train.shape[0] !== hp.augmentedViews || given.train.shape[1] !== train.fine.length || given.validation.shape[0] !== validation.fine.length)) {
     throw new Error(`precomputed features [${given.train.shape}] / [${given.validation.shape}] do not match ${hp.augmentedViews} views of ${train.fine.length} training and ${validation.fine.length} validation images`);
   }
-  const computed = frozen && !given ? { train: computeFeatureViews(backbone!, train, hp.augmentedViews, hp.seed, options.onFeatures), validation: tf.tidy(() => tf.squeeze(computeFeatureViews(backbone!, validation, 1, hp.seed), [0]) as tf.Tensor2D) } : undefined;
-  const featureSeconds = (Date.now() - started) / 1000;
-  const views = frozen ? (given ?? computed)!.train : undefined;
-  const validationFeatures = frozen ? (given ?? computed)!.validation : undefined;
-  const rows = Array.from({ length: train.images.length }, (_, i) => i);
+  let computed: { train: tf.Tensor3D; validation: tf.Tensor2D } | undefined;
+  let views: tf.Tensor3D | undefined;
+  let validationFeatures: tf.Tensor2D | undefined;
+  let featureSeconds = 0;
+  const rows = Array.from({ length: train.fine.length }, (_, i) => i);
   const rowOrder = (epoch: number) => shuffled(rows, seededRng(`image-${hp.seed}-epoch-${epoch}`));
   let order = rowOrder(state.epoch);
 
   const validationAccuracy = async () => {
-    if (!validationFeatures) return accuracyOf(classifier.scaledLogits(validation.images).fine, validation.fine, fineCount);
-    const logits = tf.tidy(() => classifier.logits(validationFeatures).fine);
+    const features = validationFeatures;
+    if (!features) return accuracyOf(classifier.scaledLogits(validation.images).fine, validation.fine, fineCount);
+    const logits = tf.tidy(() => classifier.logits(features).fine);
     const scores = (await logits.data()) as Float32Array;
     logits.dispose();
     return accuracyOf(scores, validation.fine, fineCount);
   };
 
   try {
+    if (frozen) {
+      computed = given ? undefined : { train: computeFeatureViews(backbone!, train, hp.augmentedViews, hp.seed, options.onFeatures), validation: tf.tidy(() => tf.squeeze(computeFeatureViews(backbone!, validation, 1, hp.seed), [0]) as tf.Tensor2D) };
+      ({ train: views, validation: validationFeatures } = (given ?? computed)!);
+      featureSeconds = (Date.now() - started) / 1000;
+    }
     if (restored) optimizer.setWeights(restored.optimizer);
     await runEpochs({
       ...options,
