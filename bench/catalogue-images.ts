@@ -8,6 +8,12 @@
  * calibration, test only for the numbers below. The table prints our models beside the
  * majority-class baseline and the published ImageNet-pretrained results (read from
  * ../shared/datasets/README.md). Nothing is tuned per dataset: the defaults run.
+ *
+ * Measured on Grocery Store (official split, test 2,485 photos; 2 cores shared, 1-min load
+ * 5-10), fine / coarse top-1, fine / coarse top-5, train seconds:
+ *   EfficientNet-Lite0 frozen + heads: 70.6% / 82.9%, 94.5% / 97.0%, 389 s (362 s of it features)
+ *   small CNN from scratch, --hp '{"epochs":25}': 50.7% / 61.4%, 87.0% / 91.5%, 908 s (still improving)
+ *   majority class: 2.7% / 11.1%; published ImageNet-pretrained CNNs: ~86% / ~92%.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';

@@ -12,6 +12,8 @@
  * - 'small-cnn': a from-scratch CNN (3x3 conv + ReLU + 2x2 max-pool per stage, global
  *   average pooling), trained end to end on images augmented afresh at every step. The
  *   fallback where the backbone is not installed, and the from-scratch number of the bench.
+ *   Far slower: 25-60 s an epoch on Grocery Store's 2,640 photos at 64x64 on 2 busy cores,
+ *   where the frozen backbone's features take ~6 min once and the head seconds an epoch.
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
