@@ -119,7 +119,9 @@ describe('vision: EfficientNet-Lite0 backbone', function () {
   before(async function () {
     // Installed by `npm run vision:install`; the weights are never fetched at run time.
     if (!backboneInstalled()) this.skip();
-    await selectBackend();
+    // 4.6M weights at 224x224: seconds on native TensorFlow, minutes on the JavaScript fallback.
+    const { name } = await selectBackend();
+    if (name !== 'tensorflow' && name !== 'tensorflow-gpu') this.skip();
     backbone = EfficientNetLite0.load();
   });
 
