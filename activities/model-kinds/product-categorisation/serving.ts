@@ -24,7 +24,7 @@ import { readTable, tableFromColumns } from '../../storage/arrow-io';
 import { artifactOf } from '../../kind-runtime';
 import { MAX_TITLE_CHARS, offerTitle } from './rows';
 import { preparedOffers } from './prepare';
-import { encodeOffers, networksOf, splitWeights, type CatalogueModelConfig } from './model';
+import { encodeOffers, splitWeights, type CatalogueModelConfig } from './model';
 import type { KindRuntime, ModelUnderTest, ServingHandler, VersionToLoad } from '../contract';
 import type { ArtifactRef } from '../../../schemas/artifacts';
 import type { PreprocessResult } from '../../../schemas/steps';
@@ -54,36 +54,52 @@ function indexSchema(dimension: number): Schema {
  */
 export async function buildCatalogueIndex(rt: KindRuntime, prepared: PreprocessResult, model: ModelUnderTest): Promise<Record<string, ArtifactRef>> {
   const config = model.bundle.config as unknown as CatalogueModelConfig;
-  const networks = networksOf(config, model.bundle.tensors);
-  try {
-    if (!networks.encoder || !config.matching) return {};
-    const data = encodeOffers(preparedOffers(await rt.readTable(artifactOf(prepared, 'offers'))), new Tokenizer(config.tokenizer));
-    const rows = Array.from(data.products.keys()).filter((i) => data.products[i] !== null);
-    const ids = [...new Set(rows.map((i) => data.products[i]!))].sort();
-    const indexOf = new Map(ids.map((id, i) => [id, i]));
-    const productOfRow = Int32Array.from(rows, (i) => indexOf.get(data.products[i]!)!);
-    const { dimension } = config.matching.encoder;
-    const index = ProductIndex.fromOffers(networks.encoder.embed(rows.map((i) => data.encoded[i])), productOfRow, ids.length, dimension);
-    const titles: string[] = new Array(ids.length);
-    const offers = new Int32Array(ids.length);
-    const categoryCounts = ids.map(() => new Map<string, number>());
-    rows.forEach((row, r) => {
-      const p = productOfRow[r];
-      titles[p] ??= data.titles[row];
-      offers[p]++;
-      const label = data.categoryLabels[row];
-      if (label >= 0) categoryCounts[p].set(data.categories[label], (categoryCounts[p].get(data.categories[label]) ?? 0) + 1);
-    });
-    const categories = categoryCounts.map((counts) => [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? null);
-    const schema = indexSchema(dimension);
-    const embeddingType = schema.fields[4].type as FixedSizeList<Float32>;
-    const embedding = makeVector(makeData({ type: embeddingType, length: ids.length, nullCount: 0, child: makeData({ type: new Float32(), length: index.vectors.length, data: index.vectors }) }));
-    const table = tableFromColumns(schema, { product_id: ids, category: categories, title: titles, offers, embedding });
-    rt.log.info({ products: ids.length, dimension }, 'catalogue index built');
-    return { [CATALOGUE_INDEX]: await rt.putTable(CATALOGUE_INDEX, table) };
-  } finally {
-    networks.dispose();
-  }
+  const encoder = encoderWeights(config, plainWeights(model.bundle.tensors));
+  if (!encoder || !config.matching) return {};
+  const data = encodeOffers(preparedOffers(await rt.readTable(artifactOf(prepared, 'offers'))), new Tokenizer(config.tokenizer));
+  const rows = Array.from(data.products.keys()).filter((i) => data.products[i] !== null);
+  const ids = [...new Set(rows.map((i) => data.products[i]!))].sort();
+  const indexOf = new Map(ids.map((id, i) => [id, i]));
+  const productOfRow = Int32Array.from(rows, (i) => indexOf.get(data.products[i]!)!);
+  const { dimension } = config.matching.encoder;
+  // Embedded as serving embeds (plain JavaScript): deploy runs where no native backend may be loaded, and the index must match serving to the bit.
+  const embeddings = new Float32Array(rows.length * dimension);
+  rows.forEach((row, r) => embeddings.set(embedTitle(encoder, data.encoded[row]), r * dimension));
+  const index = ProductIndex.fromOffers(embeddings, productOfRow, ids.length, dimension);
+  const titles: string[] = new Array(ids.length);
+  const offers = new Int32Array(ids.length);
+  const categoryCounts = ids.map(() => new Map<string, number>());
+  rows.forEach((row, r) => {
+    const p = productOfRow[r];
+    titles[p] ??= data.titles[row];
+    offers[p]++;
+    const label = data.categoryLabels[row];
+    if (label >= 0) categoryCounts[p].set(data.categories[label], (categoryCounts[p].get(data.categories[label]) ?? 0) + 1);
+  });
+  const categories = categoryCounts.map((counts) => [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? null);
+  const schema = indexSchema(dimension);
+  const embeddingType = schema.fields[4].type as FixedSizeList<Float32>;
+  const embedding = makeVector(makeData({ type: embeddingType, length: ids.length, nullCount: 0, child: makeData({ type: new Float32(), length: index.vectors.length, data: index.vectors }) }));
+  const table = tableFromColumns(schema, { product_id: ids, category: categories, title: titles, offers, embedding });
+  rt.log.info({ products: ids.length, dimension }, 'catalogue index built');
+  return { [CATALOGUE_INDEX]: await rt.putTable(CATALOGUE_INDEX, table) };
+}
+
+/** A bundle's tensors as plain arrays; the tensors are disposed. */
+function plainWeights(tensors: Record<string, { dataSync(): unknown; dispose(): void }>): Record<string, Float32Array> {
+  const arrays = Object.fromEntries(Object.entries(tensors).map(([name, tensor]) => [name, tensor.dataSync() as Float32Array]));
+  for (const tensor of Object.values(tensors)) tensor.dispose();
+  return arrays;
+}
+
+/** The offer encoder's weights, checked against its config; null without matching. */
+function encoderWeights(config: CatalogueModelConfig, arrays: Record<string, Float32Array>): { kernel: Float32Array; bias: Float32Array } | null {
+  const { encoder } = splitWeights(arrays);
+  if (!config.matching) return null;
+  const { kernel, bias } = { kernel: encoder['bag/kernel'], bias: encoder['bag/bias'] };
+  const { dimension, features } = config.matching.encoder;
+  if (!kernel || !bias || kernel.length !== features * dimension || bias.length !== dimension) throw new Error(`the offer encoder's weights are not [${features}, ${dimension}]`);
+  return { kernel, bias };
 }
 
 interface IndexedProduct {
@@ -115,17 +131,13 @@ export interface LoadedCatalogueModel {
 
 export async function loadCatalogueModel(version: Pick<VersionToLoad, 'bundle' | 'store' | 'manifest' | 'artifactKey'>): Promise<LoadedCatalogueModel> {
   const config = version.bundle.config as unknown as CatalogueModelConfig;
-  const arrays = Object.fromEntries(Object.entries(version.bundle.tensors).map(([name, tensor]) => [name, tensor.dataSync() as Float32Array]));
-  for (const tensor of Object.values(version.bundle.tensors)) tensor.dispose();
-  const weights = splitWeights(arrays);
-  const category = IntentScorer.fromWeights(config.category, weights.category);
+  const arrays = plainWeights(version.bundle.tensors);
+  const encoder = encoderWeights(config, arrays);
+  const category = IntentScorer.fromWeights(config.category, splitWeights(arrays).category);
   let matching: LoadedCatalogueModel['matching'] = null;
-  if (config.matching && CATALOGUE_INDEX in version.manifest.lineage.servingArtifacts) {
-    const { kernel, bias } = { kernel: weights.encoder['bag/kernel'], bias: weights.encoder['bag/bias'] };
-    const { dimension, features } = config.matching.encoder;
-    if (!kernel || !bias || kernel.length !== features * dimension || bias.length !== dimension) throw new Error(`the offer encoder's weights are not [${features}, ${dimension}]`);
-    const { index, products } = readIndex(await readTable(version.store, version.artifactKey(CATALOGUE_INDEX)), dimension);
-    matching = { kernel, bias, threshold: config.matching.threshold, index, products };
+  if (encoder && config.matching && CATALOGUE_INDEX in version.manifest.lineage.servingArtifacts) {
+    const { index, products } = readIndex(await readTable(version.store, version.artifactKey(CATALOGUE_INDEX)), config.matching.encoder.dimension);
+    matching = { ...encoder, threshold: config.matching.threshold, index, products };
   }
   return { config, tokenizer: new Tokenizer(config.tokenizer), category, matching };
 }
