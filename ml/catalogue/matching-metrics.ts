@@ -29,6 +29,7 @@ export function chooseNewProductThreshold(similarity: Float32Array, truth: Match
   const order = Array.from(similarity.keys()).sort((a, b) => similarity[a] - similarity[b]);
   const actual = truth.reduce((n, t) => n + (t < 0 ? 1 : 0), 0);
   if (order.length === 0) return 0;
+  if (actual === 0) return similarity[order[0]];
   let best = { f1: -1, threshold: similarity[order[0]] };
   let newBelow = 0;
   for (let k = 1; k <= order.length; k++) {

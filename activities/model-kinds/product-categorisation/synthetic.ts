@@ -84,7 +84,7 @@ export interface OfferSimulation {
   days: number;
 }
 
-export const DEFAULT_OFFER_SIMULATION: OfferSimulation = { products: 600, merchants: 40, germanMerchants: 0.15, unlabelledShare: 0.04, noProductShare: 0.04, mislabelShare: 0.01, seed: 7, start: '2026-06-01T00:00:00Z', days: 28 };
+export const DEFAULT_OFFER_SIMULATION: OfferSimulation = { products: 2500, merchants: 60, germanMerchants: 0.15, unlabelledShare: 0.04, noProductShare: 0.04, mislabelShare: 0.01, seed: 7, start: '2026-06-01T00:00:00Z', days: 28 };
 
 export function syntheticCatalogue(options: OfferSimulation, rng: Rng): CatalogueItem[] {
   return Array.from({ length: options.products }, (_, p) => {
@@ -134,6 +134,8 @@ export function offerTitle(item: CatalogueItem, merchant: MerchantStyle, rng: Rn
     attributes: (rng() < 0.5 ? attributes.reverse() : attributes).join(' '),
     word: rng() < merchant.namesCategory ? pick(rng, spec.words[merchant.german ? 1 : 0]) : '',
   };
+  // A title names the product line somehow: by its category word or by its model code.
+  if (parts.word === '' || !merchant.order.includes('word')) parts.code = item.code;
   let title = merchant.order.map((part) => parts[part]).filter((s) => s !== '').join(rng() < 0.2 ? ' - ' : ' ');
   if (rng() < merchant.marketing) title = `${title} ${pick(rng, MARKETING)}`;
   if (merchant.lowercase) title = title.toLowerCase();
