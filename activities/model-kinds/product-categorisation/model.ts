@@ -130,7 +130,13 @@ export async function trainCatalogueModel(data: EncodedOffers, tokenizer: Tokeni
   const validationProducts = productRows(data, SPLIT.validation, indexOf);
   const known = validationProducts.truth.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
   let matching: { encoder: OfferEncoder; threshold: number; outcome: TrainingOutcome } | null = null;
-  if (ids.length >= 2 && known > 0) {
+  try {
+    matching = ids.length >= 2 && known > 0 ? await trainMatching() : null;
+  } catch (error) {
+    category.network.dispose();
+    throw error;
+  }
+  async function trainMatching() {
     log('training the offer encoder', { products: ids.length, offers: products.texts.length, validationKnown: known, validationNew: validationProducts.truth.length - known });
     const keep = Array.from(validationProducts.truth.keys()).filter((i) => validationProducts.truth[i] >= 0);
     const result = await trainOfferEncoder({
@@ -142,11 +148,9 @@ export async function trainCatalogueModel(data: EncodedOffers, tokenizer: Tokeni
       validation: { texts: keep.map((i) => validationProducts.texts[i]), products: Int32Array.from(keep, (i) => validationProducts.truth[i]) },
     });
     const validated = matchAgainstTraining(result.encoder, data, SPLIT.validation)!;
-    const threshold = chooseNewProductThreshold(validated.results.similarity, validated.truth);
-    matching = { encoder: result.encoder, threshold, outcome: result };
-  } else {
-    log('too few products to learn matching', { trainingProducts: ids.length, validationOffersOfKnownProducts: known });
+    return { encoder: result.encoder, threshold: chooseNewProductThreshold(validated.results.similarity, validated.truth), outcome: result };
   }
+  if (!matching) log('too few products to learn matching', { trainingProducts: ids.length, validationOffersOfKnownProducts: known });
   const config: CatalogueModelConfig = {
     kind: 'product-categorisation',
     tokenizer: tokenizer.spec,
