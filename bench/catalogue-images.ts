@@ -1,7 +1,6 @@
 /**
- * Product recognition from photos: `npm run bench:catalogue-images -- --images <dir>
- * [--extractor efficientnet-lite0|small-cnn|both] [--hp <json>] [--json]` (to become
- * `bench:catalogue -- --images <dir>`, which calls runImageBench). The directory is the
+ * Product recognition from photos, run by `npm run bench:catalogue -- --images <dir>
+ * [--extractor efficientnet-lite0|small-cnn|both] [--hp <json>] [--json]`. The directory is the
  * Grocery Store dataset (Klasson et al., 2019) or one laid out like it: `dataset/train.txt`,
  * `val.txt` and `test.txt` with lines `path, fine_id, coarse_id`, and `dataset/classes.csv`.
  * The official split is used as published: train to fit, val for early stopping and
@@ -18,7 +17,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command, Option } from 'commander';
 import { parse } from 'csv-parse/sync';
 import { selectBackend } from '../ml/backend';
 import { datasetPath } from '../infra/datasets';
@@ -231,25 +229,4 @@ export function imageBenchJson(result: ImageBenchResult): Record<string, unknown
     backend: result.backend,
     loadAverage: result.loadAverage,
   };
-}
-
-async function main(): Promise<void> {
-  const program = new Command('bench:catalogue-images')
-    .requiredOption('--images <dir>', 'the Grocery Store dataset directory (or one laid out like it)')
-    .addOption(new Option('--extractor <name>', 'the feature extractor (default: the pretrained backbone if installed)').choices([BACKBONE_ARCHITECTURE, 'small-cnn', 'both']))
-    .option('--hp <json>', 'hyperparameter overrides for experiments', (v: string) => JSON.parse(v) as Record<string, unknown>)
-    .option('--json', 'print one JSON object on the last stdout line')
-    .parse();
-  const options = program.opts<{ images: string; extractor?: FeatureExtractor | 'both'; hp?: Record<string, unknown>; json?: boolean }>();
-  const extractors: FeatureExtractor[] | undefined = options.extractor === 'both' ? [BACKBONE_ARCHITECTURE, 'small-cnn'] : options.extractor ? [options.extractor] : undefined;
-  const result = await runImageBench({ images: options.images, extractors, hp: options.hp, progress: (line) => console.error(line) });
-  console.log(formatImageBench(result));
-  if (options.json) process.stdout.write(`${JSON.stringify(imageBenchJson(result))}\n`);
-}
-
-if (require.main === module) {
-  main().catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
 }

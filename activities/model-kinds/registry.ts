@@ -6,6 +6,7 @@ import { nextItemKind } from './next-item';
 import { transactionRiskKind } from './transaction-risk';
 import { demandForecastKind } from './demand-forecast';
 import { intentRoutingKind } from './intent-routing';
+import { productCategorisationKind } from './product-categorisation';
 import { InvalidWorkflowInputError } from '../../schemas/lifecycle-input';
 import type { AnyModelKind, MetricSpec } from './contract';
 
@@ -31,6 +32,7 @@ export const MODEL_KINDS = buildRegistry([
   transactionRiskKind,
   demandForecastKind,
   intentRoutingKind,
+  productCategorisationKind,
 ]);
 
 export const KIND_NAMES: readonly string[] = [...MODEL_KINDS.keys()];

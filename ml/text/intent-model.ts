@@ -84,6 +84,15 @@ export function disposeBatch(batch: SparseBatch): void {
   tf.dispose([batch.indices, batch.weights, batch.rows]);
 }
 
+/** The weighted sum of each text's rows of `kernel` [features, width], plus `bias`: [texts, width]. */
+export function embeddingBag(kernel: tf.Tensor, bias: tf.Tensor, batch: SparseBatch): tf.Tensor2D {
+  return tf.tidy(() => {
+    const gathered = tf.gather(kernel, batch.indices);
+    const bag = tf.unsortedSegmentSum(tf.mul(gathered, tf.expandDims(batch.weights, 1)), batch.rows, batch.count);
+    return tf.add(bag, bias) as tf.Tensor2D;
+  });
+}
+
 export class IntentNetwork {
   private constructor(
     readonly config: IntentNetworkConfig,
@@ -119,9 +128,7 @@ export class IntentNetwork {
   /** Uncalibrated logits [rows, intents]; dropout only when `dropoutRate` > 0 (training). */
   logits(batch: SparseBatch, dropoutRate = 0, dropoutSeed = 0): tf.Tensor2D {
     return tf.tidy(() => {
-      const gathered = tf.gather(this.weight('bag/kernel'), batch.indices);
-      const bag = tf.unsortedSegmentSum(tf.mul(gathered, tf.expandDims(batch.weights, 1)), batch.rows, batch.count);
-      let h = tf.add(bag, this.weight('bag/bias')) as tf.Tensor2D;
+      let h = embeddingBag(this.weight('bag/kernel'), this.weight('bag/bias'), batch);
       const layers = layerShapes(this.config);
       for (let i = 1; i < layers.length; i++) {
         h = tf.relu(h);

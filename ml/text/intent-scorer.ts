@@ -18,6 +18,18 @@ interface Layer {
   bias: Float32Array;
 }
 
+/** IntentNetwork's embedding bag in plain JavaScript: the text's weighted rows of `kernel` [features, width] plus `bias`, in float64. */
+export function bagOf(text: EncodedText, kernel: Float32Array, bias: Float32Array): Float64Array {
+  const width = bias.length;
+  const h = Float64Array.from(bias);
+  for (let e = 0; e < text.indices.length; e++) {
+    const offset = text.indices[e] * width;
+    const weight = text.weights[e];
+    for (let o = 0; o < width; o++) h[o] += weight * kernel[offset + o];
+  }
+  return h;
+}
+
 export class IntentScorer {
   /** `layers[0]` is the bag (its kernel one embedding row per feature), the last the output layer. */
   constructor(
@@ -44,12 +56,7 @@ export class IntentScorer {
     const out = new Float32Array(texts.length * classes);
     texts.forEach((text, row) => {
       const [bag, ...rest] = this.layers;
-      let h = Float64Array.from(bag.bias);
-      for (let e = 0; e < text.indices.length; e++) {
-        const offset = text.indices[e] * bag.outputs;
-        const weight = text.weights[e];
-        for (let o = 0; o < bag.outputs; o++) h[o] += weight * bag.kernel[offset + o];
-      }
+      let h = bagOf(text, bag.kernel, bag.bias);
       for (const layer of rest) {
         const next = Float64Array.from(layer.bias);
         for (let k = 0; k < layer.inputs; k++) {

@@ -107,7 +107,7 @@ const CLOSERS = ['', '', '', '?', '!', ' thanks', ' please help', ' asap', '...'
 const pick = <T>(rng: Rng, values: readonly T[]): T => values[Math.floor(rng() * values.length)];
 
 /** One typo in a random word: a dropped, doubled or swapped letter. */
-function typo(text: string, rng: Rng): string {
+export function typo(text: string, rng: Rng): string {
   const words = text.split(' ');
   const w = Math.floor(rng() * words.length);
   const word = words[w];
@@ -177,21 +177,26 @@ export function simulateUtterances(options: UtteranceSimulation = DEFAULT_UTTERA
   return out.sort((a, b) => a.timestamp.localeCompare(b.timestamp));
 }
 
-export function syntheticUtteranceFiles(options: UtteranceSimulation = DEFAULT_UTTERANCE_SIMULATION): RawFile[] {
-  const weeks = new Map<string, SyntheticUtterance[]>();
-  for (const u of simulateUtterances(options)) {
-    const day = new Date(u.timestamp);
+/** Rows as one JSONL file per ISO week (Monday first) of their timestamp, `<prefix>-week-<monday>.jsonl`, as a store's export job would write them. */
+export function weeklyJsonlFiles<Row extends { timestamp: string }>(source: string, prefix: string, rows: readonly Row[]): RawFile[] {
+  const weeks = new Map<string, Row[]>();
+  for (const row of rows) {
+    const day = new Date(row.timestamp);
     day.setUTCDate(day.getUTCDate() - ((day.getUTCDay() + 6) % 7));
     const week = day.toISOString().slice(0, 10);
-    const rows = weeks.get(week);
-    if (rows) rows.push(u);
-    else weeks.set(week, [u]);
+    const members = weeks.get(week);
+    if (members) members.push(row);
+    else weeks.set(week, [row]);
   }
-  return [...weeks].map(([week, rows]) => ({
-    source: 'utterances',
-    name: `messages-week-${week}.jsonl`,
+  return [...weeks].map(([week, members]) => ({
+    source,
+    name: `${prefix}-week-${week}.jsonl`,
     contentType: 'application/x-ndjson',
-    rows: rows.length,
-    body: rows.map((row) => JSON.stringify(row)).join('\n') + '\n',
+    rows: members.length,
+    body: members.map((row) => JSON.stringify(row)).join('\n') + '\n',
   }));
+}
+
+export function syntheticUtteranceFiles(options: UtteranceSimulation = DEFAULT_UTTERANCE_SIMULATION): RawFile[] {
+  return weeklyJsonlFiles('utterances', 'messages', simulateUtterances(options));
 }
