@@ -139,7 +139,7 @@ describe('product matching metrics', () => {
     const queries = unitRows([1, 0.2, 0, 0, 0, 0, 1, 0, 0.1, 1, 0, 0]);
     const batch = index.searchBatch(queries);
     for (let q = 0; q < 3; q++) {
-      const one = index.nearest(queries.subarray(q * dimension, (q + 1) * dimension));
+      const one = index.nearest(Float64Array.from(queries.subarray(q * dimension, (q + 1) * dimension)));
       assert.equal(one.product, batch.nearest[q]);
       assert.ok(Math.abs(one.similarity - batch.similarity[q]) < 1e-5);
     }

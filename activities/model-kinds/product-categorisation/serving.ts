@@ -199,11 +199,21 @@ function categoriseRequest(maxChars: number) {
 }
 type CategoriseRequest = z.output<ReturnType<typeof categoriseRequest>>;
 
+/** Request schemas by title limit: building a zod schema costs about 0.25 ms, a tenth of a request. */
+const offerSchemas = new Map<number, { one: z.ZodType<CategoriseRequest[]>; many: z.ZodType<CategoriseRequest[]> }>();
+
 /** An array is parsed as an array (errors name `[3].title`), an object as a batch of one. */
 export function parseOffers(body: unknown, maxChars: number): z.ZodSafeParseResult<CategoriseRequest[]> {
-  const one = categoriseRequest(maxChars);
-  if (!Array.isArray(body)) return one.transform((item) => [item]).safeParse(body);
-  return z.array(one).min(1, 'must hold at least one offer').max(MAX_OFFERS_PER_REQUEST, `must hold at most ${MAX_OFFERS_PER_REQUEST} offers`).safeParse(body);
+  let schemas = offerSchemas.get(maxChars);
+  if (!schemas) {
+    const one = categoriseRequest(maxChars);
+    schemas = {
+      one: one.transform((item) => [item]),
+      many: z.array(one).min(1, 'must hold at least one offer').max(MAX_OFFERS_PER_REQUEST, `must hold at most ${MAX_OFFERS_PER_REQUEST} offers`),
+    };
+    offerSchemas.set(maxChars, schemas);
+  }
+  return (Array.isArray(body) ? schemas.many : schemas.one).safeParse(body);
 }
 
 export const OUTCOME_TYPES = ['category_confirmed', 'category_corrected', 'match_confirmed', 'match_corrected'] as const;
