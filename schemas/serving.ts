@@ -71,3 +71,15 @@ export function describeRequestIssue(error: z.ZodError): { field: string; messag
   const message = issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
   return { field, message };
 }
+
+/**
+ * A body that is one item or an array of up to `max` items, read as a list either way, so
+ * a route handles one shape and a batch's errors name `[3].field`. The schemas are built
+ * once, here: building a zod schema per request cost 0.25 ms, a tenth of a title request.
+ * `batch` may refine the array further (e.g. no duplicate ids).
+ */
+export function oneOrMany<T extends z.ZodType>(item: T, max: number, noun: string, batch: (list: z.ZodArray<T>) => z.ZodType<z.output<T>[]> = (list) => list): (body: unknown) => z.ZodSafeParseResult<z.output<T>[]> {
+  const one = item.transform((value) => [value]);
+  const many = batch(z.array(item).min(1, `must hold at least one ${noun}`).max(max, `must hold at most ${max} ${noun}s`));
+  return (body) => (Array.isArray(body) ? many : one).safeParse(body) as z.ZodSafeParseResult<z.output<T>[]>;
+}

@@ -13,6 +13,7 @@
  */
 import { Bool, Field, Float64, Int32, Schema, Utf8 } from 'apache-arrow';
 import { z } from 'zod';
+import { oneOrMany } from '../../../schemas/serving';
 import { Forecaster, type ForecasterConfig, type QuantileForecast } from '../../../ml/forecast/forecaster';
 import { readTable, tableFromColumns } from '../../storage/arrow-io';
 import { maseScale } from '../../../ml/forecast/metrics';
@@ -73,7 +74,7 @@ const Actual = z
   })
   .strict()
   .refine((a) => (a.week_start === undefined) !== (a.week === undefined), { message: 'give week_start (a dated series) or week (a series file\'s index), not both', path: ['week_start'] });
-const Actuals = z.array(Actual).min(1, 'must hold at least one actual').max(MAX_ACTUALS_PER_REQUEST, `must hold at most ${MAX_ACTUALS_PER_REQUEST} actuals`);
+const parseActuals = oneOrMany(Actual, MAX_ACTUALS_PER_REQUEST, 'actual');
 
 function horizonOf(requested: number | undefined, config: ForecasterConfig): number {
   if (requested === undefined) return config.horizon;
@@ -196,7 +197,7 @@ export const forecastServing: ServingHandler<LoadedForecaster> = {
     });
 
     app.post('/feedback', async (request, reply) => {
-      const actuals = host.check(Array.isArray(request.body) ? Actuals.safeParse(request.body) : Actual.transform((a) => [a]).safeParse(request.body));
+      const actuals = host.check(parseActuals(request.body));
       const version = host.liveVersion();
       const known = host.live().series;
       const now = Date.now();

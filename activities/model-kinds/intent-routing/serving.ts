@@ -10,6 +10,7 @@
  *                          or an array of up to 100: what the agent actually handled
  */
 import { z } from 'zod';
+import { oneOrMany } from '../../../schemas/serving';
 import { identifier } from '../../../schemas/events';
 import { IntentScorer } from '../../../ml/text/intent-scorer';
 import type { IntentNetworkConfig } from '../../../ml/text/intent-model';
@@ -40,11 +41,13 @@ function classifyRequest(maxChars: number) {
   return z.object({ text: utteranceText(maxChars), conversation_id: identifier.optional() }).strict();
 }
 
-/** An array is parsed as an array (errors name `[3].text`), an object as a batch of one. */
+const textParsers = new Map<number, (body: unknown) => z.ZodSafeParseResult<ClassifyRequest[]>>();
+
+/** An array is parsed as an array (errors name `[3].text`), an object as a batch of one; one parser per text limit. */
 export function parseTexts(body: unknown, maxChars: number): z.ZodSafeParseResult<ClassifyRequest[]> {
-  const one = classifyRequest(maxChars);
-  if (!Array.isArray(body)) return one.transform((item) => [item]).safeParse(body);
-  return z.array(one).min(1, 'must hold at least one text').max(MAX_TEXTS_PER_REQUEST, `must hold at most ${MAX_TEXTS_PER_REQUEST} texts`).safeParse(body);
+  let parse = textParsers.get(maxChars);
+  if (!parse) textParsers.set(maxChars, (parse = oneOrMany(classifyRequest(maxChars), MAX_TEXTS_PER_REQUEST, 'text')));
+  return parse(body);
 }
 type ClassifyRequest = z.output<ReturnType<typeof classifyRequest>>;
 
@@ -61,7 +64,7 @@ const OutcomeRequest = z
   })
   .strict()
   .refine((o) => o.type !== 'intent_corrected' || o.intent !== undefined, { message: 'a correction must name the intent', path: ['intent'] });
-const OutcomeBatch = z.array(OutcomeRequest).min(1, 'must hold at least one outcome').max(MAX_TEXTS_PER_REQUEST, `must hold at most ${MAX_TEXTS_PER_REQUEST} outcomes`);
+const parseOutcomes = oneOrMany(OutcomeRequest, MAX_TEXTS_PER_REQUEST, 'outcome');
 
 export function loadIntentModel(version: Pick<VersionToLoad, 'bundle'>): LoadedIntentModel {
   const config = version.bundle.config as unknown as IntentModelConfig;
@@ -128,7 +131,7 @@ export const intentServing: ServingHandler<LoadedIntentModel> = {
     });
 
     app.post('/feedback', async (request, reply) => {
-      const outcomes = host.check(Array.isArray(request.body) ? OutcomeBatch.safeParse(request.body) : OutcomeRequest.transform((o) => [o]).safeParse(request.body));
+      const outcomes = host.check(parseOutcomes(request.body));
       const now = Date.now();
       const rows = outcomes.map((o) => ({
         type: o.type,

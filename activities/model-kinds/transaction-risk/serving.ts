@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { oneOrMany } from '../../../schemas/serving';
 import { readBatches } from '../../storage/arrow-io';
 import { MlpScorer } from '../../../ml/tabular/mlp-scorer';
 import type { FraudModelConfig } from '../../../ml/tabular/fraud-mlp';
@@ -45,11 +46,10 @@ export interface LoadedRiskModel {
 
 const ScoreRequest = TransactionRow.omit({ tx_fraud: true }).extend({ tx_datetime: utcTimestamp.optional() }).strict();
 type ScoreRequest = z.output<typeof ScoreRequest>;
-const ScoreBatch = z
-  .array(ScoreRequest)
-  .min(1, 'must hold at least one transaction')
-  .max(MAX_TRANSACTIONS_PER_REQUEST, `must hold at most ${MAX_TRANSACTIONS_PER_REQUEST} transactions`)
-  .refine((txs) => new Set(txs.map((t) => t.transaction_id)).size === txs.length, 'must not hold one transaction_id twice');
+/** An array is parsed as an array (errors name `[3].tx_amount`), an object as a batch of one. */
+const parseTransactions = oneOrMany(ScoreRequest, MAX_TRANSACTIONS_PER_REQUEST, 'transaction', (list) =>
+  list.refine((txs) => new Set(txs.map((t) => t.transaction_id)).size === txs.length, 'must not hold one transaction_id twice'),
+);
 
 const LabelRequest = z
   .object({
@@ -58,12 +58,7 @@ const LabelRequest = z
     reported_at: utcTimestamp.optional(),
   })
   .strict();
-const LabelBatch = z.array(LabelRequest).min(1, 'must hold at least one label').max(MAX_TRANSACTIONS_PER_REQUEST, `must hold at most ${MAX_TRANSACTIONS_PER_REQUEST} labels`);
-
-/** An array is parsed as an array (errors name `[3].tx_amount`), an object as a batch of one. */
-function parseBody<T>(one: z.ZodType<T>, many: z.ZodType<T[]>, body: unknown): z.ZodSafeParseResult<T[]> {
-  return Array.isArray(body) ? many.safeParse(body) : one.transform((item) => [item]).safeParse(body);
-}
+const parseLabels = oneOrMany(LabelRequest, MAX_TRANSACTIONS_PER_REQUEST, 'label');
 
 export function decide(probability: number, thresholds: RiskModelConfig['decision']): 'approve' | 'review' | 'decline' {
   return probability >= thresholds.decline ? 'decline' : probability >= thresholds.review ? 'review' : 'approve';
@@ -117,7 +112,7 @@ export const riskServing: ServingHandler<LoadedRiskModel> = {
   }),
   routes(app, host) {
     app.post('/risk/score', async (request, reply) => {
-      const transactions = host.check(parseBody<ScoreRequest>(ScoreRequest, ScoreBatch, request.body));
+      const transactions = host.check(parseTransactions(request.body));
       return host.serve(request, reply, async (loaded) => {
         const { config, model, features } = loaded;
         const width = config.featureNames.length;
@@ -146,7 +141,7 @@ export const riskServing: ServingHandler<LoadedRiskModel> = {
     });
 
     app.post('/feedback', async (request, reply) => {
-      const labels = host.check(parseBody(LabelRequest, LabelBatch, request.body));
+      const labels = host.check(parseLabels(request.body));
       const { state } = host.live().features;
       const version = host.liveVersion();
       const unknown: string[] = [];
