@@ -14,11 +14,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import os from 'node:os';
 import { createHash } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { parse } from 'csv-parse/sync';
-import { createActivities } from '../activities';
+import { trainAndEvaluate } from './pipeline-steps';
 import { kindOf } from '../activities/model-kinds/registry';
 import { SPLIT_METHODS } from '../activities/model-kinds/product-categorisation/protocol';
 import { ObjectStore } from '../activities/storage/object-store';
@@ -26,12 +25,10 @@ import { loadConfig } from '../infra/config';
 import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { rawPrefix } from '../activities/collect/collect';
-import { parseLifecycleInput } from '../schemas/lifecycle-input';
 import { formatTable } from '../infra/text-table';
 import { formatImageBench, imageBenchJson, runImageBench } from './catalogue-images';
 import { BACKBONE_ARCHITECTURE } from '../ml/vision/efficientnet-lite';
 import type { FeatureExtractor } from '../ml/vision/image-classifier';
-import type { StepContext } from '../schemas/steps';
 
 const FILE = 'pricerunner_aggregate.csv';
 const COLUMNS = ['offer_id', 'title', 'merchant_id', 'cluster_id', 'cluster_label', 'category_id', 'category_label'];
@@ -71,22 +68,13 @@ async function runTitleBench(options: TitleBenchOptions): Promise<Record<string,
   // One dataset per input file's content, so another dataset never mixes with this one.
   const dataset = `bench-catalogue-${createHash('sha256').update(offers.body).digest('hex').slice(0, 12)}`;
   await store.put(`${rawPrefix(dataset, 'offers')}offers.jsonl`, offers.body, 'application/x-ndjson');
-  const activities = createActivities({ store, log });
-  const ctx: StepContext = {
-    config: parseLifecycleInput({ kind: kind.name, dataset, force: options.force ?? false, hyperparameters: options.hp ?? {}, options: { split: options.split } }),
-    workflowId: 'bench-catalogue',
-    runId: 'bench',
-    startedAt: new Date().toISOString(),
-  };
-  const loadBefore = os.loadavg()[0];
-  ctx.config.hyperparameters = (await activities.chooseHyperparameters(ctx, options.hp !== undefined)).values;
-  const collected = await activities.collect(ctx);
-  const prepared = await activities.preprocess(ctx, collected);
-  const evaluateStarted = Date.now();
-  const trained = await activities.train(ctx, prepared);
-  const evaluation = await activities.evaluate(ctx, prepared, trained);
-  // evaluate fits the baseline too: its time is the step's, less the candidate's scoring (small).
-  const baselineSeconds = (Date.now() - evaluateStarted) / 1000 - trained.trainSeconds;
+  const { prepared, trained, evaluation, baselineSeconds, loadBefore } = await trainAndEvaluate(store, log, 'bench-catalogue', {
+    kind: kind.name,
+    dataset,
+    force: options.force ?? false,
+    hyperparameters: options.hp,
+    options: { split: options.split },
+  });
   store.client.destroy();
 
   const model = evaluation.candidate;

@@ -9,22 +9,19 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import os from 'node:os';
 import { createHash } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { parse } from 'csv-parse/sync';
-import { createActivities } from '../activities';
+import { trainAndEvaluate } from './pipeline-steps';
 import { kindOf } from '../activities/model-kinds/registry';
 import { ObjectStore } from '../activities/storage/object-store';
 import { loadConfig } from '../infra/config';
 import { stackUp } from '../infra/local-stack';
 import { createLogger } from '../infra/logger';
 import { rawPrefix } from '../activities/collect/collect';
-import { parseLifecycleInput } from '../schemas/lifecycle-input';
 import { formatTable } from '../infra/text-table';
 import { datasetPath } from '../infra/datasets';
 import { publishedIntentRows } from './intent-results';
-import type { StepContext } from '../schemas/steps';
 
 const DATASETS_README = datasetPath('README.md');
 
@@ -58,22 +55,13 @@ async function main(): Promise<void> {
   const digest = createHash('sha256').update(bodies.train).update(bodies.test).digest('hex').slice(0, 12);
   const dataset = `bench-intent-${digest}`;
   for (const [split, body] of Object.entries(bodies)) await store.put(`${rawPrefix(dataset, 'utterances')}${split}.jsonl`, body, 'application/x-ndjson');
-  const activities = createActivities({ store, log });
-  const ctx: StepContext = {
-    config: parseLifecycleInput({ kind: kind.name, dataset, force: options.force ?? false, hyperparameters: options.hp ?? {}, options: options.oosLabel ? { oosLabel: options.oosLabel } : {} }),
-    workflowId: 'bench-intent',
-    runId: 'bench',
-    startedAt: new Date().toISOString(),
-  };
-  const loadBefore = os.loadavg()[0];
-  ctx.config.hyperparameters = (await activities.chooseHyperparameters(ctx, options.hp !== undefined)).values;
-  const collected = await activities.collect(ctx);
-  const prepared = await activities.preprocess(ctx, collected);
-  const baselineStarted = Date.now();
-  const trained = await activities.train(ctx, prepared);
-  const evaluation = await activities.evaluate(ctx, prepared, trained);
-  // evaluate trains the baseline too: its time is the step's, less what scoring the candidate took (small).
-  const evaluateSeconds = (Date.now() - baselineStarted) / 1000 - trained.trainSeconds;
+  const { prepared, trained, evaluation, baselineSeconds: evaluateSeconds, loadBefore } = await trainAndEvaluate(store, log, 'bench-intent', {
+    kind: kind.name,
+    dataset,
+    force: options.force ?? false,
+    hyperparameters: options.hp,
+    options: options.oosLabel ? { oosLabel: options.oosLabel } : {},
+  });
   store.client.destroy();
 
   const model = evaluation.candidate;
