@@ -145,7 +145,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
       return watcher.champion.loaded;
     },
     logFeedback: (rows) => feedback.append(rows as FeedbackRecord[]),
-    servedBy: (requestId) => servedBy.get(requestId),
+    creditedVersion: (requestId) => (requestId ? servedBy.get(requestId) : undefined) ?? watcher.liveVersion(),
   };
 
   app.get('/health', async () => ({ status: 'ok' }));

@@ -163,8 +163,8 @@ export interface ServingHost<Loaded> {
   live(): Loaded;
   /** Logs rows to `feedback/<model>/date=.../` in the kind's feedback schema. */
   logFeedback(rows: Record<string, unknown>[]): Promise<void>;
-  /** The version that answered a request, while it is remembered. */
-  servedBy(requestId: string): string | undefined;
+  /** Who an outcome is credited to: the version that answered its request while that is remembered, else the live one. */
+  creditedVersion(requestId?: string | null): string;
 }
 
 /** The day-by-day accumulator of the host's feedback walk (activities/feedback.ts). */

@@ -30,7 +30,7 @@ function app(loaded: LoadedForecaster, logged: Record<string, unknown>[]) {
     liveVersion: () => 'v1',
     live: () => loaded,
     logFeedback: async (rows: Record<string, unknown>[]) => void logged.push(...rows),
-    servedBy: () => undefined,
+    creditedVersion: () => 'v1',
   } as unknown as ServingHost<LoadedForecaster>;
   const server = Fastify();
   server.setErrorHandler((error: Error & { statusCode?: number; field?: string }, _request, reply) => reply.status(error.statusCode ?? 500).send({ error: error.message, field: error.field }));

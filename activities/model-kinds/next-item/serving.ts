@@ -215,11 +215,10 @@ export const nextItemServing: ServingHandler<LoadedRecommender> = {
 
     app.post('/feedback', async (request, reply) => {
       const events = host.check(parseFeedbackBody(request.body));
-      const liveVersion = host.liveVersion();
       await host.logFeedback(
         events.map((e) => ({
           type: e.type,
-          model_version: (e.request_id && host.servedBy(e.request_id)) || liveVersion,
+          model_version: host.creditedVersion(e.request_id),
           user_id: e.user,
           item_id: e.item,
           request_id: e.request_id ?? null,

@@ -280,8 +280,7 @@ export const catalogueServing: ServingHandler<LoadedCatalogueModel> = {
       const now = Date.now();
       const rows = outcomes.map((o) => ({
         type: o.type,
-        // Credited to the version that answered, while the server remembers it.
-        model_version: host.servedBy(o.request_id) ?? host.liveVersion(),
+        model_version: host.creditedVersion(o.request_id),
         request_id: o.request_id,
         item: o.item,
         category: o.category ?? null,
