@@ -17,6 +17,7 @@ import { trainThroughHarness } from './training-harness';
 import { isNonRetryable, step } from './step';
 import { cachedStep } from './storage/step-cache';
 import { ApplicationFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { STEP_PROGRESS_SIGNAL, TRAINING_PROGRESS_SIGNAL, type StepProgressUpdate } from '../schemas/progress';
 import { heartbeat } from './progress';
 import type { ObjectStore } from './storage/object-store';
@@ -52,7 +53,7 @@ export function createActivities({ store, log, client }: ActivityDeps) {
           const update: StepProgressUpdate = { step: 'collect', rows: rowsAccepted, detail: file.split('/').pop() };
           void signalRun(ctx, STEP_PROGRESS_SIGNAL, update);
         };
-        return collectSources(store, log, { dataset: ctx.config.dataset, sources: kindOf(ctx.config.kind).sources, maxBadRowFraction: ctx.config.maxBadRowFraction, onProgress });
+        return collectSources(store, log, { dataset: ctx.config.dataset, sources: kindOf(ctx.config.kind).sources, maxBadRowFraction: ctx.config.maxBadRowFraction, maxRecordChars: ctx.config.maxRecordChars, onProgress });
       }, (collected) => collected.rowsImported),
     preprocess: (ctx: StepContext, collected: CollectResult): Promise<PreprocessResult> =>
       step('preprocess', ctx, log, () => {
@@ -80,6 +81,21 @@ export function createActivities({ store, log, client }: ActivityDeps) {
       step('evaluate', ctx, log, () => evaluateCandidate(store, log, kindOf(ctx.config.kind), ctx, prepared, trained)),
     deploy: (ctx: StepContext, input: DeployInput) => step('deploy', ctx, log, () => deployModel(store, log, kindOf(ctx.config.kind), ctx, input)),
     ...createLearningLoopActivities({ store, log }),
+    /**
+     * Who polls a task queue for activities (the server keeps pollers of the last few
+     * minutes): tells a training pool with no worker from one whose workers are all busy.
+     * Null without a Temporal client.
+     */
+    taskQueuePollers: async (taskQueue: string): Promise<{ pollers: number; identities: string[] } | null> => {
+      if (!client) return null;
+      const { pollers } = await client.workflowService.describeTaskQueue({
+        namespace: client.options.namespace,
+        taskQueue: { name: taskQueue },
+        taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+      });
+      const identities = (pollers ?? []).map((p) => p.identity ?? '?');
+      return { pollers: identities.length, identities };
+    },
     /** The rollback workflow's one step. A retry after a successful swap finds its own record and stops. */
     rollback: async (request: RollbackRequest, workflowId: string): Promise<ChampionAlias> => {
       const by = `${request.by} (workflow ${workflowId})`;

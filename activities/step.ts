@@ -19,6 +19,19 @@ const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChang
 
 export const isNonRetryable = (error: Error) => NON_RETRYABLE.some((type) => error instanceof type);
 
+/**
+ * What TensorFlow (native or JS) and V8 throw when an allocation fails. Retrying the same
+ * configuration on the same worker fails the same way, or kills the worker.
+ */
+const OUT_OF_MEMORY = /\bOOM\b|out of memory|Array buffer allocation failed|Invalid typed array length|Invalid array length|Cannot create a string longer/i;
+
+/** A failure's text reaches the Temporal history, the logs and gRPC: bounded, whatever the error quoted. */
+const MAX_FAILURE_CHARS = 2_000;
+
+function bounded(message: string): string {
+  return message.length <= MAX_FAILURE_CHARS ? message : `${message.slice(0, MAX_FAILURE_CHARS)}... (${Buffer.byteLength(message)} bytes in all)`;
+}
+
 /** `rowsOf` names the rows a step's result counts, for its metrics. */
 export async function step<T>(name: string, ctx: StepContext, log: Logger, work: () => Promise<T>, rowsOf?: (result: T) => number): Promise<T> {
   assertSafeKeySegment(ctx.config.dataset, 'dataset');
@@ -37,11 +50,17 @@ export async function step<T>(name: string, ctx: StepContext, log: Logger, work:
       log.warn({ step: name, workflowId: ctx.workflowId, ms: Date.now() - started }, 'step cancelled');
       throw new CancelledFailure(err.message);
     }
+    const message = bounded(err.message);
     if (isNonRetryable(err)) {
-      log.error({ step: name, workflowId: ctx.workflowId, error: err.message }, 'step failed: not retryable');
-      throw ApplicationFailure.nonRetryable(err.message, err.name);
+      log.error({ step: name, workflowId: ctx.workflowId, error: message }, 'step failed: not retryable');
+      throw ApplicationFailure.nonRetryable(message, err.name);
     }
-    log.warn({ step: name, workflowId: ctx.workflowId, error: err.message }, 'step failed; Temporal will retry');
-    throw error;
+    if (OUT_OF_MEMORY.test(err.message)) {
+      const configuration = `${ctx.config.kind} with hyperparameters ${JSON.stringify(ctx.config.hyperparameters)}`;
+      log.error({ step: name, workflowId: ctx.workflowId, error: message }, 'step ran out of memory: not retryable');
+      throw ApplicationFailure.nonRetryable(`${name} ran out of memory for ${configuration}: ${message}. Use a smaller configuration or a worker with more memory.`, 'OutOfMemory');
+    }
+    log.warn({ step: name, workflowId: ctx.workflowId, error: message }, 'step failed; Temporal will retry');
+    throw message === err.message ? error : ApplicationFailure.retryable(message, err.name);
   }
 }

@@ -7,7 +7,10 @@
  *   checkpoints/<dataset>/<workflowId>/<run>/<activity>/step-<n>.{bin,json}
  *   artifacts/<dataset>/<kind>/models/<weights sha256>/{model-<json sha256>.json,weights.bin}
  */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import { InputDataError } from './errors';
 import { cachedStep } from './storage/step-cache';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './storage/checkpoints';
 import { saveModelBundle } from './storage/model-bundles';
@@ -28,6 +31,44 @@ interface TrainHeartbeat {
   checkpoint?: string;
 }
 
+/**
+ * The memory a training worker may use, in bytes: STORELOOP_TRAINING_MEMORY_MB, else the
+ * container's cgroup limit, else the machine's memory. A GPU worker sets the variable to
+ * its device's memory.
+ */
+export function trainingMemoryBudget(): { bytes: number; source: string } {
+  const configured = process.env.STORELOOP_TRAINING_MEMORY_MB;
+  if (configured) {
+    const mb = Number(configured);
+    if (!Number.isFinite(mb) || mb <= 0) throw new Error(`STORELOOP_TRAINING_MEMORY_MB must be a positive number of MiB, got "${configured}"`);
+    return { bytes: mb * 2 ** 20, source: 'STORELOOP_TRAINING_MEMORY_MB' };
+  }
+  try {
+    const limit = readFileSync('/sys/fs/cgroup/memory.max', 'utf8').trim();
+    if (/^\d+$/.test(limit) && Number(limit) < os.totalmem()) return { bytes: Number(limit), source: 'the cgroup memory limit' };
+  } catch {
+    // No cgroup v2 limit readable: the machine's memory bounds the worker.
+  }
+  return { bytes: os.totalmem(), source: "the machine's memory" };
+}
+
+const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MiB`;
+
+/** Refuses, before anything is allocated, a configuration whose kind says it cannot fit the worker. */
+function checkTrainingMemory(kind: AnyModelKind, prepared: PreprocessResult, hyperparameters: Record<string, unknown>, log: Logger): void {
+  const needed = kind.trainingMemoryBytes?.(prepared, hyperparameters);
+  if (needed === undefined) return;
+  const budget = trainingMemoryBudget();
+  log.info({ kind: kind.name, estimateMiB: Math.round(needed / 2 ** 20), budgetMiB: Math.round(budget.bytes / 2 ** 20) }, 'training memory estimate');
+  if (needed > budget.bytes) {
+    throw new InputDataError(
+      'TrainingMemoryExceeded',
+      `${kind.name} with hyperparameters ${JSON.stringify(hyperparameters)} needs about ${mib(needed)} to train, over the worker's ${mib(budget.bytes)} (${budget.source}): ` +
+        'use a smaller configuration (batch, widths, lengths), or a worker with more memory',
+    );
+  }
+}
+
 export interface HarnessDeps {
   store: ObjectStore;
   log: Logger;
@@ -41,6 +82,7 @@ export async function trainThroughHarness(deps: HarnessDeps, kind: AnyModelKind,
   const inputs = Object.fromEntries(Object.entries(prepared.artifacts).map(([name, ref]) => [name, ref.sha256]));
   // Options belong to the key too: a kind may ship some with its model (transaction-risk's decision thresholds).
   return cachedStep(store, `train/${kind.name}`, { inputs, hyperparameters, options: ctx.config.options }, ctx.config.force, async () => {
+    checkTrainingMemory(kind, prepared, hyperparameters, log);
     const backend = await selectBackend(log);
     // A retry after a lost worker continues from the newest complete checkpoint of this
     // activity. Heartbeats name it too, but throttled heartbeats can lag behind.
@@ -100,7 +142,8 @@ export async function trainThroughHarness(deps: HarnessDeps, kind: AnyModelKind,
         finalLoss: trained.history[trained.history.length - 1]?.loss ?? Number.NaN,
         bestValidation: best?.validation ?? Number.NaN,
         cached: false,
-        resumedFromStep: trained.resumedFromStep,
+        // The checkpoint's own step: a loop's state, restored from it, has moved on by now.
+        resumedFromStep: resumeFrom?.step ?? null,
       };
     } finally {
       trained.dispose();

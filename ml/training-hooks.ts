@@ -53,8 +53,6 @@ export interface TrainingOutcome {
   /** Training examples processed, and the time spent in optimizer steps only. */
   samples: number;
   stepSeconds: number;
-  /** The step of the checkpoint training resumed from, or null for a fresh start. */
-  resumedFromStep: number | null;
 }
 
 /** A checkpoint's tensors, named `model/<variable>`, `optimizer/<index>/<name>` and `best/<variable>`. */

@@ -59,8 +59,8 @@ export interface EpochLoop<State extends LoopState> extends TrainingHooks<State>
   maxSteps?: number;
 }
 
-/** How a finished loop went, for its TrainResult: `startedMs` is when training began, `resumedFrom` the checkpoint's state it continued from. */
-export function loopOutcome(state: LoopState, startedMs: number, resumedFrom?: LoopState): TrainingOutcome & { steps: number } {
+/** How a finished loop went, for its TrainResult: `startedMs` is when training began. */
+export function loopOutcome(state: LoopState, startedMs: number): TrainingOutcome & { steps: number } {
   return {
     history: state.history,
     bestEpoch: state.bestEpoch,
@@ -68,7 +68,6 @@ export function loopOutcome(state: LoopState, startedMs: number, resumedFrom?: L
     samples: state.samplesSeen,
     steps: state.step,
     stepSeconds: state.stepSeconds,
-    resumedFromStep: resumedFrom?.step ?? null,
   };
 }
 

@@ -6,6 +6,13 @@
 import { z } from 'zod';
 import { describeIssues } from './operator-input';
 
+/**
+ * The longest record (a CSV record or a JSON line) collect reads, in characters, by default.
+ * A longer one fails its file at once, before it is buffered whole: a file with no line
+ * breaks (a wrong format, a binary upload) must not be read to its end as one record.
+ */
+export const DEFAULT_MAX_RECORD_CHARS = 1_000_000;
+
 export const DEFAULT_PIPELINE_TASK_QUEUE = 'storeloop-pipeline';
 export const DEFAULT_TRAINING_TASK_QUEUE = 'storeloop-training';
 
@@ -100,6 +107,8 @@ export const LifecycleInput = z
     force: z.boolean().default(false),
     /** Share of invalid rows a file may have before the collect step fails instead of quarantining. */
     maxBadRowFraction: z.number().min(0).max(1).default(0.05),
+    /** The longest CSV record or JSON line, in characters: a longer one fails its file at once (no file is buffered whole as one record). */
+    maxRecordChars: z.number().int().min(1_000).max(100_000_000).default(DEFAULT_MAX_RECORD_CHARS),
     /** Wait for an operator's decision (the `approval` update) before promoting a better model. */
     requireApproval: z.boolean().default(false),
     /** How long to wait for that decision; without one the champion stays. */
@@ -111,15 +120,22 @@ export const LifecycleInput = z
     hyperparameters: z.record(z.string(), z.unknown()).default({}),
     /** The kind's own settings besides hyperparameters (transaction-risk: the evaluation windows, decision thresholds); validated by the first step. */
     options: z.record(z.string(), z.unknown()).default({}),
-    /** How training survives a lost worker: checkpoint cadence and how fast a silent worker is declared dead. */
+    /**
+     * How training survives a lost worker (checkpoint cadence, how fast a silent worker is
+     * declared dead) and how long a training task may wait for a worker to take it.
+     */
     training: z
       .object({
         checkpointEverySteps: z.number().int().min(1).default(500),
         checkpointEverySeconds: z.number().int().min(1).default(120),
         heartbeatTimeoutSeconds: z.number().int().min(5).max(3600).default(60),
+        /** After this long untaken, the queue's pollers are looked up (workflows/training-pool.ts). */
+        workerWaitSeconds: z.number().int().min(5).max(86_400).default(600),
+        /** With no worker polling the training queue: fail the step (NoTrainingWorker), or keep waiting, visibly. */
+        whenNoWorker: z.enum(['fail', 'wait']).default('fail'),
       })
       .strict()
-      .default({ checkpointEverySteps: 500, checkpointEverySeconds: 120, heartbeatTimeoutSeconds: 60 }),
+      .default({ checkpointEverySteps: 500, checkpointEverySeconds: 120, heartbeatTimeoutSeconds: 60, workerWaitSeconds: 600, whenNoWorker: 'fail' }),
     promotion: z
       .object({
         /** One of the kind's metrics (default its primary metric), compared in its direction. */

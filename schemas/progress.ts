@@ -15,6 +15,8 @@ export interface StepProgress {
   savedMs?: number;
   rows?: number;
   detail?: string;
+  /** Set while no worker has taken the step's task: what it waits for. */
+  waitingFor?: string;
 }
 
 /** The approval gate before deploy, when the input asks for one. */
@@ -51,6 +53,7 @@ export function runningStepLabel(p: LifecycleProgress): string {
   const running = p.steps.find((s) => s.status === 'running');
   const step = running?.name ?? p.currentStep;
   const t = p.training;
+  if (running?.waitingFor) return `${running.name}: ${running.waitingFor}`;
   if (step === 'train' && t) {
     return `train: epoch ${t.epoch}/${t.epochs}, loss ${t.loss.toFixed(4)}${t.validation !== undefined ? `, ${t.validationLabel ?? 'validation'} ${t.validation.toFixed(4)}` : ''}`;
   }

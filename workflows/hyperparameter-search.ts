@@ -20,6 +20,7 @@ import {
 import type { Activities } from '../activities';
 import type { Hyperparameters, PreprocessResult, SearchCandidate, SearchResult, StepContext, TrialResult } from '../schemas/steps';
 import { ACTIVITY_RETRY } from './retry';
+import { onTrainingPool, trainingPoolActivities } from './training-pool';
 
 export interface SearchInput {
   ctx: StepContext;
@@ -39,18 +40,14 @@ const pipeline = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry:
 /** One configuration trained for a given number of epochs and scored on the validation split. */
 export async function hyperparameterTrial({ ctx, prepared, candidate, rung, epochs }: TrialInput): Promise<TrialResult> {
   const { workflowId } = workflowInfo();
-  const training = proxyActivities<Activities>({
-    taskQueue: ctx.config.trainingTaskQueue,
-    startToCloseTimeout: '12h',
-    heartbeatTimeout: `${ctx.config.training.heartbeatTimeoutSeconds}s`,
-    // A trial is cheap to lose: one retry covers a lost worker without re-running a diverging configuration five times.
-    retry: { ...ACTIVITY_RETRY, maximumAttempts: 2 },
-  });
+  // A trial is cheap to lose: one retry covers a lost worker without re-running a diverging configuration five times.
+  const training = trainingPoolActivities(ctx.config, { maximumAttempts: 2 });
   const hyperparameters: Hyperparameters = { ...ctx.config.hyperparameters, ...candidate.params, epochs };
   // The trial's own id: its checkpoints and progress signals belong to it, not to the lifecycle.
   const trialCtx: StepContext = { ...ctx, workflowId, runId: workflowInfo().runId, config: { ...ctx.config, hyperparameters } };
   try {
-    const trained = await training.train(trialCtx, prepared);
+    // Trials queue behind each other on a busy pool; the wait is only reported in the trial's failure.
+    const trained = await onTrainingPool(ctx.config, () => training.train(trialCtx, prepared), () => undefined);
     const { validation, score } = await pipeline.scoreTrial(trialCtx, trained);
     return { candidate, rung, epochs, workflowId, validation, score, bestEpoch: trained.bestEpoch, trainSeconds: trained.trainSeconds, cached: trained.cached };
   } catch (error) {

@@ -5,7 +5,6 @@
  * them, and the `progress` query shows where it is. The workflow never imports a kind.
  */
 import {
-  ActivityCancellationType,
   ApplicationFailure,
   ChildWorkflowFailure,
   executeChild,
@@ -27,6 +26,7 @@ import { describeRunDetails, runTitle } from '../schemas/progress';
 import { describeApproval, installApprovalGate } from './approval';
 import { hyperparameterSearch } from './hyperparameter-search';
 import { ACTIVITY_RETRY as retry } from './retry';
+import { onTrainingPool, trainingPoolActivities } from './training-pool';
 
 const pipeline = proxyActivities<Activities>({
   startToCloseTimeout: '30m',
@@ -98,16 +98,7 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
   const ctx: StepContext = { config, workflowId: info.workflowId, runId: info.runId, startedAt: info.runStartTime.toISOString() };
   const chosen = await pipeline.chooseHyperparameters(ctx, input.hyperparameters !== undefined);
   ctx.config = config = { ...config, hyperparameters: chosen.values };
-  const training = proxyActivities<Activities>({
-    taskQueue: config.trainingTaskQueue,
-    startToCloseTimeout: '12h',
-    // A killed training worker is noticed after this long; the retry resumes from its checkpoint.
-    heartbeatTimeout: `${config.training.heartbeatTimeoutSeconds}s`,
-    // A cancelled run ends only once training has seen the cancellation (through its
-    // heartbeats) and stopped, so no model keeps training behind the operator's back.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry,
-  });
+  const training = trainingPoolActivities(config);
 
   const progress: LifecycleProgress = {
     kind: config.kind,
@@ -121,6 +112,9 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
   setHandler(progressQuery, () => progress);
   setHandler(trainingProgressSignal, (update) => {
     progress.training = update;
+    // A worker reports epochs: whatever the step waited for, it has it.
+    const train = progress.steps.find((s) => s.name === 'train');
+    if (train) delete train.waitingFor;
     showProgress();
   });
   setHandler(stepProgressSignal, (update) => {
@@ -165,11 +159,19 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
       (r.vanishedFiles.length > 0 ? `, ${r.vanishedFiles.length} deleted before reading (${r.vanishedFiles.join(', ')})` : ''),
   }));
   const prepared = await run('preprocess', () => pipeline.preprocess(ctx, collected), (r) => ({ rows: r.rows, detail: r.detail }));
-  const trained = await run('train', () => training.train(ctx, prepared), (r) => ({
+  /** A step on the training pool, with what it waits for shown while no worker has taken it. */
+  const onPool = <T>(name: StepName, call: () => Promise<T>) =>
+    onTrainingPool(config, call, (waitingFor) => {
+      const entry = progress.steps.find((s) => s.name === name)!;
+      if (waitingFor === null) delete entry.waitingFor;
+      else entry.waitingFor = waitingFor;
+      showProgress();
+    });
+  const trained = await run('train', () => onPool('train', () => training.train(ctx, prepared)), (r) => ({
     rows: r.epochs,
     detail: `${r.epochs} epochs (best ${r.bestEpoch}) on ${r.backend}, ${Math.round(r.samplesPerSecond)} samples/s`,
   }));
-  const evaluation = await run('evaluate', () => training.evaluate(ctx, prepared, trained), (r) => ({
+  const evaluation = await run('evaluate', () => onPool('evaluate', () => training.evaluate(ctx, prepared, trained)), (r) => ({
     rows: r.evaluated,
     detail: r.reasons.join('; '),
   }));

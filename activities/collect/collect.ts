@@ -27,6 +27,8 @@ export interface CollectOptions {
   dataset: string;
   sources: readonly AnySourceContract[];
   maxBadRowFraction: number;
+  /** The longest CSV record or JSON line a file may have (raw-files.ts). */
+  maxRecordChars?: number;
   /** Rows held in memory before the largest day is written out, whatever the file's size. */
   maxBufferedRows?: number;
   /** Called every PROGRESS_EVERY_ROWS valid rows and after each file, with the valid rows so far in this collect. */
@@ -175,7 +177,7 @@ async function collectEventSource(store: ObjectStore, log: Logger, source: AnySo
     const parsed = await readRawFile(object.key, found.body, source.row, source.required, (row) => {
       if (++progress.rowsAccepted % PROGRESS_EVERY_ROWS === 0) options.onProgress?.(progress.rowsAccepted, object.key);
       return writer.add(row);
-    });
+    }, options.maxRecordChars);
     options.onProgress?.(progress.rowsAccepted, object.key);
     const bad = parsed.problems.length;
     if (parsed.totalRows > 0 && bad / parsed.totalRows > options.maxBadRowFraction) {
@@ -214,7 +216,7 @@ export async function collectSources(store: ObjectStore, log: Logger, options: C
   const progress = { rowsAccepted: 0 };
   for (const source of options.sources) {
     if (source.mode === 'table') {
-      const table = await collectTable(store, dataset, source, options.maxBadRowFraction);
+      const table = await collectTable(store, dataset, source, options);
       if (table) snapshot.tables[source.name] = table;
       continue;
     }
@@ -245,12 +247,12 @@ export async function collectSources(store: ObjectStore, log: Logger, options: C
  * A table source is a full export, not a stream of changes: the newest file under
  * `raw/<dataset>/<source>/` is validated and stored whole (undefined when there is none).
  */
-async function collectTable(store: ObjectStore, dataset: string, source: AnySource, maxBadRowFraction: number): Promise<ArtifactRef | undefined> {
+async function collectTable(store: ObjectStore, dataset: string, source: AnySource, { maxBadRowFraction, maxRecordChars }: CollectOptions): Promise<ArtifactRef | undefined> {
   const files = await store.list(rawPrefix(dataset, source.name));
   const newest = files.sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime() || (a.key < b.key ? -1 : 1)).pop();
   const found = newest && (await store.getWithEtag(newest.key));
   if (!newest || !found) return undefined;
-  const parsed = await parseRawFile(newest.key, found.bytes, source.row, source.required);
+  const parsed = await parseRawFile(newest.key, found.bytes, source.row, source.required, maxRecordChars);
   if (parsed.problems.length / Math.max(1, parsed.totalRows) > maxBadRowFraction) {
     await refuseMostlyBadFile(store, dataset, newest.key, parsed.problems, parsed.totalRows, maxBadRowFraction);
   }

@@ -15,6 +15,7 @@ import { ParquetFile } from 'parquet-wasm';
 import { parse as csvParser, type Options as CsvOptions } from 'csv-parse';
 import type { z } from 'zod';
 import { rowProblem, type RowProblem } from '../../schemas/events';
+import { DEFAULT_MAX_RECORD_CHARS } from '../../schemas/lifecycle-input';
 
 export class InvalidInputFileError extends Error {
   constructor(
@@ -38,6 +39,17 @@ export interface ParsedFile<T> extends FileReport {
 }
 
 export type RawFormat = 'csv' | 'jsonl' | 'arrow' | 'parquet';
+
+/** Text from a file as error messages may quote it: at most `max` characters, and how long it really was. */
+export function preview(text: string, max = 60): string {
+  return text.length <= max ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, max))}... (${Buffer.byteLength(text)} bytes)`;
+}
+
+/** A list of names from a file (its columns), bounded the same way. */
+function previewList(names: string[], max = 20): string {
+  const shown = names.slice(0, max).map((n) => (n.length <= 60 ? n : preview(n)));
+  return names.length <= max ? shown.join(', ') : `${shown.join(', ')} and ${names.length - max} more`;
+}
 
 /** Parquet is buffered whole (see parseParquet); bigger exports should be split into several files. */
 export const MAX_PARQUET_BYTES = 2 * 1024 ** 3;
@@ -69,14 +81,14 @@ function checkHeader(fileName: string, columns: string[], known: string[], requi
   if (missing.length > 0) {
     throw new InvalidInputFileError(
       fileName,
-      `schema drift: missing required column(s) ${missing.join(', ')}; the file has ${columns.join(', ') || 'no columns'}`,
+      `schema drift: missing required column(s) ${missing.join(', ')}; the file has ${previewList(columns) || 'no columns'}`,
     );
   }
   const extra = columns.filter((c) => !known.includes(c));
   if (extra.length > 0) {
     throw new InvalidInputFileError(
       fileName,
-      `schema drift: unknown column(s) ${extra.join(', ')}; expected some of ${known.join(', ')}`,
+      `schema drift: unknown column(s) ${previewList(extra)}; expected some of ${known.join(', ')}`,
     );
   }
 }
@@ -94,6 +106,7 @@ export async function readRawFile<T>(
   schema: RowSchema<T>,
   required: readonly string[],
   onRow: RowSink<T>,
+  maxRecordChars = DEFAULT_MAX_RECORD_CHARS,
 ): Promise<FileReport> {
   requiredColumns(schema, required);
   const format = detectFormat(fileName);
@@ -109,7 +122,7 @@ export async function readRawFile<T>(
     report.validRows++;
     await onRow(parsed.data);
   };
-  const file: ParseContext = { fileName, known, required, report, accept };
+  const file: ParseContext = { fileName, known, required, report, accept, maxRecordChars };
   // Counted after decompression, to tell an empty file from one with only blank lines.
   let bytes = 0;
   async function* counted(content: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -145,6 +158,11 @@ interface ParseContext {
   required: readonly string[];
   report: FileReport;
   accept: (row: number, record: unknown, raw: string) => Promise<void>;
+  maxRecordChars: number;
+}
+
+function recordTooLong(fileName: string, what: string, maxRecordChars: number): InvalidInputFileError {
+  return new InvalidInputFileError(fileName, `${what} is over ${maxRecordChars.toLocaleString('en-US')} characters (maxRecordChars): is the file really in the format its name says, with one record per line?`);
 }
 
 /**
@@ -219,23 +237,32 @@ async function parseParquet({ fileName, known, required, accept }: ParseContext,
   }
 }
 
-/** Lines of a UTF-8 byte stream; invalid UTF-8 becomes U+FFFD, which the field validators reject by row. */
-async function* textLines(content: AsyncIterable<Buffer>): AsyncGenerator<string> {
+/**
+ * Lines of a UTF-8 byte stream; invalid UTF-8 becomes U+FFFD, which the field validators
+ * reject by row. A line longer than `maxChars` fails the file as soon as it is seen.
+ */
+async function* textLines(fileName: string, content: AsyncIterable<Buffer>, maxChars: number): AsyncGenerator<string> {
   const decoder = new StringDecoder('utf8');
   let pending = '';
+  let lineNumber = 0;
   for await (const chunk of content) {
     const lines = (pending + decoder.write(chunk)).split(/\r?\n/);
     pending = lines.pop()!;
-    yield* lines;
+    for (const line of lines) {
+      lineNumber++;
+      if (line.length > maxChars) throw recordTooLong(fileName, `line ${lineNumber}`, maxChars);
+      yield line;
+    }
+    if (pending.length > maxChars) throw recordTooLong(fileName, `line ${lineNumber + 1}`, maxChars);
   }
   pending += decoder.end();
   if (pending !== '') yield pending;
 }
 
-async function parseJsonLines({ fileName, report, accept }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
+async function parseJsonLines({ fileName, report, accept, maxRecordChars }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
   let lineNumber = 0;
   let nonBlank = 0;
-  for await (const line of textLines(content)) {
+  for await (const line of textLines(fileName, content, maxRecordChars)) {
     lineNumber++;
     if (line.trim() === '') continue;
     nonBlank++;
@@ -244,7 +271,7 @@ async function parseJsonLines({ fileName, report, accept }: ParseContext, conten
       record = JSON.parse(line);
     } catch (error) {
       report.totalRows++;
-      report.problems.push({ file: fileName, row: lineNumber, field: '(row)', message: `malformed JSON: ${(error as Error).message}`, raw: line.slice(0, 500) });
+      report.problems.push({ file: fileName, row: lineNumber, field: '(row)', message: `malformed JSON: ${preview((error as Error).message, 200)}`, raw: line.slice(0, 500) });
       continue;
     }
     await accept(lineNumber, record, line);
@@ -258,7 +285,7 @@ interface NumberedRecord {
   row: number;
 }
 
-async function parseCsv({ fileName, known, required, report, accept }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
+async function parseCsv({ fileName, known, required, report, accept, maxRecordChars }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
   // Rows are numbered by record, not by line (a quoted field may span lines), counting the
   // skipped malformed ones; numbered as they are parsed, since consumption runs behind.
   let skipped = 0;
@@ -268,12 +295,17 @@ async function parseCsv({ fileName, known, required, report, accept }: ParseCont
     info: true,
     raw: true,
     on_record: (record, context) => ({ fields: record.record, row: context.records + skipped - 1 }),
-    // A malformed line becomes a row problem instead of failing the whole file.
+    max_record_size: maxRecordChars,
+    // A malformed line becomes a row problem instead of failing the whole file; an overlong one fails it.
     skip_records_with_error: true,
     on_skip: (error, raw) => {
+      if (error?.code === 'CSV_MAX_RECORD_SIZE') {
+        const records = Number(error.records ?? 0);
+        throw recordTooLong(fileName, records === 0 ? 'the header' : `row ${records + skipped}`, maxRecordChars);
+      }
       report.totalRows++;
       const parsedBefore = error && 'records' in error ? Number(error.records) : 0;
-      report.problems.push({ file: fileName, row: parsedBefore + skipped, field: '(row)', message: `malformed CSV: ${error?.message ?? 'unreadable line'}`, raw: (raw ?? '').slice(0, 500) });
+      report.problems.push({ file: fileName, row: parsedBefore + skipped, field: '(row)', message: `malformed CSV: ${error ? preview(error.message, 200) : 'unreadable line'}`, raw: (raw ?? '').slice(0, 500) });
       skipped++;
       return undefined;
     },
@@ -296,8 +328,8 @@ async function parseCsv({ fileName, known, required, report, accept }: ParseCont
 }
 
 /** A whole file in memory (small files, tests): its valid rows and problems. */
-export async function parseRawFile<T>(fileName: string, bytes: Uint8Array, schema: RowSchema<T>, required: readonly string[]): Promise<ParsedFile<T>> {
+export async function parseRawFile<T>(fileName: string, bytes: Uint8Array, schema: RowSchema<T>, required: readonly string[], maxRecordChars?: number): Promise<ParsedFile<T>> {
   const rows: T[] = [];
-  const report = await readRawFile(fileName, [bytes], schema, required, (row) => void rows.push(row));
+  const report = await readRawFile(fileName, [bytes], schema, required, (row) => void rows.push(row), maxRecordChars);
   return { ...report, rows };
 }

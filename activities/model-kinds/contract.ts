@@ -217,6 +217,8 @@ export interface ModelKind<HP extends Hyperparameters = Hyperparameters, Loaded 
   preprocessKey?(ctx: StepContext): unknown;
   preprocess(rt: KindRuntime, snapshot: DatasetSnapshot): Promise<Omit<PreprocessResult, 'cached' | 'kind'>>;
   train(rt: TrainingRuntime, prepared: PreprocessResult, hyperparameters: HP): Promise<TrainedModel>;
+  /** An upper bound on the memory training needs, in bytes: the harness refuses a configuration that cannot fit its worker before it allocates anything. */
+  trainingMemoryBytes?(prepared: PreprocessResult, hyperparameters: HP): number;
   evaluate(rt: KindRuntime, prepared: PreprocessResult, model: ModelUnderTest): Promise<Evaluation>;
   /** Preprocessing artifacts every served version needs; deploy copies them beside the model. */
   servingArtifacts: readonly string[];

@@ -187,5 +187,5 @@ export async function trainOfferEncoder(options: EncoderTrainOptions): Promise<E
     optimizer.dispose();
     prototypes.dispose();
   }
-  return { encoder, ...loopOutcome(state, started, resumeFrom?.state) };
+  return { encoder, ...loopOutcome(state, started) };
 }

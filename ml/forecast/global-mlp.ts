@@ -258,7 +258,7 @@ export async function trainGlobalMlp(options: GlobalMlpTrainOptions): Promise<Gl
   }
   return {
     model,
-    ...loopOutcome(state, started, resumeFrom?.state),
+    ...loopOutcome(state, started),
     history: state.history.map((report) => ({ ...report, validation: -report.validation })),
   };
 }

@@ -64,6 +64,26 @@ export function useSampledSoftmax(hp: RecommenderHyperparameters, numItems: numb
   return hp.softmax === 'sampled' || (hp.softmax === 'auto' && numItems > hp.fullSoftmaxMaxItems);
 }
 
+/**
+ * Bytes of tensor memory one training step needs, at most, before anything is allocated:
+ * the weights with their gradients and two Adam moments, each block's activations kept
+ * for the backward pass (and its attention maps), and
+ * the output layer's logits, probabilities and their gradient over every item (full
+ * softmax) or over the sampled ones. An upper bound, checked against tf.profile's peak in
+ * the unit tests; the harness refuses configurations that cannot fit the worker.
+ */
+export function trainingMemoryBytes(hp: RecommenderHyperparameters, numItems: number): number {
+  const vocabulary = numItems + 1;
+  const { hiddenDim: width, maxLen: length, batchSize: batch, blocks, heads } = hp;
+  const parameters = vocabulary * width + length * width + blocks * (6 * width * width + 12 * width);
+  // The gradient tape keeps every intermediate of a block alive until the backward pass:
+  // about 100 tensors of batch x length x width (measured with tf.profile), rounded up.
+  const perBlock = 128 * batch * length * width + (hp.model === 'sasrec' ? 8 * heads * batch * length * length : 0);
+  const classes = useSampledSoftmax(hp, numItems) ? hp.sampledNegatives + 1 : vocabulary;
+  const output = 3 * batch * length * classes;
+  return 4 * (4 * parameters + blocks * perBlock + output);
+}
+
 /** Everything besides tensors that training needs to continue exactly where it stopped. */
 export interface TrainingState extends LoopState {
   /** The epoch's batch order. */
@@ -133,7 +153,7 @@ export async function trainNextItemModel(options: TrainOptions): Promise<TrainRe
   }
   return {
     model,
-    ...loopOutcome(state, started, resumeFrom?.state),
+    ...loopOutcome(state, started),
   };
 }
 

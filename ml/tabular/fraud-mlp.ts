@@ -281,6 +281,6 @@ export async function trainFraudMlp(options: TabularTrainOptions): Promise<Tabul
   model.dispose();
   return {
     model: calibrated,
-    ...loopOutcome(state, started, resumeFrom?.state),
+    ...loopOutcome(state, started),
   };
 }

@@ -324,7 +324,7 @@ export async function trainIntentNetwork(options: IntentTrainOptions): Promise<I
   network.dispose();
   return {
     network: calibrated,
-    ...loopOutcome(state, started, resumeFrom?.state),
+    ...loopOutcome(state, started),
   };
 }
 

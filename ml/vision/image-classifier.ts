@@ -430,7 +430,7 @@ export async function trainImageClassifier(options: ImageTrainOptions): Promise<
     const temperature = { fine: fitTemperature(raw.fine, validation.fine, fineCount), coarse: fitTemperature(raw.coarse, validation.coarse, config.coarseClasses.length) };
     const calibrated = ImageClassifier.fromWeights({ ...config, temperature }, Object.fromEntries(classifier.variables), backbone);
     classifier.dispose();
-    return { classifier: calibrated, featureSeconds, ...loopOutcome(state, started, resumeFrom?.state) };
+    return { classifier: calibrated, featureSeconds, ...loopOutcome(state, started) };
   } catch (error) {
     classifier.dispose();
     throw error;

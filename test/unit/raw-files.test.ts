@@ -108,6 +108,41 @@ describe('raw event files: validation at the edge', () => {
     });
   }
 
+  it('fails a file with an overlong record as soon as it is seen, quoting none of it', async () => {
+    const noLineBreaks = 'x'.repeat(2_000_000);
+    const cases = [
+      { file: 'one-line.csv', content: noLineBreaks, what: /the header is over 1,000,000 characters/ },
+      { file: 'long-row.csv', content: `${HEADER}\n${GOOD}\n${GOOD},"${noLineBreaks}"\n${GOOD}\n`, what: /row 2 is over 1,000,000 characters/ },
+      { file: 'one-line.jsonl', content: noLineBreaks, what: /line 1 is over 1,000,000 characters/ },
+    ];
+    for (const c of cases) {
+      let read = 0;
+      const bytes = Buffer.from(c.content);
+      // Fed in 64 KiB chunks: the reader must give up after about the limit, not read the whole file.
+      const chunks = (function* () {
+        for (let at = 0; at < bytes.length; at += 65_536) {
+          read = at;
+          yield bytes.subarray(at, at + 65_536);
+        }
+      })();
+      await assert.rejects(readRawFile(c.file, chunks, RawEventRow, REQUIRED_EVENT_COLUMNS, () => undefined), (error: Error) => {
+        assert.ok(error instanceof InvalidInputFileError, String(error));
+        assert.match(error.message, c.what);
+        assert.ok(error.message.length < 400 && !error.message.includes('xxxxxxxxxx'), `no raw data in the error: ${error.message.slice(0, 400)}`);
+        return true;
+      });
+      assert.ok(read < 1_500_000, `${c.file}: stopped reading at ${read} bytes`);
+    }
+  });
+
+  it('quotes at most a bounded preview of a long column name', async () => {
+    await assert.rejects(parse('wide.csv', `${HEADER},${'y'.repeat(50_000)}\n${GOOD},1\n`), (error: Error) => {
+      assert.match(error.message, /unknown column\(s\) "y{60}"\.\.\. \(50000 bytes\)/);
+      assert.ok(error.message.length < 500);
+      return true;
+    });
+  });
+
   it('streams a file that arrives in small chunks, split inside lines and UTF-8 characters', async () => {
     const files = {
       'chunked.csv': `${HEADER}\n${GOOD}\r\nu2,i2,view,2024-03-01T10:00:00Z,s2,1.5,café\n`,

@@ -6,7 +6,7 @@
 import { readBatches } from '../../storage/arrow-io';
 import { InputDataError } from '../../errors';
 import { evaluateRanking, popularityScorer, type BatchScorer } from '../../../ml/sequence/ranking';
-import { trainNextItemModel, useSampledSoftmax } from '../../../ml/sequence/train';
+import { trainingMemoryBytes, trainNextItemModel, useSampledSoftmax } from '../../../ml/sequence/train';
 import { RecommenderHyperparameters, RECOMMENDER_SEARCH_SPACE } from '../../../ml/sequence/hyperparameters';
 import { seededRng, shuffled } from '../../../ml/random';
 import { syntheticStoreFiles } from './synthetic';
@@ -124,6 +124,8 @@ export const nextItemKind: ModelKind<RecommenderHyperparameters, LoadedRecommend
     const weights = Object.entries(result.model.namedWeights()).map(([name, tensor]) => ({ name, tensor }));
     return { ...result, weights, config: { ...result.model.config }, notes: { softmax }, dispose: () => result.model.dispose() };
   },
+
+  trainingMemoryBytes: (prepared, hp) => trainingMemoryBytes(hp, prepared.stats.items),
 
   async evaluate(rt, prepared, target) {
     const data = await loadDataset(rt, prepared);

@@ -169,7 +169,6 @@ export async function trainCatalogueModel(data: EncodedOffers, tokenizer: Tokeni
     trainSeconds: category.trainSeconds + (outcome?.trainSeconds ?? 0),
     samples: category.samples + (outcome?.samples ?? 0),
     stepSeconds: category.stepSeconds + (outcome?.stepSeconds ?? 0),
-    resumedFromStep: category.resumedFromStep ?? outcome?.resumedFromStep ?? null,
     config,
     weights,
     matchingOutcome: outcome ?? null,

@@ -1,0 +1,81 @@
+/**
+ * Faults and mistakes end in a clear outcome, never a hang: a training queue nobody
+ * polls, a configuration too big for the worker, a file that is one endless line.
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { testStack } from './test-stack';
+import { runLifecycle, startLifecycle } from '../../cli/local-run';
+import { progressQuery } from '../../workflows/progress';
+import { runningStepLabel } from '../../schemas/progress';
+import type { LocalWorkers } from '../../cli/local-run';
+
+/** A small events file: 40 users walking over 30 items. */
+async function uploadSmallStore(workers: LocalWorkers, dataset: string): Promise<void> {
+  const lines = ['user_id,item_id,event_type,timestamp'];
+  for (let u = 0; u < 40; u++) {
+    for (let k = 0; k < 6; k++) lines.push(`u${u},i${(u * 7 + k) % 30},view,2024-01-0${1 + (k % 5)}T1${k}:00:00Z`);
+  }
+  await workers.store.put(`raw/${dataset}/events/events.csv`, lines.join('\n'));
+}
+
+const TINY = { epochs: 1, hiddenDim: 16, maxLen: 8 };
+
+describe('faults end in a clear outcome @integration', () => {
+  it('a training queue that no worker polls fails the run by name after the configured wait', async () => {
+    const { config, workers } = await testStack();
+    const dataset = 'unpolled-queue';
+    await uploadSmallStore(workers, dataset);
+    const queue = `nobody-polls-${Date.now()}`;
+    const run = await runLifecycle(workers.client, config, { dataset, hyperparameters: TINY, trainingTaskQueue: queue, training: { workerWaitSeconds: 5 } });
+    assert.equal(run.status, 'failed');
+    const error = run.status === 'failed' ? run.error : '';
+    assert.match(error, new RegExp(`no training worker polled queue "${queue}" for 5 s`), error);
+    assert.equal(run.status === 'failed' && run.progress?.steps.find((s) => s.name === 'train')?.status, 'failed');
+  });
+
+  it('with whenNoWorker "wait", the run keeps waiting and its progress says for what', async () => {
+    const { config, workers } = await testStack();
+    const dataset = 'unpolled-queue-wait';
+    await uploadSmallStore(workers, dataset);
+    const queue = `nobody-polls-${Date.now()}`;
+    const handle = await startLifecycle(workers.client, config, { dataset, hyperparameters: TINY, trainingTaskQueue: queue, training: { workerWaitSeconds: 5, whenNoWorker: 'wait' } }, `wait-for-worker-${Date.now()}`, 'faults test');
+    try {
+      let label = '';
+      for (let waited = 0; !label.includes('still waiting'); waited += 1000) {
+        assert.ok(waited < 120_000, `the progress never said what it waits for (last: ${label})`);
+        await sleep(1000);
+        label = runningStepLabel(await handle.query(progressQuery));
+      }
+      assert.match(label, new RegExp(`^train: no training worker polled queue "${queue}" for \\d+ s`));
+      assert.equal((await handle.describe()).status.name, 'RUNNING');
+    } finally {
+      await handle.terminate('test done');
+    }
+  });
+
+  it('a configuration too big for the worker is refused before training, with its estimate, and not retried', async () => {
+    const { config, workers } = await testStack();
+    const dataset = 'oversized-config';
+    await uploadSmallStore(workers, dataset);
+    const started = Date.now();
+    const run = await runLifecycle(workers.client, config, { dataset, hyperparameters: { epochs: 1, hiddenDim: 512, maxLen: 200, batchSize: 4096, blocks: 4 } });
+    assert.equal(run.status, 'failed');
+    const error = run.status === 'failed' ? run.error : '';
+    assert.match(error, /next-item with hyperparameters \{.*"batchSize":4096.*\} needs about [\d,]+ MiB to train, over the worker's [\d,]+ MiB/, error);
+    assert.ok(Date.now() - started < 60_000, 'refused at once, not retried');
+  });
+
+  it('a CSV that is one 10 MB line fails its file at once, naming it and quoting none of it', async () => {
+    const { config, workers } = await testStack();
+    const dataset = 'one-long-line';
+    await workers.store.put(`raw/${dataset}/events/export.csv`, 'user_id,' + 'x'.repeat(10 * 2 ** 20));
+    const started = Date.now();
+    const run = await runLifecycle(workers.client, config, { dataset });
+    assert.equal(run.status, 'failed');
+    const error = run.status === 'failed' ? run.error : '';
+    assert.match(error, /raw\/one-long-line\/events\/export\.csv: the header is over 1,000,000 characters \(maxRecordChars\)/);
+    assert.ok(error.length < 1000 && !error.includes('xxxxxxxxxx'), `no raw data in the failure (${error.length} characters)`);
+    assert.ok(Date.now() - started < 60_000, 'failed fast, not retried');
+  });
+});
