@@ -10,12 +10,12 @@ import { ChampionChangedError, NoPreviousChampionError } from './registry/servin
 import { UnknownModelKindError } from './model-kinds/registry';
 import { InputDataError } from './errors';
 import { isCancelled, recordStepMetrics } from './progress';
-import { assertSafeKeySegment, IntegrityError } from './storage/object-store';
+import { assertSafeKeySegment, IntegrityError, StorageUnavailableError } from './storage/object-store';
 import { InvalidWorkflowInputError } from '../schemas/lifecycle-input';
 import type { StepContext } from '../schemas/steps';
 import type { Logger } from 'pino';
 
-const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError, NoPreviousChampionError, InputDataError, UnknownModelKindError, InvalidWorkflowInputError, IntegrityError];
+const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError, NoPreviousChampionError, InputDataError, UnknownModelKindError, InvalidWorkflowInputError, IntegrityError, StorageUnavailableError];
 
 export const isNonRetryable = (error: Error) => NON_RETRYABLE.some((type) => error instanceof type);
 

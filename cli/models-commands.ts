@@ -90,8 +90,11 @@ export function modelsCommand(): Command {
     .action((model: string, options: OperatorOptions) =>
       withStore(async (store) => {
         parseModelName(model, KIND_NAMES);
-        const alias = await applyAliasChange(store, await planRollback(store, model, options));
-        output(options, alias, () => printChange(alias));
+        const change = await planRollback(store, model, options);
+        const alias = await applyAliasChange(store, change);
+        output(options, { ...alias, rolledBackFrom: change.replacing }, () =>
+          console.log(`${model}: rolled back from ${change.replacing} to ${alias.version}, by ${alias.promotedBy}: ${alias.reason}`),
+        );
       }),
     );
 

@@ -31,6 +31,8 @@ export interface S3Config {
   secretAccessKey: string;
   /** Path-style addressing: needed by local gateways, MinIO and Ceph. */
   forcePathStyle: boolean;
+  /** How long a request keeps retrying an unreachable S3 before it fails with StorageUnavailableError (0: the SDK's own retries only). */
+  outageToleranceSeconds: number;
 }
 
 export interface LocalStackConfig {
@@ -67,6 +69,12 @@ function port(name: string, fallback: number): number {
   return value;
 }
 
+function seconds(name: string, fallback: number): number {
+  const value = Number(env(name, String(fallback)));
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number of seconds (0 or more), got "${env(name)}"`);
+  return value;
+}
+
 /** `S3_ENDPOINT=aws` selects the SDK's own regional AWS endpoint. */
 function s3Endpoint(value: string): string | undefined {
   return value === 'aws' ? undefined : value;
@@ -100,6 +108,7 @@ export function loadConfig(): StoreloopConfig {
       accessKeyId: env('S3_ACCESS_KEY_ID', env('AWS_ACCESS_KEY_ID', 'storeloop')),
       secretAccessKey: env('S3_SECRET_ACCESS_KEY', env('AWS_SECRET_ACCESS_KEY', 'storeloop-local-secret')),
       forcePathStyle: flag('S3_FORCE_PATH_STYLE', true),
+      outageToleranceSeconds: seconds('STORELOOP_STORAGE_OUTAGE_SECONDS', 300),
     },
   };
 }

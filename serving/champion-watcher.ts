@@ -62,8 +62,8 @@ export async function loadVersion(store: ObjectStore, kind: AnyModelKind, model:
 
 export class NoChampionError extends Error {
   readonly statusCode = 503;
-  constructor(model: string) {
-    super(`model ${model} has no champion loaded yet; retry when /ready answers 200`);
+  constructor(model: string, why: string | null) {
+    super(`model ${model} has no champion loaded${why ? `: ${why}` : ' yet; retry when /ready answers 200'}`);
     this.name = 'NoChampionError';
   }
 }
@@ -107,13 +107,13 @@ export class ChampionWatcher {
 
   /** The live version, leased for one request: release it when the request is done. */
   acquire(): ServedVersion {
-    if (!this.current) throw new NoChampionError(this.options.model);
+    if (!this.current) throw new NoChampionError(this.options.model, this.lastError);
     return this.current.acquire();
   }
 
   /** The live version's id, for events that only need to name it. */
   liveVersion(): string {
-    if (!this.current) throw new NoChampionError(this.options.model);
+    if (!this.current) throw new NoChampionError(this.options.model, this.lastError);
     return this.current.version;
   }
 
@@ -137,7 +137,17 @@ export class ChampionWatcher {
     let etag: string | undefined;
     try {
       etag = (await store.head(`${servingPrefix(model)}/champion.json`))?.etag;
-      if (!etag || etag === this.seenEtag) return;
+      if (!etag) {
+        // Storage answered: any earlier outage is over, and what is missing is the alias itself.
+        this.lastError = this.current
+          ? `${servingPrefix(model)}/champion.json is missing; still serving ${this.current.version}. Restore it with: storeloop models promote ${model} <version>`
+          : `no ${servingPrefix(model)}/champion.json: nothing has been promoted for ${model} yet. Run its lifecycle (npm start -- --kind <kind>), or: storeloop models promote ${model} <version>`;
+        return;
+      }
+      if (etag === this.seenEtag) {
+        this.lastError = null;
+        return;
+      }
       if (etag === this.failed?.etag && Date.now() < this.failed.retryAt) return;
       const live = await readChampion(store, model);
       if (!live) return;

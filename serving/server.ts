@@ -89,7 +89,8 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
   const kind = kindOf(parseModelName(model, KIND_NAMES).kind);
   const log = options.log ?? createLogger('serving');
   const ownStore = options.store === undefined;
-  const store = options.store ?? new ObjectStore(loadConfig().s3);
+  // Serving does not wait out a storage outage inside a request or a poll: /ready reports it at once, and the next poll tries again.
+  const store = options.store ?? new ObjectStore({ ...loadConfig().s3, outageToleranceSeconds: 0 });
   await selectBackend(log);
 
   const settings = { maxScoringBatch: options.maxScoringBatch ?? SERVING_DEFAULTS.maxScoringBatch };
@@ -141,7 +142,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     },
     liveVersion: () => watcher.liveVersion(),
     live: () => {
-      if (!watcher.champion) throw new NoChampionError(model);
+      if (!watcher.champion) throw new NoChampionError(model, watcher.lastError);
       return watcher.champion.loaded;
     },
     logFeedback: (rows) => feedback.append(rows as FeedbackRecord[]),

@@ -75,7 +75,11 @@ export class VersionNotFoundError extends Error {
 /** Rollback has nowhere to go: no champion yet, or the first one. */
 export class NoPreviousChampionError extends Error {
   constructor(model: string, champion: string | null) {
-    super(champion ? `${champion} is the first champion of ${model}; there is nothing to roll back to` : `model ${model} has no champion`);
+    super(
+      champion
+        ? `${champion} is the first champion of ${model}; there is nothing to roll back to`
+        : `model ${model} has no champion (no serving/${model}/champion.json): nothing to roll back. Promote a version with: storeloop models promote ${model} <version>`,
+    );
     this.name = 'NoPreviousChampionError';
   }
 }
@@ -148,6 +152,8 @@ export interface AliasChange {
   alias: ChampionAlias;
   /** The champion this change was decided against: the conditional write's precondition. */
   expected: ChampionRef | null;
+  /** The version that is champion until the change: what a rollback rolls back from. */
+  replacing: string | null;
 }
 
 /** One line per served model: its champion and how good it is, for the CLI's list and the console. */
@@ -179,7 +185,7 @@ export async function planPromotion(store: ObjectStore, model: string, version: 
   const live = await readChampion(store, model);
   if (live?.alias.version === version) throw new Error(`${version} is already the champion of ${model}; nothing changed`);
   const alias: ChampionAlias = { model, version, promotedAt: new Date().toISOString(), promotedBy: note.by, reason: note.reason, previous: live?.alias.version ?? null, action: 'promote' };
-  return { alias, expected: live?.ref ?? null };
+  return { alias, expected: live?.ref ?? null, replacing: live?.alias.version ?? null };
 }
 
 /**
@@ -199,7 +205,7 @@ export async function planRollback(store: ObjectStore, model: string, note: Oper
   const target = stack.at(-2);
   if (!target) throw new NoPreviousChampionError(model, live.alias.version);
   const alias: ChampionAlias = { model, version: target, promotedAt: new Date().toISOString(), promotedBy: note.by, reason: note.reason, previous: stack.at(-3) ?? null, action: 'rollback' };
-  return { alias, expected: live.ref };
+  return { alias, expected: live.ref, replacing: live.alias.version };
 }
 
 export async function applyAliasChange(store: ObjectStore, change: AliasChange): Promise<ChampionAlias> {

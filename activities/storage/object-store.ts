@@ -21,6 +21,8 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { heartbeat } from '../progress';
 import { sha256Hex, type ArtifactFormat, type ArtifactRef } from '../../schemas/artifacts';
 import type { S3Config } from '../../infra/config';
 
@@ -37,6 +39,24 @@ export class PreconditionFailedError extends Error {
     super(`conditional write to ${key} lost: the object changed since it was read`);
     this.name = 'PreconditionFailedError';
   }
+}
+
+/** S3 stayed unreachable (connection refused, timeouts, 5xx) for longer than the configured tolerance. */
+export class StorageUnavailableError extends Error {
+  constructor(endpoint: string, seconds: number, cause: Error) {
+    super(`S3 at ${endpoint} was unreachable for ${Math.round(seconds)} s (STORELOOP_STORAGE_OUTAGE_SECONDS): ${cause.name}: ${cause.message}`);
+    this.name = 'StorageUnavailableError';
+  }
+}
+
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+
+/** An error that a later attempt may not see: the storage is down, overloaded or unreachable, not refusing the request. */
+function isTransientStorageError(error: unknown): boolean {
+  const status = httpStatus(error);
+  if (status !== undefined) return status >= 500 || status === 429;
+  const { code, name } = error as NodeJS.ErrnoException;
+  return TRANSIENT_CODES.has(code ?? '') || TRANSIENT_CODES.has(name) || name === 'TimeoutError' || name === 'AbortError';
 }
 
 /** Stored bytes that do not match the hash they are known by (their name, or a manifest's record). */
@@ -133,9 +153,13 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 export class ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
+  private readonly endpoint: string;
+  private readonly outageToleranceMs: number;
 
   constructor(config: S3Config) {
     this.bucket = config.bucket;
+    this.endpoint = config.endpoint ?? `AWS S3 (${config.region})`;
+    this.outageToleranceMs = config.outageToleranceSeconds * 1000;
     this.client = new S3Client({
       endpoint: config.endpoint,
       region: config.region,
@@ -145,6 +169,31 @@ export class ObjectStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+  }
+
+  /**
+   * Sends one request, riding out a storage outage: after the SDK's own quick retries, a
+   * transient failure is retried with backoff (1 s doubling to 15 s) until the tolerance
+   * is used up, heartbeating so that the activity is not declared dead meanwhile; then
+   * StorageUnavailableError, which no step retries. Every request here is idempotent
+   * (a PUT of the same bytes, a conditional PUT, a GET, a DELETE), so a repeat is safe.
+   */
+  private async send<Output>(request: () => Promise<Output>): Promise<Output> {
+    const started = Date.now();
+    for (let delay = 1000; ; delay = Math.min(15_000, delay * 2)) {
+      try {
+        return await request();
+      } catch (error) {
+        if (!isTransientStorageError(error)) throw error;
+        const waited = Date.now() - started;
+        if (waited + delay > this.outageToleranceMs) {
+          if (this.outageToleranceMs === 0) throw error;
+          throw new StorageUnavailableError(this.endpoint, waited / 1000, error as Error);
+        }
+        heartbeat({ waitingForStorage: this.endpoint, seconds: Math.round(waited / 1000) });
+        await sleep(delay);
+      }
+    }
   }
 
   uri(key: string): string {
@@ -159,16 +208,16 @@ export class ObjectStore {
 
   async ensureBucket(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.send(() => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
     } catch (error) {
       if (httpStatus(error) !== 404) throw error;
-      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+      await this.send(() => this.client.send(new CreateBucketCommand({ Bucket: this.bucket })));
     }
   }
 
   async head(key: string): Promise<StoredObject | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.send(() => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
       return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? '', lastModified: out.LastModified ?? new Date(0) };
     } catch (error) {
       if (httpStatus(error) === 404) return undefined;
@@ -178,19 +227,19 @@ export class ObjectStore {
 
   /** The object's bytes, verified against `expectedSha256`, or against its name when it is content-addressed. */
   async getBytes(key: string, expectedSha256 = contentHashOf(key)): Promise<Uint8Array> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    const out = await this.send(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
     return verifyContent(key, await out.Body!.transformToByteArray(), expectedSha256);
   }
 
   private async getRawBytes(key: string): Promise<Uint8Array> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    const out = await this.send(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
     return out.Body!.transformToByteArray();
   }
 
   /** The object and its ETag, or undefined when it does not exist. */
   async getWithEtag(key: string): Promise<{ bytes: Uint8Array; etag: string } | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.send(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
       return { bytes: verifyContent(key, await out.Body!.transformToByteArray(), contentHashOf(key)), etag: out.ETag ?? '' };
     } catch (error) {
       if (httpStatus(error) === 404) return undefined;
@@ -201,7 +250,7 @@ export class ObjectStore {
   /** A streamed object and its ETag, or undefined when it does not exist. */
   async getStreamWithEtag(key: string): Promise<{ body: AsyncIterable<Uint8Array>; etag: string } | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.send(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
       return { body: out.Body as AsyncIterable<Uint8Array>, etag: out.ETag ?? '' };
     } catch (error) {
       if (httpStatus(error) === 404) return undefined;
@@ -220,12 +269,12 @@ export class ObjectStore {
 
   /** Streams an object, for record-batch reads that must not hold a whole file; content-addressed ones are verified (VerifiedStream). */
   async getStream(key: string): Promise<VerifiedStream> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    const out = await this.send(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
     return new VerifiedStream(key, out.Body as AsyncIterable<Uint8Array>, contentHashOf(key));
   }
 
   async put(key: string, body: Uint8Array | string, contentType = 'application/octet-stream'): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
+    await this.send(() => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType })));
   }
 
   /**
@@ -234,14 +283,14 @@ export class ObjectStore {
    */
   async putIfMatch(key: string, body: Uint8Array | string, expectedEtag: string | null): Promise<string> {
     try {
-      const out = await this.client.send(
-        new PutObjectCommand({
+      const out = await this.send(() =>
+        this.client.send(new PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
           Body: body,
           ContentType: 'application/json',
           ...(expectedEtag === null ? { IfNoneMatch: '*' } : { IfMatch: expectedEtag }),
-        }),
+        })),
       );
       return out.ETag ?? '';
     } catch (error) {
@@ -275,7 +324,7 @@ export class ObjectStore {
     const existing = await this.head(key);
     if (!existing) {
       try {
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, IfNoneMatch: '*' }));
+        await this.send(() => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, IfNoneMatch: '*' })));
       } catch (error) {
         // Lost a race against an identical write: the content is the same by construction.
         const status = httpStatus(error);
@@ -292,7 +341,7 @@ export class ObjectStore {
 
   async deletePrefix(prefix: string): Promise<number> {
     const objects = await this.list(prefix);
-    for (const o of objects) await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: o.key }));
+    for (const o of objects) await this.send(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: o.key })));
     return objects.length;
   }
 
@@ -300,8 +349,8 @@ export class ObjectStore {
     const objects: StoredObject[] = [];
     let token: string | undefined;
     do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      const page = await this.send(() =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
       );
       for (const o of page.Contents ?? []) {
         if (!o.Key || o.Key.endsWith('/')) continue;

@@ -1,13 +1,28 @@
 import assert from 'node:assert/strict';
 import { eventsSource } from '../../activities/model-kinds/next-item/sources';
 import { testStack } from './test-stack';
-import { PreconditionFailedError } from '../../activities/storage/object-store';
+import { ObjectStore, PreconditionFailedError, StorageUnavailableError } from '../../activities/storage/object-store';
 import { putTable, readTable } from '../../activities/storage/arrow-io';
 import { rowsToArrowBytes } from '../../activities/collect/collect';
 import { tableFromIPC } from 'apache-arrow';
 import { swapChampion, readChampion, ChampionChangedError } from '../../activities/registry/serving-registry';
 
 describe('object storage on the real S3 gateway @integration', () => {
+  it('an outage longer than the tolerance ends in StorageUnavailableError, naming the endpoint, after waiting it out', async () => {
+    const { config } = await testStack();
+    // A port nothing listens on: connection refused, as while the gateway is down.
+    const unreachable = new ObjectStore({ ...config.s3, endpoint: 'http://127.0.0.1:9', outageToleranceSeconds: 4 });
+    const started = Date.now();
+    await assert.rejects(unreachable.head('anything'), (error: Error) => {
+      assert.ok(error instanceof StorageUnavailableError, String(error));
+      assert.match(error.message, /^S3 at http:\/\/127\.0\.0\.1:9 was unreachable for \d+ s \(STORELOOP_STORAGE_OUTAGE_SECONDS\)/);
+      return true;
+    });
+    const waited = Date.now() - started;
+    assert.ok(waited >= 2_000 && waited < 10_000, `waited ${waited} ms for a 4 s tolerance`);
+    unreachable.client.destroy();
+  });
+
   it('writes content-addressed artifacts once and reads them back as Arrow', async () => {
     const { workers } = await testStack();
     const store = workers.store;

@@ -84,9 +84,10 @@ describe('registry operations: models list|show|promote|rollback @integration', 
     const { config, workers } = await testStack();
     const first = await storeloop('models', 'rollback', model, '--by', 'frank', '--reason', 'v3 hurts conversion', '--json');
     assert.equal(first.code, 0, first.stderr);
-    const back = first.json<ChampionAlias>();
+    const back = first.json<ChampionAlias & { rolledBackFrom: string }>();
     // Champions so far: v1, v2, v3, the race winner, v3 again: back to the winner, then v3, v2, v1.
     assert.deepEqual([back.action, back.version, back.previous, back.promotedBy, back.reason], ['rollback', raceWinner, 'v3', 'frank', 'v3 hurts conversion']);
+    assert.equal(back.rolledBackFrom, 'v3', 'names the version it rolled back from');
 
     const run = await workers.client.workflow.execute('rollbackModel', {
       taskQueue: config.temporal.pipelineTaskQueue,
@@ -99,9 +100,9 @@ describe('registry operations: models list|show|promote|rollback @integration', 
     assert.match(alias.promotedBy, /^grace \(workflow rollback-/);
     assert.equal((await readChampion(workers.store, model))?.alias.version, alias.version);
 
-    for (const expected of ['v2', 'v1']) {
-      const step = await storeloop('models', 'rollback', model, '--reason', 'walk back', '--json');
-      assert.equal(step.json<ChampionAlias>().version, expected);
+    for (const [from, expected] of [['v3', 'v2'], ['v2', 'v1']]) {
+      const step = await storeloop('models', 'rollback', model, '--reason', 'walk back');
+      assert.match(step.stdout, new RegExp(`rolled back from ${from} to ${expected},`));
     }
     const refused = await storeloop('models', 'rollback', model, '--reason', 'one too many');
     assert.equal(refused.code, 1);

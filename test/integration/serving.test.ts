@@ -223,7 +223,9 @@ describe('serving the champion recommender @integration', () => {
       assert.equal((await call(`${waiting.url}/health`)).status, 200);
       const early = await call(`${waiting.url}/recommendations?user=${knownUser}`);
       assert.equal(early.status, 503);
-      assert.match(String(early.body.error), new RegExp(`${newcomer} has no champion loaded yet`));
+      // The 503 says why and what to do about it.
+      assert.match(String(early.body.error), new RegExp(`${newcomer} has no champion loaded: no serving/${newcomer}/champion.json: nothing has been promoted .*storeloop models promote ${newcomer} <version>`));
+      assert.match(String(ready.body.lastError), /nothing has been promoted/);
 
       await publishCopy(store, newcomer, champion, champion, model);
       await applyAliasChange(store, await planPromotion(store, newcomer, champion, { by: 'serving-test', reason: 'first' }));
