@@ -14,7 +14,7 @@ import { DataType, RecordBatchReader, tableFromIPC, util, type Decimal, type Rec
 import { ParquetFile } from 'parquet-wasm';
 import { parse as csvParser, type Options as CsvOptions } from 'csv-parse';
 import type { z } from 'zod';
-import { rowProblem, type RowProblem } from '../../schemas/events';
+import { listedValues, rowProblem, type RowProblem } from '../../schemas/events';
 
 export class InvalidInputFileError extends Error {
   constructor(
@@ -69,14 +69,14 @@ function checkHeader(fileName: string, columns: string[], known: string[], requi
   if (missing.length > 0) {
     throw new InvalidInputFileError(
       fileName,
-      `schema drift: missing required column(s) ${missing.join(', ')}; the file has ${columns.join(', ') || 'no columns'}`,
+      `schema drift: missing required column(s) ${missing.join(', ')}; the file has ${listedValues(columns) || 'no columns'}`,
     );
   }
   const extra = columns.filter((c) => !known.includes(c));
   if (extra.length > 0) {
     throw new InvalidInputFileError(
       fileName,
-      `schema drift: unknown column(s) ${extra.join(', ')}; expected some of ${known.join(', ')}`,
+      `schema drift: unknown column(s) ${listedValues(extra)}; expected some of ${known.join(', ')}`,
     );
   }
 }
