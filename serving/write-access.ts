@@ -15,6 +15,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
+import { quoted } from '../schemas/events';
 import type { FastifyRequest } from 'fastify';
 import type { ServingApp } from '../activities/model-kinds/contract';
 
@@ -55,8 +56,10 @@ export class RateLimitedError extends Error {
   constructor(
     readonly scope: 'client' | 'user',
     readonly retryAfterSeconds: number,
+    /** Set when one request alone holds more events than the bucket: it can never fit. */
+    burst?: number,
   ) {
-    super(`too many feedback events from this ${scope}; retry in ${retryAfterSeconds} s`);
+    super(burst === undefined ? `too many feedback events from this ${scope}; retry in ${retryAfterSeconds} s` : `more feedback events from this ${scope} in one request than the ${burst} allowed at once; send fewer per request`);
     this.headers = { 'retry-after': String(retryAfterSeconds) };
   }
 }
@@ -85,7 +88,7 @@ export function feedbackLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): Fee
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
     const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(raw.slice(0, 32))}`);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${quoted(raw)}`);
     return n;
   };
   const d = FEEDBACK_LIMIT_DEFAULTS;
@@ -187,7 +190,7 @@ export class WriteAccess {
     const wait = Math.max(0, ...[...perUser].map(([user, n]) => this.users.waitFor(user, n, nowMs)));
     if (wait > 0) {
       this.counts.rateLimited.user += users.length;
-      throw new RateLimitedError('user', retryAfter(wait, this.options.limits.perUser));
+      throw new RateLimitedError('user', retryAfter(wait, this.options.limits.perUser), Number.isFinite(wait) ? undefined : this.options.limits.perUser.burst);
     }
     for (const [user, n] of perUser) this.users.take(user, n, nowMs);
   }
@@ -212,7 +215,7 @@ export class WriteAccess {
     const wait = this.clients.waitFor(client, events, nowMs);
     if (wait > 0) {
       this.counts.rateLimited.client += events;
-      throw new RateLimitedError('client', retryAfter(wait, this.options.limits.perClient));
+      throw new RateLimitedError('client', retryAfter(wait, this.options.limits.perClient), Number.isFinite(wait) ? undefined : this.options.limits.perClient.burst);
     }
     this.clients.take(client, events, nowMs);
   }
