@@ -34,6 +34,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 WORKDIR /app
 COPY --from=build --chown=1000:1000 /app /app
 USER 1000
-# Serving listens on 8080; the workers serve metrics on STORELOOP_<ROLE>_METRICS_ADDRESS (9464 in infra/k8s).
+# Serving listens on 8080 (writes need STORELOOP_SERVING_WRITE_TOKEN as a bearer token, else only loopback may write);
+# the workers serve metrics on STORELOOP_<ROLE>_METRICS_ADDRESS (9464 in infra/k8s).
 EXPOSE 8080 9464
 CMD ["npm", "run", "serve", "--silent"]

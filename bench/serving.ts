@@ -76,7 +76,8 @@ async function scoringFloor(champion: LoadedRecommender, users: string[], k: num
 function startService(model: string, port: number, feedbackPrefix: string): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'serving', 'main.ts'), '--model', model, '--port', String(port), '--feedback-prefix', feedbackPrefix], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, STORELOOP_LOG_LEVEL: 'warn' },
+    // The benchmark measures capacity, so its feedback scenario (thousands of clicks a second from one client) is not rate-limited.
+    env: { ...process.env, STORELOOP_LOG_LEVEL: 'warn', STORELOOP_FEEDBACK_CLIENT_BURST: '1e12', STORELOOP_FEEDBACK_CLIENT_PER_SECOND: '1e12', STORELOOP_FEEDBACK_USER_BURST: '1e12', STORELOOP_FEEDBACK_USER_PER_SECOND: '1e12' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }

@@ -1,8 +1,10 @@
 /**
  * Optional encryption of everything storeloop puts in Temporal payloads (workflow inputs,
  * results, activity arguments, queries): AES-256-GCM in a Temporal PayloadCodec, so the
- * server and its history only ever hold ciphertext. Turned on by STORELOOP_PAYLOAD_KEY
- * (32 bytes, base64), which every client and worker of the deployment must share.
+ * server and its history only ever hold ciphertext. Failures too: their message and stack
+ * trace (which may quote a value) go into encoded attributes (infra/failure-converter.ts),
+ * and the history shows only "Encoded failure". Turned on by STORELOOP_PAYLOAD_KEY (32 bytes,
+ * base64), which every client and worker of the deployment must share.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
@@ -45,5 +47,5 @@ export class AesGcmPayloadCodec implements PayloadCodec {
 export function dataConverterFromEnv(env: NodeJS.ProcessEnv = process.env): DataConverter | undefined {
   const key = env.STORELOOP_PAYLOAD_KEY;
   if (!key) return undefined;
-  return { payloadCodecs: [new AesGcmPayloadCodec(Buffer.from(key, 'base64'))] };
+  return { payloadCodecs: [new AesGcmPayloadCodec(Buffer.from(key, 'base64'))], failureConverterPath: require.resolve('./failure-converter') };
 }

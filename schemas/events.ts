@@ -26,6 +26,25 @@ export const MAX_PRICE = 1_000_000;
 const UNPRINTABLE = /[\u0000-\u001f\u007f\ufffd]/;
 const UNPRINTABLE_MESSAGE = 'contains a control character (such as a line break) or invalid UTF-8';
 
+/** Characters of a raw value that an error message may quote. */
+export const QUOTED_CHARS = 32;
+
+/**
+ * A raw value as error text quotes it: JSON-quoted, cut to QUOTED_CHARS characters with its
+ * size in bytes when longer, so an error (a log line, a Temporal failure) never carries a whole field.
+ */
+export function quoted(value: unknown, maxChars = QUOTED_CHARS): string {
+  const text = String(value);
+  if (text.length <= maxChars) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, maxChars))}... (${new TextEncoder().encode(text).length} bytes)`;
+}
+
+/** Names from raw data (a header's columns) as error text lists them: each cut like quoted(), at most `max` of them. */
+export function listedValues(values: readonly string[], max = 20): string {
+  const shown = values.slice(0, max).map((v) => (v.length > QUOTED_CHARS ? quoted(v) : v));
+  return `${shown.join(', ')}${values.length > max ? ` and ${values.length - max} more` : ''}`;
+}
+
 /** A user, item or session id: trimmed, printable, at most MAX_ID_LENGTH characters. */
 export const identifier = z
   .string()
@@ -54,7 +73,7 @@ export const timestamp = z.union([z.number(), z.string()]).transform((value, ctx
     ms = Date.parse(value);
   }
   if (!Number.isFinite(ms)) {
-    ctx.addIssue({ code: 'custom', message: `is not a timestamp: "${value}"` });
+    ctx.addIssue({ code: 'custom', message: `is not a timestamp: ${quoted(value)}` });
     return z.NEVER;
   }
   if (ms < MIN_EVENT_TIME_MS || ms > Date.now() + MAX_CLOCK_SKEW_MS) {
@@ -69,7 +88,7 @@ export function numberUpTo(max: number) {
   return z.union([z.number(), z.string()]).transform((value, ctx) => {
     const n = typeof value === 'string' && value.trim() === '' ? NaN : Number(value);
     if (!Number.isFinite(n) || n < 0 || n > max) {
-      ctx.addIssue({ code: 'custom', message: `must be a number between 0 and ${max}, got "${value}"` });
+      ctx.addIssue({ code: 'custom', message: `must be a number between 0 and ${max}, got ${quoted(value)}` });
       return z.NEVER;
     }
     return n;
@@ -158,5 +177,5 @@ export function rowProblem(file: string, row: number, error: z.ZodError, raw: st
 }
 
 export function describeProblem(p: RowProblem): string {
-  return `${p.file} row ${p.row} field "${p.field}": ${p.message}`;
+  return `${p.file} row ${p.row} field ${quoted(p.field, 100)}: ${p.message}`;
 }

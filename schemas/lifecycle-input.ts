@@ -39,6 +39,10 @@ export const FeedbackConfig = z
     maxOnlineDrop: z.number().min(0).max(1).default(0.2),
     /** Fewer requests (or outcomes, for drift) than this and the step measures but raises no alarm. */
     minRequests: z.number().int().min(1).default(200),
+    /** Fewer distinct users (served by each version compared, or in the window for drift) and no alarm is raised. */
+    minUsers: z.number().int().min(1).default(50),
+    /** An outcome counts for the online metrics only within this many hours after the answer it follows (the join reaches back one day). */
+    creditWindowHours: z.number().positive().max(48).default(24),
     /** Start a retrain (a new lifecycle run) when an alarm is raised; false only reports it. */
     retrainOnAlarm: z.boolean().default(true),
   })

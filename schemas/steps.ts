@@ -138,6 +138,8 @@ export interface DeployResult {
 /** Online metrics of one model version over the feedback window, named as the kind's online metric specs. */
 export interface OnlineMetrics {
   requests: number;
+  /** Distinct users served by this version, where the kind's traffic names users. */
+  users?: number;
   /** First request of this version in the window (ISO): orders versions by when they went live. */
   firstSeen: string;
   metrics: Metrics;

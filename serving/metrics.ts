@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ServingApp } from '../activities/model-kinds/contract';
 import type { ChampionWatcher } from './champion-watcher';
 import type { FeedbackLog } from './feedback-log';
+import type { WriteAccess } from './write-access';
 
 /** Latency buckets (seconds) around the 10 ms p99 every kind's route aims at. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
@@ -18,9 +19,10 @@ export interface ServingMetricsSources {
   kind: string;
   watcher: ChampionWatcher;
   feedback: FeedbackLog;
+  writes: WriteAccess;
 }
 
-export function createServingMetrics(app: ServingApp, { model, kind, watcher, feedback }: ServingMetricsSources): Registry {
+export function createServingMetrics(app: ServingApp, { model, kind, watcher, feedback, writes }: ServingMetricsSources): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ model, kind });
   collectDefaultMetrics({ register: registry, prefix: 'storeloop_serving_' });
@@ -47,22 +49,35 @@ export function createServingMetrics(app: ServingApp, { model, kind, watcher, fe
   });
   // Counts the feedback log and the watcher keep themselves, exposed as counters that
   // catch up with them at scrape time instead of being incremented in two places.
-  const mirroredCounter = (name: string, help: string, read: () => number) => {
-    let seen = 0;
+  const mirroredCounter = (name: string, help: string, read: () => number) => mirroredCounters(name, help, '', { '': read });
+  /** One counter, a series per value of `label`. */
+  const mirroredCounters = (name: string, help: string, label: string, reads: Record<string, () => number>) => {
+    const seen = new Map<string, number>();
     new Counter({
       name,
       help,
+      labelNames: label ? [label] : [],
       registers: [registry],
       collect() {
-        const now = read();
-        this.inc(now - seen);
-        seen = now;
+        for (const [value, read] of Object.entries(reads)) {
+          const now = read();
+          this.inc(label ? { [label]: value } : {}, now - (seen.get(value) ?? 0));
+          seen.set(value, now);
+        }
       },
     });
   };
   mirroredCounter('storeloop_serving_feedback_written_rows_total', 'Feedback rows written to S3', () => feedback.snapshot().writtenRows);
   mirroredCounter('storeloop_serving_feedback_written_files_total', 'Feedback files written to S3', () => feedback.snapshot().writtenFiles);
   mirroredCounter('storeloop_serving_feedback_write_failures_total', 'Feedback writes that failed (retried later)', () => feedback.snapshot().failedWrites);
+  mirroredCounters('storeloop_serving_writes_refused_total', 'Write requests refused: no or a wrong bearer token, or from another host while no token is configured', 'reason', {
+    unauthenticated: () => writes.stats().refused.unauthenticated,
+    not_loopback: () => writes.stats().refused.notLoopback,
+  });
+  mirroredCounters('storeloop_serving_feedback_rate_limited_events_total', 'Feedback events refused with 429 because their client or user was over its rate', 'scope', {
+    client: () => writes.stats().rateLimited.client,
+    user: () => writes.stats().rateLimited.user,
+  });
   mirroredCounter('storeloop_serving_champion_poll_failures_total', 'Champion alias polls that failed (S3 unreachable, or a version that would not load)', () => watcher.failedPolls);
   new Gauge({
     name: 'storeloop_serving_model_info',

@@ -9,6 +9,10 @@
  *   GET  /health                       liveness: the process answers
  *   GET  /ready                        readiness: a champion is loaded (503 until then)
  *   GET  /metrics                      Prometheus metrics (serving/metrics.ts)
+ *
+ * Writes (POST /feedback, and any route of a kind that is not a GET or a scoring route) need
+ * a bearer token, or come from loopback when none is configured, and feedback events are
+ * rate-limited per client and per user (serving/write-access.ts).
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
@@ -24,6 +28,7 @@ import { describeRequestIssue } from '../schemas/serving';
 import { ChampionWatcher, NoChampionError } from './champion-watcher';
 import { createServingMetrics } from './metrics';
 import { FeedbackLog, feedbackPrefix, type FeedbackLogStats, type FeedbackRecord } from './feedback-log';
+import { WriteAccess, feedbackLimitsFromEnv, writeTokensFromEnv, type FeedbackLimits } from './write-access';
 import type { ServingHost } from '../activities/model-kinds/contract';
 
 export interface ServingOptions {
@@ -41,6 +46,10 @@ export interface ServingOptions {
   feedbackPrefix?: string;
   /** Most concurrent requests scored in one model call. */
   maxScoringBatch?: number;
+  /** Bearer tokens that writes need; STORELOOP_SERVING_WRITE_TOKEN unless given, and none: writes only from loopback. */
+  writeTokens?: string[];
+  /** Feedback events allowed per client and per user; the STORELOOP_FEEDBACK_* variables unless given. */
+  feedbackLimits?: FeedbackLimits;
   log?: Logger;
 }
 
@@ -97,6 +106,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
   const watcher = new ChampionWatcher({ store, model, kind, log, pollIntervalMs: options.pollIntervalMs ?? SERVING_DEFAULTS.pollIntervalMs, settings });
   const feedback = new FeedbackLog({ store, log, schema: kind.feedback.arrow, prefix: options.feedbackPrefix ?? feedbackPrefix(model), ...SERVING_DEFAULTS.feedback, ...options.feedback });
   const servedBy = new LRUCache<string, string>({ max: SERVED_REQUESTS_REMEMBERED });
+  const writes = new WriteAccess({ tokens: options.writeTokens ?? writeTokensFromEnv(), limits: options.feedbackLimits ?? feedbackLimitsFromEnv() });
   await watcher.start();
 
   const app = Fastify({
@@ -113,9 +123,10 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     if (live && !reply.hasHeader('x-model-version')) reply.header('x-model-version', live);
   });
 
-  app.setErrorHandler((error: Error & { statusCode?: number; field?: string }, request, reply) => {
+  app.setErrorHandler((error: Error & { statusCode?: number; field?: string; headers?: Record<string, string> }, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500 && status !== 503) request.log.error({ err: error, url: request.url }, 'request failed');
+    if (status < 500 && error.headers) reply.headers(error.headers);
     return reply.status(status).send({
       error: status >= 500 && status !== 503 ? 'internal error' : error.message,
       ...(error.field ? { field: error.field } : {}),
@@ -145,7 +156,11 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
       if (!watcher.champion) throw new NoChampionError(model, watcher.lastError);
       return watcher.champion.loaded;
     },
-    logFeedback: (rows) => feedback.append(rows as FeedbackRecord[]),
+    logFeedback: (rows) => {
+      const userColumn = kind.feedback.userColumn;
+      if (userColumn) writes.admitUsers(rows.map((row) => row[userColumn] as string | null | undefined));
+      return feedback.append(rows as FeedbackRecord[]);
+    },
     creditedVersion: (requestId) => (requestId ? servedBy.get(requestId) : undefined) ?? watcher.liveVersion(),
   };
 
@@ -158,7 +173,8 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     return { status: 'ready', ...body, ...kind.serving.describe(champion.loaded) };
   });
 
-  createServingMetrics(app, { model, kind: kind.name, watcher, feedback });
+  createServingMetrics(app, { model, kind: kind.name, watcher, feedback, writes });
+  writes.guard(app);
   kind.serving.routes(app, host);
 
   app.setNotFoundHandler(async (request, reply) => reply.status(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, request_id: request.id }));
@@ -192,6 +208,6 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
   }
   const address = app.server.address();
   const url = typeof address === 'string' ? address : `http://${address?.family === 'IPv6' ? `[${address.address}]` : address?.address}:${address?.port}`;
-  log.info({ model, url, version: watcher.champion?.version ?? null }, 'serving');
+  log.info({ model, url, version: watcher.champion?.version ?? null, writes: writes.describe() }, `serving; ${writes.describe()}`);
   return { url, version: () => watcher.champion?.version ?? null, feedbackStats: () => feedback.snapshot(), close };
 }

@@ -14,7 +14,7 @@ import { DataType, RecordBatchReader, tableFromIPC, util, type Decimal, type Rec
 import { ParquetFile } from 'parquet-wasm';
 import { parse as csvParser, type Options as CsvOptions } from 'csv-parse';
 import type { z } from 'zod';
-import { rowProblem, type RowProblem } from '../../schemas/events';
+import { listedValues, quoted, rowProblem, type RowProblem } from '../../schemas/events';
 import { DEFAULT_MAX_RECORD_CHARS } from '../../schemas/lifecycle-input';
 
 export class InvalidInputFileError extends Error {
@@ -39,17 +39,6 @@ export interface ParsedFile<T> extends FileReport {
 }
 
 export type RawFormat = 'csv' | 'jsonl' | 'arrow' | 'parquet';
-
-/** Text from a file as error messages may quote it: at most `max` characters, and how long it really was. */
-export function preview(text: string, max = 60): string {
-  return text.length <= max ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, max))}... (${Buffer.byteLength(text)} bytes)`;
-}
-
-/** A list of names from a file (its columns), bounded the same way. */
-function previewList(names: string[], max = 20): string {
-  const shown = names.slice(0, max).map((n) => (n.length <= 60 ? n : preview(n)));
-  return names.length <= max ? shown.join(', ') : `${shown.join(', ')} and ${names.length - max} more`;
-}
 
 /** Parquet is buffered whole (see parseParquet); bigger exports should be split into several files. */
 export const MAX_PARQUET_BYTES = 2 * 1024 ** 3;
@@ -81,14 +70,14 @@ function checkHeader(fileName: string, columns: string[], known: string[], requi
   if (missing.length > 0) {
     throw new InvalidInputFileError(
       fileName,
-      `schema drift: missing required column(s) ${missing.join(', ')}; the file has ${previewList(columns) || 'no columns'}`,
+      `schema drift: missing required column(s) ${missing.join(', ')}; the file has ${listedValues(columns) || 'no columns'}`,
     );
   }
   const extra = columns.filter((c) => !known.includes(c));
   if (extra.length > 0) {
     throw new InvalidInputFileError(
       fileName,
-      `schema drift: unknown column(s) ${previewList(extra)}; expected some of ${known.join(', ')}`,
+      `schema drift: unknown column(s) ${listedValues(extra)}; expected some of ${known.join(', ')}`,
     );
   }
 }
@@ -271,7 +260,7 @@ async function parseJsonLines({ fileName, report, accept, maxRecordChars }: Pars
       record = JSON.parse(line);
     } catch (error) {
       report.totalRows++;
-      report.problems.push({ file: fileName, row: lineNumber, field: '(row)', message: `malformed JSON: ${preview((error as Error).message, 200)}`, raw: line.slice(0, 500) });
+      report.problems.push({ file: fileName, row: lineNumber, field: '(row)', message: `malformed JSON: ${quoted((error as Error).message, 200)}`, raw: line.slice(0, 500) });
       continue;
     }
     await accept(lineNumber, record, line);
@@ -305,7 +294,7 @@ async function parseCsv({ fileName, known, required, report, accept, maxRecordCh
       }
       report.totalRows++;
       const parsedBefore = error && 'records' in error ? Number(error.records) : 0;
-      report.problems.push({ file: fileName, row: parsedBefore + skipped, field: '(row)', message: `malformed CSV: ${error ? preview(error.message, 200) : 'unreadable line'}`, raw: (raw ?? '').slice(0, 500) });
+      report.problems.push({ file: fileName, row: parsedBefore + skipped, field: '(row)', message: `malformed CSV: ${error ? quoted(error.message, 200) : 'unreadable line'}`, raw: (raw ?? '').slice(0, 500) });
       skipped++;
       return undefined;
     },

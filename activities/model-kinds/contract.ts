@@ -28,6 +28,11 @@ export interface MetricSpec {
   label: string;
   direction: 'higher' | 'lower';
   format: 'ratio' | 'percent' | 'number';
+  /**
+   * For an online metric that is a share of counts (hits / requests): the metric keys of the
+   * counts ('requests' is the version's request count), so an alarm on it needs a significant drop.
+   */
+  proportion?: { successes: string; trials: string };
 }
 
 /**
@@ -123,11 +128,20 @@ export interface ServingHandler<Loaded> {
   dispose(loaded: Loaded): void;
   /** Shown on /ready next to the version. */
   describe(loaded: Loaded): Record<string, unknown>;
-  /** Registers the kind's routes, including POST /feedback. */
+  /**
+   * Registers the kind's routes, including POST /feedback. Every route that is not a GET is a
+   * write (it needs credentials, serving/write-access.ts) unless registered with SCORING_ROUTE.
+   */
   routes(app: ServingApp, host: ServingHost<Loaded>): void;
   /** A valid request for a loaded version: the conformance suite and bench:serving send it. */
   sampleRequest(loaded: Loaded): { method: 'GET' | 'POST'; url: string; body?: unknown };
 }
+
+/**
+ * Route options of a POST that only scores (answers from the model and logs what it answered):
+ * a read, open like a GET. `app.post('/risk/score', SCORING_ROUTE, handler)`.
+ */
+export const SCORING_ROUTE = { config: { scoring: true } } as const;
 
 /** Host knobs a kind's loader may use. */
 export interface ServingSettings {
@@ -161,7 +175,10 @@ export interface ServingHost<Loaded> {
   liveVersion(): string;
   /** The live version's loaded model, for routes that update its state (labels). */
   live(): Loaded;
-  /** Logs rows to `feedback/<model>/date=.../` in the kind's feedback schema. */
+  /**
+   * Logs rows to `feedback/<model>/date=.../` in the kind's feedback schema, once each user
+   * among them (the feedback `userColumn`) is within its rate: else a 429, and nothing is logged.
+   */
   logFeedback(rows: Record<string, unknown>[]): Promise<void>;
   /** Who an outcome is credited to: the version that answered its request while that is remembered, else the live one. */
   creditedVersion(requestId?: string | null): string;
@@ -181,6 +198,8 @@ export interface FeedbackHandler {
   /** The rows the serving side logs (one Arrow schema; the walk validates each row with `row`). */
   arrow: Schema;
   row: z.ZodType<Record<string, unknown>, unknown>;
+  /** The column that names the end user of a row, when rows have one (next-item: user_id): serving bounds each user's events by it. */
+  userColumn?: string;
   /** Online metrics per version, and the one whose drop between versions raises an alarm. */
   online: MetricSpec[];
   guarded: string;

@@ -29,8 +29,9 @@ const K = 10;
 const FIRST_NIGHT: LifecycleInputFields['hyperparameters'] = { epochs: 2, patience: 2, hiddenDim: 32, maxLen: 20, blocks: 1, learningRate: 0.01, dropout: 0.1, batchSize: 64, validationUsers: 300 };
 const TRAINED: LifecycleInputFields['hyperparameters'] = { epochs: 10, patience: 10, hiddenDim: 32, maxLen: 20, blocks: 1, learningRate: 0.005, batchSize: 64, validationUsers: 300 };
 const SEARCH = { enabled: true, trials: 3, eta: 3, minEpochs: 2, maxEpochs: 6, space: { learningRate: { choices: [0.002, 0.005, 0.01] }, dropout: { choices: [0.1, 0.3] } } };
-// Few requests per simulated day: alarms need less evidence than the production default.
-const FEEDBACK = { minRequests: 20, retrainOnAlarm: false };
+// Few requests and users per simulated day: alarms need less evidence than the production default.
+// The replay's own tally credits a click to a list of the same or the previous day: the longest credit window.
+const FEEDBACK = { minRequests: 20, minUsers: 5, creditWindowHours: 48, retrainOnAlarm: false };
 
 interface Tally {
   requests: number;
@@ -170,7 +171,9 @@ describe('replay: the nightly loop learns from served traffic @integration', () 
     assert.equal(first.promoted, true, first.reasons.join('; '));
     assert.equal(first.feedback.status, 'no-feedback');
 
-    const server = await startServingServer({ model, store, log, pollIntervalMs: 200, feedback: { flushIntervalMs: 200 } });
+    // A replay posts weeks of every user's events as fast as it can from one client: no rate limit applies to it.
+    const unlimited = { burst: Number.MAX_SAFE_INTEGER, perSecond: Number.MAX_SAFE_INTEGER };
+    const server = await startServingServer({ model, store, log, pollIntervalMs: 200, feedback: { flushIntervalMs: 200 }, feedbackLimits: { perClient: unlimited, perUser: unlimited } });
     const sent = new Map<string, Tally>();
     const perDay: { day: string; tallies: Map<string, Tally> }[] = [];
     const lists = new Map<string, ServedList[]>();

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { timestampMs } from '../../activities/feedback';
+import { onlineDropAlarm, timestampMs } from '../../activities/feedback';
 import { populationStabilityIndex } from '../../activities/drift';
-import { OnlineMetricsJoin } from '../../activities/model-kinds/next-item/feedback';
+import { OnlineMetricsJoin, ONLINE_METRICS } from '../../activities/model-kinds/next-item/feedback';
 import { nextItemKind } from '../../activities/model-kinds/next-item';
 import { planSearchCandidates } from '../../activities/optimize';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
 import { RecommenderHyperparameters } from '../../ml/sequence/hyperparameters';
 import type { FeedbackEvent } from '../../schemas/feedback';
-import type { StepContext } from '../../schemas/steps';
+import type { OnlineMetrics, StepContext } from '../../schemas/steps';
 
 const at = (minute: number) => Date.UTC(2026, 10, 1, 12, minute);
 const shown = (version: string, request: string, user: string, items: string[], minute = 0): FeedbackEvent[] =>
@@ -104,5 +104,41 @@ describe('hyperparameter search plan', () => {
     assert.throws(() => planSearchCandidates(nextItemKind, ctx({ search: { space: { depth: { min: 1, max: 5 } } } })), /depth cannot be searched/);
     assert.throws(() => parseLifecycleInput({ optimize: { search: { space: { dropout: { min: 0.5, max: 0.1 } } } } }), /optimize\.search\.space\.dropout: min must not be above max/);
     assert.throws(() => parseLifecycleInput({ feedback: { maxOnlineDrop: 2 } }), /feedback\.maxOnlineDrop/);
+  });
+});
+
+describe('online-metric alarm', () => {
+  const config = parseLifecycleInput({}).feedback;
+  const hitRate = ONLINE_METRICS.find((m) => m.name === 'hitRate')!;
+  const version = (firstSeen: string, requests: number, users: number, hits: number): OnlineMetrics => ({ requests, users, firstSeen, metrics: { hits, hitRate: hits / requests } });
+  const pair = (a: OnlineMetrics, b: OnlineMetrics) => ({ v1: a, v2: b });
+
+  it('fires on a significant drop with enough requests and users', () => {
+    assert.match(onlineDropAlarm(pair(version('2026-11-01', 250, 250, 60), version('2026-11-02', 250, 250, 0)), hitRate, config) ?? '', /hit rate of v2 .* 100% worse than v1/);
+  });
+
+  it('never fires from one outcome, a zero baseline, too few users or requests', () => {
+    assert.equal(onlineDropAlarm(pair(version('2026-11-01', 250, 250, 1), version('2026-11-02', 250, 250, 0)), hitRate, config), null, 'one hit against none');
+    assert.equal(onlineDropAlarm(pair(version('2026-11-01', 250, 250, 0), version('2026-11-02', 250, 250, 0)), hitRate, config), null, 'zero baseline');
+    assert.equal(onlineDropAlarm(pair(version('2026-11-01', 250, 3, 60), version('2026-11-02', 250, 3, 0)), hitRate, config), null, 'three users');
+    assert.equal(onlineDropAlarm(pair(version('2026-11-01', 100, 100, 60), version('2026-11-02', 100, 100, 0)), hitRate, config), null, 'under minRequests');
+  });
+});
+
+describe('feedback join credit window', () => {
+  it('credits an outcome only after its list, within the window, for the user it was served to', () => {
+    const join = new OnlineMetricsJoin(10 * 60_000);
+    const impression = { type: 'impression', model_version: 'v1', user_id: 'u', item_id: 'a', request_id: 'r1', position: 0, timestamp: at(0) } as FeedbackEvent;
+    join.add(impression);
+    join.add({ ...impression, type: 'purchase', timestamp: at(-1) } as FeedbackEvent);
+    join.add({ ...impression, type: 'purchase', timestamp: at(11) } as FeedbackEvent);
+    join.add({ ...impression, type: 'purchase', user_id: 'someone-else', timestamp: at(1) } as FeedbackEvent);
+    join.endDay();
+    assert.equal(join.metrics().v1.metrics.hits, 0);
+    assert.equal(join.metrics().v1.metrics.unattributedOutcomes, 3);
+    join.add(impression);
+    join.add({ ...impression, type: 'purchase', timestamp: at(5) } as FeedbackEvent);
+    join.endDay();
+    assert.equal(join.metrics().v1.metrics.hits, 1);
   });
 });

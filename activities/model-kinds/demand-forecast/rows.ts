@@ -7,7 +7,7 @@
  */
 import { Field, Float64, List, Schema, TimestampMillisecond, Utf8 } from 'apache-arrow';
 import { z } from 'zod';
-import { EVENT_TYPES, identifier, idOrInteger, MAX_PRICE, optionalNumberUpTo, timestamp } from '../../../schemas/events';
+import { EVENT_TYPES, identifier, idOrInteger, MAX_PRICE, optionalNumberUpTo, quoted, timestamp } from '../../../schemas/events';
 import type { RowSchema } from '../../collect/raw-files';
 
 export const MAX_QUANTITY = 1_000_000;
@@ -60,7 +60,7 @@ export const SERIES_COLUMNS = Array.from({ length: MAX_OBSERVATIONS + 1 }, (_, i
 const observation = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const n = typeof value === 'string' ? Number(value.trim()) : value;
   if (!Number.isFinite(n)) {
-    ctx.addIssue({ code: 'custom', message: `must be a number, got "${value}"` });
+    ctx.addIssue({ code: 'custom', message: `must be a number, got ${quoted(value)}` });
     return z.NEVER;
   }
   return n;

@@ -20,7 +20,7 @@ import { maseScale } from '../../../ml/forecast/metrics';
 import { MAX_OBSERVATIONS, MAX_QUANTITY } from './rows';
 import { seriesFromTable } from './prepare';
 import { ForecastOptions, isoWeekStart, weekOf } from './protocol';
-import type { KindRuntime, ModelUnderTest, ServingHandler } from '../contract';
+import { SCORING_ROUTE, type KindRuntime, type ModelUnderTest, type ServingHandler } from '../contract';
 import type { ArtifactRef } from '../../../schemas/artifacts';
 
 export const MAX_ACTUALS_PER_REQUEST = 500;
@@ -179,7 +179,7 @@ export const forecastServing: ServingHandler<LoadedForecaster> = {
       });
     });
 
-    app.post('/forecast', async (request, reply) => {
+    app.post('/forecast', SCORING_ROUTE, async (request, reply) => {
       const body = host.parse(PostBody, request.body);
       return host.serve(request, reply, async (loaded) => {
         const horizon = horizonOf(body.horizon, loaded.config);

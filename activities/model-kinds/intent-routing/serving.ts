@@ -16,7 +16,7 @@ import { IntentScorer } from '../../../ml/text/intent-scorer';
 import type { IntentNetworkConfig } from '../../../ml/text/intent-model';
 import { Tokenizer, type TokenizerSpec } from '../../../ml/text/tokenizer';
 import { MAX_TEXT_CHARS, utteranceText } from './rows';
-import type { ServingHandler, VersionToLoad } from '../contract';
+import { SCORING_ROUTE, type ServingHandler, type VersionToLoad } from '../contract';
 
 export const MAX_TEXTS_PER_REQUEST = 100;
 const TOP_INTENTS = 3;
@@ -103,7 +103,7 @@ export const intentServing: ServingHandler<LoadedIntentModel> = {
   describe: (loaded) => ({ intents: loaded.config.intents.length, features: loaded.tokenizer.features, threshold: loaded.config.threshold, targetAutoAccuracy: loaded.config.targetAutoAccuracy }),
   sampleRequest: () => ({ method: 'POST', url: '/intent/classify', body: { text: 'where is my order? it has not arrived yet', conversation_id: 'sample-conversation' } }),
   routes(app, host) {
-    app.post('/intent/classify', async (request, reply) => {
+    app.post('/intent/classify', SCORING_ROUTE, async (request, reply) => {
       // The contract's limit first (cheap), the model's own limit once the version is known.
       host.check(parseTexts(request.body, MAX_TEXT_CHARS));
       return host.serve(request, reply, async (loaded) => {

@@ -27,6 +27,8 @@ interface ServedRequest {
 
 interface VersionCounts {
   requests: number;
+  /** Distinct users served. */
+  users: Set<string>;
   impressions: number;
   clicks: number;
   addToCarts: number;
@@ -38,11 +40,18 @@ interface VersionCounts {
 
 const OUTCOME_COUNTER = { click: 'clicks', add_to_cart: 'addToCarts', purchase: 'purchases' } as const;
 
+/** Longest an outcome may follow the list it is credited to: the day join reaches back to yesterday's lists. */
+export const MAX_CREDIT_WINDOW_MS = 48 * 3_600_000;
+
 /**
  * Joins impressions with outcomes, one day at a time, and counts per model version.
  * Call `add` for every row of a day, `endDay` after each day (oldest first), then `metrics`.
+ * An outcome is credited to a list only when it follows the list within `creditWindowMs`:
+ * a purchase stamped before the list was served, or long after, is unattributed.
  */
 export class OnlineMetricsJoin {
+  constructor(private readonly creditWindowMs = MAX_CREDIT_WINDOW_MS) {}
+
   private readonly versions = new Map<string, VersionCounts>();
   private today = new Map<string, ServedRequest>();
   private yesterday = new Map<string, ServedRequest>();
@@ -73,6 +82,7 @@ export class OnlineMetricsJoin {
       ofUser.push(requestId);
       this.todayByUser.set(row.user_id, ofUser);
       counts.requests++;
+      counts.users.add(row.user_id);
       this.servedUsers.add(row.user_id);
     }
     request.items.add(row.item_id);
@@ -94,6 +104,7 @@ export class OnlineMetricsJoin {
         version,
         {
           requests: c.requests,
+          users: c.users.size,
           firstSeen: new Date(Number.isFinite(c.firstSeenMs) ? c.firstSeenMs : 0).toISOString(),
           metrics: {
             impressions: c.impressions,
@@ -101,6 +112,7 @@ export class OnlineMetricsJoin {
             addToCarts: c.addToCarts,
             purchases: c.purchases,
             unattributedOutcomes: c.unattributedOutcomes,
+            hits: c.hits,
             ctr: rate(c.clicks, c.impressions),
             addToCartRate: rate(c.addToCarts, c.impressions),
             purchaseRate: rate(c.purchases, c.impressions),
@@ -114,25 +126,30 @@ export class OnlineMetricsJoin {
   private counts(version: string): VersionCounts {
     let counts = this.versions.get(version);
     if (!counts) {
-      counts = { requests: 0, impressions: 0, clicks: 0, addToCarts: 0, purchases: 0, unattributedOutcomes: 0, hits: 0, firstSeenMs: Number.POSITIVE_INFINITY };
+      counts = { requests: 0, users: new Set(), impressions: 0, clicks: 0, addToCarts: 0, purchases: 0, unattributedOutcomes: 0, hits: 0, firstSeenMs: Number.POSITIVE_INFINITY };
       this.versions.set(version, counts);
     }
     return counts;
   }
 
-  /** The list the outcome came from: by request id when known, else the user's latest list that showed the item before it. */
+  /**
+   * The list the outcome came from: by request id when known, else the user's latest list that
+   * showed the item; either way one served to this user, before the outcome and within the credit window.
+   */
   private servedList(outcome: FeedbackEvent): ServedRequest | undefined {
+    const at = timestampMs(outcome.timestamp);
+    const credits = (request: ServedRequest | undefined): request is ServedRequest =>
+      request !== undefined && request.user === outcome.user_id && request.items.has(outcome.item_id) && request.servedAtMs <= at && at - request.servedAtMs <= this.creditWindowMs;
     if (outcome.request_id) {
       const request = this.today.get(outcome.request_id) ?? this.yesterday.get(outcome.request_id);
-      return request?.items.has(outcome.item_id) ? request : undefined;
+      return credits(request) ? request : undefined;
     }
     // Files arrive in any order: "latest" goes by the time a list was served, not by when it was read.
-    const at = timestampMs(outcome.timestamp);
     let latest: ServedRequest | undefined;
     for (const [byUser, requests] of [[this.todayByUser, this.today], [this.yesterdayByUser, this.yesterday]] as const) {
       for (const id of byUser.get(outcome.user_id) ?? []) {
-        const request = requests.get(id)!;
-        if (request.servedAtMs <= at && request.items.has(outcome.item_id) && request.servedAtMs > (latest?.servedAtMs ?? -Infinity)) latest = request;
+        const request = requests.get(id);
+        if (credits(request) && request.servedAtMs > (latest?.servedAtMs ?? -Infinity)) latest = request;
       }
     }
     return latest;
@@ -221,7 +238,7 @@ async function sequenceLengthDrift(store: ObjectStore, prepared: PreprocessResul
 }
 
 export const ONLINE_METRICS: MetricSpec[] = [
-  { name: 'hitRate', label: 'hit rate', direction: 'higher', format: 'percent' },
+  { name: 'hitRate', label: 'hit rate', direction: 'higher', format: 'percent', proportion: { successes: 'hits', trials: 'requests' } },
   { name: 'ctr', label: 'CTR', direction: 'higher', format: 'percent' },
   { name: 'addToCartRate', label: 'add-to-cart', direction: 'higher', format: 'percent' },
   { name: 'purchaseRate', label: 'purchase', direction: 'higher', format: 'percent' },
@@ -233,9 +250,10 @@ export const nextItemFeedback: FeedbackHandler = {
   arrow: FEEDBACK_SCHEMA,
   row: FeedbackRow,
   online: ONLINE_METRICS,
+  userColumn: 'user_id',
   guarded: 'hitRate',
-  start(rt, prepared) {
-    const join = new OnlineMetricsJoin();
+  start(rt, prepared, config) {
+    const join = new OnlineMetricsJoin(config.creditWindowHours * 3_600_000);
     return {
       add: (row) => join.add(row as FeedbackEvent),
       endDay: () => join.endDay(),

@@ -14,7 +14,7 @@ import { RecentActivity } from './recent-activity';
 import { createNextItemModel } from '../../../ml/sequence/models';
 import { parseFeedbackBody, RecommendationQuery, SessionRecommendationBody } from '../../../schemas/serving';
 import type { NextItemModel, NextItemModelConfig } from '../../../ml/sequence/next-item-model';
-import type { ServingHandler, VersionToLoad } from '../contract';
+import { SCORING_ROUTE, type ServingHandler, type VersionToLoad } from '../contract';
 import * as tf from '@tensorflow/tfjs';
 
 export interface ScoredItem {
@@ -203,7 +203,7 @@ export const nextItemServing: ServingHandler<LoadedRecommender> = {
       });
     });
 
-    app.post('/recommendations', async (request, reply) => {
+    app.post('/recommendations', SCORING_ROUTE, async (request, reply) => {
       const body = host.parse(SessionRecommendationBody, request.body);
       return host.serve(request, reply, async (champion) => {
         const { indices, unknown } = champion.encode(body.items);

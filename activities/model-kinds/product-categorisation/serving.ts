@@ -26,7 +26,7 @@ import { artifactOf } from '../../kind-runtime';
 import { MAX_TITLE_CHARS, offerTitle } from './rows';
 import { preparedOffers } from './prepare';
 import { encodeOffers, splitWeights, type CatalogueModelConfig } from './model';
-import type { KindRuntime, ModelUnderTest, ServingHandler, VersionToLoad } from '../contract';
+import { SCORING_ROUTE, type KindRuntime, type ModelUnderTest, type ServingHandler, type VersionToLoad } from '../contract';
 import type { ArtifactRef } from '../../../schemas/artifacts';
 import type { PreprocessResult } from '../../../schemas/steps';
 
@@ -236,7 +236,7 @@ export const catalogueServing: ServingHandler<LoadedCatalogueModel> = {
   describe: (loaded) => ({ categories: loaded.config.category.intents.length, features: loaded.tokenizer.features, products: loaded.matching?.products.length ?? 0, newProductThreshold: loaded.matching?.threshold ?? null, images: false }),
   sampleRequest: () => ({ method: 'POST', url: '/catalogue/categorise', body: { title: 'Samsung Galaxy S9 64GB midnight black unlocked smartphone', merchant_id: 'sample-merchant' } }),
   routes(app, host) {
-    app.post('/catalogue/categorise', async (request, reply) => {
+    app.post('/catalogue/categorise', SCORING_ROUTE, async (request, reply) => {
       // The contract's limit first (cheap), the model's own limit once the version is known.
       host.check(parseOffers(request.body, MAX_TITLE_CHARS));
       return host.serve(request, reply, async (loaded) => {

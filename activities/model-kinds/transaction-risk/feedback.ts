@@ -57,6 +57,7 @@ interface Scored {
   version: string;
   probability: number;
   flagged: boolean;
+  customer: string | null;
 }
 
 export const riskFeedback: FeedbackHandler = {
@@ -79,7 +80,7 @@ export const riskFeedback: FeedbackHandler = {
           return;
         }
         const version = row.model_version as string;
-        scored.set(id, { version, probability: row.probability as number, flagged: row.decision !== 'approve' });
+        scored.set(id, { version, probability: row.probability as number, flagged: row.decision !== 'approve', customer: (row.customer_id as string | null | undefined) ?? null });
         firstSeen.set(version, Math.min(firstSeen.get(version) ?? Infinity, timestampMs(row.timestamp)));
         FEATURE_NAMES.forEach((name, j) => {
           const value = row[featureColumn(name)];
@@ -104,6 +105,7 @@ export const riskFeedback: FeedbackHandler = {
           const measurable = frauds > 0 && frauds < y.length;
           out[version] = {
             requests: rows.length,
+            users: new Set(rows.map((r) => r.customer).filter((c) => c !== null)).size,
             firstSeen: new Date(firstSeen.get(version) ?? 0).toISOString(),
             metrics: {
               labelled: y.length,

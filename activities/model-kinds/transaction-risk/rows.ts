@@ -6,7 +6,7 @@
  */
 import { Field, Float64, Int8, Schema, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
 import { z } from 'zod';
-import { idOrInteger, numberUpTo, timestamp } from '../../../schemas/events';
+import { idOrInteger, numberUpTo, quoted, timestamp } from '../../../schemas/events';
 import { tableFromColumns } from '../../storage/arrow-io';
 
 export const MAX_TX_AMOUNT = 10_000_000;
@@ -34,7 +34,7 @@ const optionalFraudFlag = z
     if (value === null || value === undefined || (typeof value === 'string' && value.trim() === '')) return null;
     const flag = FRAUD_FLAGS[String(value).trim().toLowerCase()];
     if (flag === undefined) {
-      ctx.addIssue({ code: 'custom', message: `must be 0 or 1, got "${value}"` });
+      ctx.addIssue({ code: 'custom', message: `must be 0 or 1, got ${quoted(value)}` });
       return z.NEVER;
     }
     return flag;

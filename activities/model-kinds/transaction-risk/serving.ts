@@ -17,7 +17,7 @@ import { MlpScorer } from '../../../ml/tabular/mlp-scorer';
 import type { FraudModelConfig } from '../../../ml/tabular/fraud-mlp';
 import { OnlineFeatureState, type FeatureOptions } from './features';
 import { FRAUD_LABELS, TransactionRow, utcTimestamp } from './rows';
-import type { ServingHandler, VersionToLoad } from '../contract';
+import { SCORING_ROUTE, type ServingHandler, type VersionToLoad } from '../contract';
 
 export const MAX_TRANSACTIONS_PER_REQUEST = 500;
 /** Contributions returned per transaction, for the analyst. */
@@ -111,7 +111,7 @@ export const riskServing: ServingHandler<LoadedRiskModel> = {
     body: { transaction_id: `sample-${randomUUID()}`, customer_id: 'sample-card', terminal_id: 'sample-terminal', tx_amount: 42.5 },
   }),
   routes(app, host) {
-    app.post('/risk/score', async (request, reply) => {
+    app.post('/risk/score', SCORING_ROUTE, async (request, reply) => {
       const transactions = host.check(parseTransactions(request.body));
       return host.serve(request, reply, async (loaded) => {
         const { config, model, features } = loaded;
