@@ -14,6 +14,7 @@ import { CatalogueHyperparameters, encodeOffers, networksOf, photoRows, trainCat
 import { categorise, loadCatalogueModel, photoProbabilities } from '../../activities/model-kinds/product-categorisation/serving';
 import { fitTokenizer, HashingParams, Tokenizer } from '../../ml/text/tokenizer';
 import { sha256Hex } from '../../schemas/artifacts';
+import { joinCorrections } from '../../activities/model-kinds/product-categorisation/corrections';
 import type { ObjectStore } from '../../activities/storage/object-store';
 import type { PreparedOffers } from '../../activities/model-kinds/product-categorisation/prepare';
 import type { ModelBundle } from '../../activities/model-kinds/contract';
@@ -47,6 +48,30 @@ describe('catalogue fusion and pair F1', () => {
     assert.deepEqual([precision, recall], [1 / 3, 1 / 3]);
     assert.ok(Math.abs(f1 - 1 / 3) < 1e-12);
     assert.equal(pairF1(Int32Array.from([3, 3, 5]), ['a', 'a', 'b']).f1, 1);
+  });
+});
+
+describe('catalogue corrections', () => {
+  const T = Date.UTC(2026, 5, 1);
+  it('join answers and outcomes by request and item into labelled offers; the newest outcome wins; no outcome, no label', () => {
+    const answer = (request: string, item: number, title: string | null, category: string, product: string | null, isNew: boolean) => ({ type: 'prediction', request_id: request, item, title, merchant_id: 'm1', predicted_category: category, matched_product: product, new_product: isNew, timestamp: T + 1000 });
+    const joined = joinCorrections([
+      { type: 'category_corrected', request_id: 'r1', item: 0, category: 'Fridges', timestamp: T + 3000 },
+      answer('r1', 0, 'bosch kgn fridge', 'Freezers', 'p1', false),
+      { type: 'category_corrected', request_id: 'r1', item: 0, category: 'Fridge Freezers', timestamp: T + 2000 },
+      { type: 'match_confirmed', request_id: 'r1', item: 0, timestamp: T + 2500 },
+      answer('r1', 1, 'lg tv', 'TVs', 'p2', true),
+      { type: 'match_corrected', request_id: 'r1', item: 1, product_id: 'p9', timestamp: T + 2000 },
+      answer('r2', 0, 'no outcome', 'TVs', 'p3', false),
+      answer('r3', 0, null, 'TVs', null, false),
+      { type: 'category_confirmed', request_id: 'r3', item: 0, timestamp: T + 2000 },
+      answer('r4', 0, 'flagged new, confirmed new', 'TVs', 'p4', true),
+      { type: 'match_confirmed', request_id: 'r4', item: 0, timestamp: T + 2000 },
+    ]);
+    assert.deepEqual(joined, [
+      { offerId: 'feedback:r1:0', title: 'bosch kgn fridge', merchantId: 'm1', category: 'Fridges', productId: 'p1', time: T + 3000 },
+      { offerId: 'feedback:r1:1', title: 'lg tv', merchantId: 'm1', category: null, productId: 'p9', time: T + 2000 },
+    ]);
   });
 });
 

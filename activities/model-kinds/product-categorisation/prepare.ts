@@ -15,6 +15,8 @@ import { InputDataError } from '../../errors';
 import { fitTokenizer, type TokenizerSpec } from '../../../ml/text/tokenizer';
 import { assignSplits, imageLimitsOf, SPLIT, type CatalogueOptions } from './protocol';
 import { IMAGE_QUARANTINE_SCHEMA, inspectOfferImages } from './images';
+import { readCorrections } from './corrections';
+import { servingModelName } from '../../../schemas/lifecycle-input';
 import type { KindRuntime } from '../contract';
 import type { DatasetSnapshot, PreprocessResult } from '../../../schemas/steps';
 
@@ -50,7 +52,7 @@ interface CollectedOffer {
 
 async function readOffers(rt: KindRuntime, snapshot: DatasetSnapshot, options: CatalogueOptions, cutoffMs: number) {
   const latest = new Map<string, CollectedOffer>();
-  const counts = { rows: 0, afterCutoff: 0, tooLong: 0, relisted: 0 };
+  const counts = { rows: 0, afterCutoff: 0, tooLong: 0, relisted: 0, corrections: 0 };
   const partitions = snapshot.sources.offers?.partitions ?? [];
   for (const [index, partition] of partitions.entries()) {
     for await (const batch of readBatches(rt.store, partition.key)) {
@@ -75,6 +77,12 @@ async function readOffers(rt: KindRuntime, snapshot: DatasetSnapshot, options: C
       }
     }
     rt.heartbeat({ partitions: index + 1, of: partitions.length });
+  }
+  // Corrections posted against served answers are labelled offers of their own (corrections.ts).
+  for (const c of await readCorrections(rt.store, servingModelName(rt.ctx.config), cutoffMs)) {
+    if ([...c.title].length > options.maxTitleChars) continue;
+    counts.corrections++;
+    latest.set(c.offerId, { offerId: c.offerId, title: c.title, merchantId: c.merchantId, category: c.category, productId: c.productId, image: null, time: c.time });
   }
   return { offers: [...latest.values()].sort((a, b) => (a.offerId < b.offerId ? -1 : a.offerId > b.offerId ? 1 : 0)), counts };
 }
@@ -124,6 +132,7 @@ export async function prepareOffers(rt: KindRuntime, snapshot: DatasetSnapshot, 
     features: tokenizer.vocabulary.length,
     unlabelled: all.length - offers.length,
     relisted: counts.relisted,
+    corrections: counts.corrections,
     tooLong: counts.tooLong,
     afterCutoff: counts.afterCutoff,
     unseenCategoryRows: offers.filter((o, i) => o.category !== null && labels[i] < 0).length,
