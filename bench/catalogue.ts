@@ -84,11 +84,11 @@ async function runTitleBench(options: TitleBenchOptions): Promise<Record<string,
   console.log(`\n${path.basename(path.resolve(options.data))}, ${options.split} split: ${prepared.detail}; 1-min load ${loadBefore.toFixed(1)}`);
   console.log(
     formatTable(
-      ['model', 'source', 'accuracy', 'macro-F1', 'match top-1', 'new-product P / R / F1', 'train s', 'backend'],
+      ['model', 'source', 'accuracy', 'macro-F1', 'match top-1', 'new-product P / R / F1', 'pair F1', 'train s', 'backend'],
       [
-        ['embedding bag + MLP; offer encoder (from scratch)', 'storeloop', pct(model.accuracy), ratio(model.macroF1), pct(model.matchTop1), `${ratio(model.newProductPrecision)} / ${ratio(model.newProductRecall)} / ${ratio(model.newProductF1)}`, trained.trainSeconds.toFixed(0), trained.backend],
-        [kind.baseline.label, 'storeloop', pct(baseline.accuracy), ratio(baseline.macroF1), pct(baseline.matchTop1), `${ratio(baseline.newProductPrecision)} / ${ratio(baseline.newProductRecall)} / ${ratio(baseline.newProductF1)}`, `~${baselineSeconds.toFixed(0)}`, ''],
-        ...PUBLISHED.map((r) => [r.model, 'published', r.accuracy, '', '', '', '', '']),
+        ['embedding bag + MLP; offer encoder (from scratch)', 'storeloop', pct(model.accuracy), ratio(model.macroF1), pct(model.matchTop1), `${ratio(model.newProductPrecision)} / ${ratio(model.newProductRecall)} / ${ratio(model.newProductF1)}`, ratio(model.matchPairF1), trained.trainSeconds.toFixed(0), trained.backend],
+        [kind.baseline.label, 'storeloop', pct(baseline.accuracy), ratio(baseline.macroF1), pct(baseline.matchTop1), `${ratio(baseline.newProductPrecision)} / ${ratio(baseline.newProductRecall)} / ${ratio(baseline.newProductF1)}`, ratio(baseline.matchPairF1), `~${baselineSeconds.toFixed(0)}`, ''],
+        ...PUBLISHED.map((r) => [r.model, 'published', r.accuracy, '', '', '', '', '', '']),
       ],
     ),
   );
@@ -101,6 +101,7 @@ async function runTitleBench(options: TitleBenchOptions): Promise<Record<string,
     newProductPrecision: model.newProductPrecision,
     newProductRecall: model.newProductRecall,
     newProductF1: model.newProductF1,
+    matchPairF1: model.matchPairF1,
     baseline,
     trainSeconds: trained.trainSeconds,
     epochs: trained.epochs,

@@ -49,9 +49,35 @@ export interface MatchingMetrics {
   newProductPrecision: number;
   newProductRecall: number;
   newProductF1: number;
+  /** F1 over pairs of offers: "the same product" predicted (both matched to one known product) against true (the same product id). */
+  matchPairF1?: number;
 }
 
-export function matchingMetrics({ nearest, similarity }: MatchResults, truth: MatchTruth, threshold: number): MatchingMetrics {
+const pairsOf = (n: number) => (n * (n - 1)) / 2;
+
+/**
+ * Pairwise F1 of matching as a clustering of the offers: two offers are predicted to be the
+ * same product when both are matched (not flagged new) to the same known product, and are
+ * the same product when their product ids are equal (unseen products too). An offer flagged
+ * new is a cluster of its own: nothing tells two new offers apart from two new products.
+ */
+export function pairF1(predicted: Int32Array, productIds: readonly string[]): { precision: number; recall: number; f1: number } {
+  const truthSizes = new Map<string, number>();
+  const predictedSizes = new Map<number, number>();
+  const cellSizes = new Map<string, number>();
+  productIds.forEach((id, i) => {
+    truthSizes.set(id, (truthSizes.get(id) ?? 0) + 1);
+    if (predicted[i] < 0) return;
+    predictedSizes.set(predicted[i], (predictedSizes.get(predicted[i]) ?? 0) + 1);
+    const cell = `${predicted[i]}\u0000${id}`;
+    cellSizes.set(cell, (cellSizes.get(cell) ?? 0) + 1);
+  });
+  const sum = (sizes: Map<unknown, number>) => [...sizes.values()].reduce((t, n) => t + pairsOf(n), 0);
+  return f1(sum(cellSizes), sum(predictedSizes), sum(truthSizes));
+}
+
+/** `productIds` (each offer's true product id) adds the pairwise F1. */
+export function matchingMetrics({ nearest, similarity }: MatchResults, truth: MatchTruth, threshold: number, productIds?: readonly string[]): MatchingMetrics {
   let known = 0;
   let right = 0;
   let flagged = 0;
@@ -71,5 +97,6 @@ export function matchingMetrics({ nearest, similarity }: MatchResults, truth: Ma
     }
   }
   const detection = f1(flaggedNew, flagged, actualNew);
-  return { matchTop1: known > 0 ? right / known : 0, newProductPrecision: detection.precision, newProductRecall: detection.recall, newProductF1: detection.f1 };
+  const pairs = productIds && pairF1(Int32Array.from(nearest, (p, i) => (similarity[i] < threshold ? -1 : p)), productIds);
+  return { matchTop1: known > 0 ? right / known : 0, newProductPrecision: detection.precision, newProductRecall: detection.recall, newProductF1: detection.f1, ...(pairs ? { matchPairF1: pairs.f1 } : {}) };
 }

@@ -4,6 +4,7 @@
  * at a random place, size and brightness on a noisy background. Learnable, but only from
  * the pixels: position, scale and lighting vary within a class.
  */
+import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import type { Rng } from '../random';
 
@@ -48,4 +49,30 @@ export function syntheticImagePixels(classIndex: number, size: number, rng: Rng)
 export async function encodeImage(pixels: Uint8Array, size: number, format: 'jpeg' | 'png'): Promise<Uint8Array> {
   const image = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), { raw: { width: size, height: size, channels: 3 } });
   return new Uint8Array(await (format === 'jpeg' ? image.jpeg({ quality: 90 }) : image.png()).toBuffer());
+}
+
+/**
+ * RGB pixels (size x size x 3) as PNG bytes, synchronously: the embedded default data is
+ * built synchronously (ModelKind.synthetic()) and sharp only encodes asynchronously. A PNG
+ * is a signature and three chunks (header, zlib-deflated scanlines, end), each with a
+ * CRC-32; node:zlib provides both, so a dozen lines instead of a dependency.
+ */
+export function encodePngSync(pixels: Uint8Array, size: number): Uint8Array {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(size, 0);
+  header.writeUInt32BE(size, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8 bits per channel, RGB, deflate, no filter method choice, no interlace
+  // Each scanline starts with its filter type, 0 (none).
+  const scanlines = Buffer.alloc(size * (size * 3 + 1));
+  for (let y = 0; y < size; y++) scanlines.set(pixels.subarray(y * size * 3, (y + 1) * size * 3), y * (size * 3 + 1) + 1);
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return new Uint8Array(Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', deflateSync(scanlines)), chunk('IEND', Buffer.alloc(0))]));
 }

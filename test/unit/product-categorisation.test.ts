@@ -16,6 +16,8 @@ import { chooseNewProductThreshold, matchingMetrics } from '../../ml/catalogue/m
 import { selectBackend } from '../../ml/backend';
 import { describeRequestIssue } from '../../schemas/serving';
 import { accuracy } from '../../ml/text/metrics';
+import { DEFAULT_IMAGE_LIMITS } from '../../ml/vision/decode';
+import type { ObjectStore } from '../../activities/storage/object-store';
 import type { PreparedOffers } from '../../activities/model-kinds/product-categorisation/prepare';
 import type { KindRuntime } from '../../activities/model-kinds/contract';
 import type { PreprocessResult } from '../../schemas/steps';
@@ -84,13 +86,12 @@ describe('product-categorisation requests', () => {
     return parsed.success ? null : describeRequestIssue(parsed.error).field;
   };
 
-  it('takes a title, or a batch; names the field of a missing title, an image-only offer, an oversize title', () => {
+  it('takes a title, an image, both, or a batch; names the field of a missing title and image, an oversize title', () => {
     assert.equal(fieldOf({ title: 'Apple iPhone 8 64GB', merchant_id: 'm1' }), null);
     assert.equal(fieldOf({ title: 'Apple iPhone 8 64GB', image: 'images/a.jpg' }), null);
+    assert.equal(fieldOf({ image: 'images/a.jpg' }), null);
     assert.equal(fieldOf({ merchant_id: 'm1' }), 'title');
-    assert.equal(fieldOf({ image: 'images/a.jpg' }), 'image');
-    const imageOnly = parseOffers({ image: 'images/a.jpg' }, 40);
-    assert.match(imageOnly.success ? '' : describeRequestIssue(imageOnly.error).message, /not in this version/);
+    assert.equal(fieldOf({ image: '' }), 'image');
     assert.equal(fieldOf({ title: 'x'.repeat(41) }), 'title');
     assert.equal(fieldOf([{ title: 'fine' }, { title: '' }]), '[1].title');
     assert.equal(fieldOf({ title: 'fine', colour: 'red' }), 'colour');
@@ -169,13 +170,15 @@ describe('product-categorisation model', function () {
     categoryLabels: Int32Array.from(labelled, (o) => (o.category === null ? -1 : categories.indexOf(o.category))),
     splits,
     categories,
+    images: labelled.map(() => null),
   };
   const tokenizer = new Tokenizer(fitTokenizer(labelled.filter((_, i) => splits[i] === SPLIT.train).map((o) => o.title), HashingParams.parse({})));
 
   it('trains both networks on synthetic offers; serving in plain JavaScript gives the tfjs answers; the tokenizer survives the trip', async () => {
     const encoded = encodeOffers(data, tokenizer);
     const hp = CatalogueHyperparameters.parse({ hiddenLayers: [32], matchDimension: 32, epochs: 12 });
-    const trained = await trainCatalogueModel(encoded, tokenizer, 300, hp, {}, () => undefined);
+    const trained = await trainCatalogueModel(encoded, tokenizer, { maxTitleChars: 300, imageLimits: DEFAULT_IMAGE_LIMITS }, hp, {}, () => undefined);
+    assert.equal(trained.config.image, null, 'no photos, no photo model');
     assert.ok(trained.config.matching, 'matching trained');
     const config = JSON.parse(JSON.stringify(trained.config)) as typeof trained.config;
     const tensors = Object.fromEntries(trained.weights.map(({ name, tensor }) => [name, tf.clone(tensor)]));
@@ -216,7 +219,7 @@ describe('product-categorisation model', function () {
       const { ids } = { ids: [...new Set(labelled.map((o) => o.product_id).filter((p): p is string => p !== null))].sort() };
       const rows = Array.from(data.products.keys()).filter((i) => data.products[i] !== null);
       const index = ProductIndex.fromOffers(networks.encoder!.embed(rows.map((i) => encoded.encoded[i])), Int32Array.from(rows, (i) => ids.indexOf(data.products[i]!)), ids.length, config.matching!.encoder.dimension);
-      const loaded: LoadedCatalogueModel = { config, tokenizer: servingTokenizer, category: scorer, matching: { ...encoder, threshold: config.matching!.threshold, index, products: ids.map((id) => ({ id, category: null, title: id })) } };
+      const loaded: LoadedCatalogueModel = { config, tokenizer: servingTokenizer, category: scorer, matching: { ...encoder, threshold: config.matching!.threshold, index, products: ids.map((id) => ({ id, category: null, title: id })) }, image: null, dataset: 'unit', store: {} as ObjectStore };
       const known = rows[0];
       const [answer, strange] = categorise(loaded, [data.titles[known], 'zzqx unheard-of gadget 9000']);
       assert.equal(answer.categories.length, 3);

@@ -5,8 +5,9 @@
  * from scratch in TensorFlow.js (model.ts), a catalogue index of known products published
  * with each version (precompute); judged on a held-out split (protocol.ts: random stratified
  * or by merchant) against TF-IDF nearest centroids; served at /catalogue/categorise.
- * Images: the contract carries an offer's image key and serving accepts one, but image
- * recognition is not part of this version (an image-only request is refused by name).
+ * Photos (images.ts): checked and hashed by preprocess (unusable ones quarantined, their
+ * offers kept), a photo -> category model trained when there are enough of them, fused with
+ * the title model where an offer has both, and served from base64 bytes or an S3 key.
  */
 import { Tokenizer, type TokenizerSpec } from '../../../ml/text/tokenizer';
 import { argmaxRows } from '../../../ml/text/intent-model';
@@ -15,9 +16,15 @@ import { chooseNewProductThreshold } from '../../../ml/catalogue/matching-metric
 import { artifactOf } from '../../kind-runtime';
 import { offersSource } from './sources';
 import { prepareOffers, preparedOffers } from './prepare';
-import { CatalogueOptions, SPLIT } from './protocol';
+import { CatalogueOptions, imageLimitsOf, SPLIT } from './protocol';
 import { CATALOGUE_METRICS, catalogueMetrics, categoryMetrics } from './evaluation';
-import { CatalogueHyperparameters, encodeOffers, matchAgainstTraining, networksOf, productRows, trainCatalogueModel, trainingProducts, type CatalogueModelConfig, type EncodedOffers } from './model';
+import { CatalogueHyperparameters, encodeOffers, labelledPhotos, matchAgainstTraining, networksOf, productRows, trainCatalogueModel, trainingProducts, type CatalogueModelConfig, type EncodedOffers, type PhotoLoader } from './model';
+import { loadOfferImages } from './images';
+import { accuracy } from '../../../ml/text/metrics';
+import { fuseRows } from '../../../ml/catalogue/fusion';
+import { topKAccuracy } from '../../../ml/vision/image-classifier';
+import type { ImageLimits } from '../../../ml/vision/decode';
+import type { Metrics } from '../../../schemas/steps';
 import { buildCatalogueIndex, catalogueServing, type LoadedCatalogueModel } from './serving';
 import { catalogueFeedback } from './feedback';
 import { syntheticOfferFiles } from './synthetic';
@@ -35,7 +42,44 @@ async function encodedData(rt: KindRuntime, prepared: PreprocessResult, tokenize
 
 function testLabels(data: EncodedOffers) {
   const rows = Array.from(data.splits.keys()).filter((i) => data.splits[i] === SPLIT.test && data.categoryLabels[i] >= 0);
-  return { texts: rows.map((i) => data.encoded[i]), labels: Int32Array.from(rows, (i) => data.categoryLabels[i]) };
+  return { rows, texts: rows.map((i) => data.encoded[i]), labels: Int32Array.from(rows, (i) => data.categoryLabels[i]) };
+}
+
+/** The run's offer photos, read from its dataset's image folder and verified against their recorded hashes. */
+function photoLoader(rt: KindRuntime, data: EncodedOffers, limits: ImageLimits): PhotoLoader {
+  return async (rows, size) => {
+    const loaded = await loadOfferImages(rt.store, rt.ctx.config.dataset, rows.map((i) => data.images[i]!), size, limits);
+    if (loaded.unavailable > 0) rt.log.warn({ unavailable: loaded.unavailable, of: rows.length }, 'offer photos gone or changed since preprocessing are left out');
+    return loaded.pixels;
+  };
+}
+
+/**
+ * Category probabilities of the test offers as serving answers them: the title's, fused
+ * with the photo's where there is one; and the photo metrics on those offers.
+ */
+async function servedProbabilities(networks: ReturnType<typeof networksOf>, config: CatalogueModelConfig, data: EncodedOffers, test: ReturnType<typeof testLabels>, photos: PhotoLoader): Promise<{ probabilities: Float32Array; photoMetrics: Metrics }> {
+  const classes = data.categories.length;
+  const probabilities = networks.category.predict(test.texts);
+  if (!networks.image || !config.image) return { probabilities, photoMetrics: {} };
+  const position = new Map(test.rows.map((row, k) => [row, k]));
+  const withPhotos = await labelledPhotos(data, test.rows.filter((i) => data.images[i] !== null), networks.image.config.inputSize, photos);
+  if (withPhotos.rows.length === 0) return { probabilities, photoMetrics: {} };
+  const labels = withPhotos.images.fine;
+  const image = networks.image.probabilities(withPhotos.images.images).fine;
+  const title = new Float32Array(withPhotos.rows.length * classes);
+  withPhotos.rows.forEach((row, r) => title.set(probabilities.subarray(position.get(row)! * classes, (position.get(row)! + 1) * classes), r * classes));
+  const fused = fuseRows(title, image, classes, config.image.fusionWeight);
+  withPhotos.rows.forEach((row, r) => probabilities.set(fused.subarray(r * classes, (r + 1) * classes), position.get(row)! * classes));
+  return {
+    probabilities,
+    photoMetrics: {
+      imageTop1: topKAccuracy(image, labels, classes, 1),
+      imageTop5: topKAccuracy(image, labels, classes, 5),
+      titleAccuracyWithPhotos: accuracy(labels, argmaxRows(title, classes)),
+      fusedAccuracy: accuracy(labels, argmaxRows(fused, classes)),
+    },
+  };
 }
 
 export const productCategorisationKind: ModelKind<CatalogueHyperparameters, LoadedCatalogueModel> = {
@@ -57,8 +101,11 @@ export const productCategorisationKind: ModelKind<CatalogueHyperparameters, Load
 
   async train(rt, prepared, hp) {
     const { data, tokenizer } = await encodedData(rt, prepared);
-    const trained = await trainCatalogueModel(data, tokenizer, optionsOf(rt).maxTitleChars, hp, rt.hooks, (message, fields) => rt.log.info(fields, message));
+    const options = optionsOf(rt);
+    const limits = imageLimitsOf(options);
+    const trained = await trainCatalogueModel(data, tokenizer, { maxTitleChars: options.maxTitleChars, imageLimits: limits }, hp, rt.hooks, (message, fields) => rt.log.info(fields, message), photoLoader(rt, data, limits));
     const matching = trained.matchingOutcome;
+    const image = trained.imageOutcome;
     return {
       ...trained,
       config: { ...trained.config },
@@ -68,6 +115,9 @@ export const productCategorisationKind: ModelKind<CatalogueHyperparameters, Load
         ...(matching && trained.config.matching
           ? { matchingEpochs: matching.history.length, matchingBestEpoch: matching.bestEpoch, matchingValidationTop1: matching.history.find((h) => h.epoch === matching.bestEpoch)?.validation, newProductThreshold: +trained.config.matching.threshold.toFixed(4) }
           : { matching: 'not trained: too few products' }),
+        ...(image && trained.config.image
+          ? { imageExtractor: image.extractor, imageTrainPhotos: image.trainImages, imageEpochs: image.history.length, imageBestEpoch: image.bestEpoch, imageValidationTop1: image.history.find((h) => h.epoch === image.bestEpoch)?.validation, imageFeatureSeconds: +image.featureSeconds.toFixed(1), fusionWeight: trained.config.image.fusionWeight }
+          : { image: 'not trained: too few photos' }),
       },
     };
   },
@@ -83,9 +133,11 @@ export const productCategorisationKind: ModelKind<CatalogueHyperparameters, Load
     const networks = networksOf(config, target.bundle.tensors);
     try {
       const test = testLabels(data);
-      const predicted = argmaxRows(networks.category.predict(test.texts), data.categories.length);
+      const served = await servedProbabilities(networks, config, data, test, photoLoader(rt, data, config.imageLimits ?? imageLimitsOf(optionsOf(rt))));
+      const predicted = argmaxRows(served.probabilities, data.categories.length);
       const matched = networks.encoder && matchAgainstTraining(networks.encoder, data, SPLIT.test);
-      return { metrics: catalogueMetrics(categoryMetrics(test.labels, predicted, data.categories.length), matched && config.matching && { ...matched, threshold: config.matching.threshold }), evaluated: test.labels.length };
+      const metrics = catalogueMetrics(categoryMetrics(test.labels, predicted, data.categories.length), matched && config.matching && { ...matched, threshold: config.matching.threshold });
+      return { metrics: { ...metrics, ...served.photoMetrics }, evaluated: test.labels.length };
     } finally {
       networks.dispose();
     }
@@ -107,7 +159,7 @@ export const productCategorisationKind: ModelKind<CatalogueHyperparameters, Load
       if (ids.length < 2 || validation.texts.length === 0 || heldOut.texts.length === 0) return { metrics: category, evaluated: test.labels.length };
       const products = NearestCentroid.fit(train.texts, train.truth, ids.length);
       const threshold = chooseNewProductThreshold(products.search(validation.texts).similarity, validation.truth);
-      return { metrics: catalogueMetrics(category, { results: products.search(heldOut.texts), truth: heldOut.truth, threshold }), evaluated: test.labels.length };
+      return { metrics: catalogueMetrics(category, { results: products.search(heldOut.texts), truth: heldOut.truth, threshold, productIds: heldOut.productIds }), evaluated: test.labels.length };
     },
   },
 

@@ -6,7 +6,12 @@
  *             a text classifier whatever the classes are, temperature-scaled on validation;
  *   matching  title -> unit embedding (ml/catalogue/offer-encoder.ts), matched to the nearest
  *             known product's centroid, or flagged as a new product below a similarity
- *             threshold chosen on validation (ml/catalogue/matching-metrics.ts).
+ *             threshold chosen on validation (ml/catalogue/matching-metrics.ts);
+ *   image     photo -> category (ml/vision/image-classifier.ts), when the training and
+ *             validation offers have photos: the frozen ImageNet backbone where
+ *             `npm run vision:install` put it, else the small CNN from scratch. Its
+ *             probabilities and the title's are fused (ml/catalogue/fusion.ts) with a weight
+ *             chosen on the validation offers that have both.
  *
  * Trained one after the other in one train step. Each stage's checkpoints carry their stage,
  * and their optimizer steps continue the previous stage's count, so a resumed run continues
@@ -20,6 +25,9 @@ import { EncoderHyperparameters, OfferEncoder, trainOfferEncoder, type EncoderTr
 import { ProductIndex } from '../../../ml/catalogue/product-index';
 import { chooseNewProductThreshold, type MatchResults, type MatchTruth } from '../../../ml/catalogue/matching-metrics';
 import { Tokenizer, type EncodedText, type TokenizerSpec } from '../../../ml/text/tokenizer';
+import { availableExtractor, ImageClassifier, ImageHyperparameters, trainImageClassifier, type ImageClassifierConfig, type ImageTrainingState, type LabelledImages } from '../../../ml/vision/image-classifier';
+import { BACKBONE_ARCHITECTURE, sharedBackbone } from '../../../ml/vision/efficientnet-lite';
+import { chooseFusionWeight } from '../../../ml/catalogue/fusion';
 import { rowsOf, type PreparedOffers } from './prepare';
 import { SPLIT } from './protocol';
 import type { Checkpoint, NamedTensor, TrainingHooks, TrainingOutcome } from '../../../ml/training-hooks';
@@ -40,6 +48,8 @@ export const CatalogueHyperparameters = IntentHyperparameters.extend({
   matchScale: EncoderHyperparameters.shape.scale,
   matchLearningRate: EncoderHyperparameters.shape.learningRate,
   matchBatchSize: EncoderHyperparameters.shape.batchSize,
+  /** The photo model's (ImageHyperparameters); `extractor` defaults to what is installed. */
+  image: ImageHyperparameters.partial().default({}),
 });
 export type CatalogueHyperparameters = z.output<typeof CatalogueHyperparameters>;
 
@@ -50,10 +60,17 @@ export interface CatalogueModelConfig {
   category: IntentNetworkConfig;
   /** Null when the training data names too few products to learn matching. */
   matching: { encoder: OfferEncoderConfig; threshold: number } | null;
+  /** Null when the data has too few photos; its classes are `category.intents`. */
+  image: { classifier: ImageClassifierConfig; fusionWeight: number } | null;
+  /** Photos over these are refused (preprocess quarantines them, serving answers 400). */
+  imageLimits: { maxBytes: number; maxPixels: number };
 }
 
 const CATEGORY_PREFIX = 'category/';
 const ENCODER_PREFIX = 'encoder/';
+const IMAGE_PREFIX = 'image/';
+/** Fewer training photos than this, or no validation photo, and no image model is trained. */
+export const MIN_TRAINING_IMAGES = 20;
 
 /** The prepared data with its texts encoded once. */
 export interface EncodedOffers extends PreparedOffers {
@@ -75,23 +92,23 @@ export function trainingProducts(data: PreparedOffers): { ids: string[]; indexOf
   return { ids, indexOf: new Map(ids.map((id, i) => [id, i])) };
 }
 
-/** Offers of a split with a product, and their truth against the training products (-1: new). */
-export function productRows(data: EncodedOffers, split: number, indexOf: Map<string, number>): { texts: EncodedText[]; truth: MatchTruth } {
+/** Offers of a split with a product, their product ids, and their truth against the training products (-1: new). */
+export function productRows(data: EncodedOffers, split: number, indexOf: Map<string, number>): { texts: EncodedText[]; truth: MatchTruth; productIds: string[] } {
   const rows = rowsOf(data, [split], 'product');
-  return { texts: rows.map((i) => data.encoded[i]), truth: Int32Array.from(rows, (i) => indexOf.get(data.products[i]!) ?? -1) };
+  return { texts: rows.map((i) => data.encoded[i]), truth: Int32Array.from(rows, (i) => indexOf.get(data.products[i]!) ?? -1), productIds: rows.map((i) => data.products[i]!) };
 }
 
 /** Matches offers against the index of the training offers' centroids. */
-export function matchAgainstTraining(encoder: OfferEncoder, data: EncodedOffers, split: number): { results: MatchResults; truth: MatchTruth } | null {
+export function matchAgainstTraining(encoder: OfferEncoder, data: EncodedOffers, split: number): { results: MatchResults; truth: MatchTruth; productIds: string[] } | null {
   const { ids, indexOf } = trainingProducts(data);
   const train = productRows(data, SPLIT.train, indexOf);
   const queries = productRows(data, split, indexOf);
   if (ids.length === 0 || queries.texts.length === 0) return null;
   const index = ProductIndex.fromOffers(encoder.embed(train.texts), train.truth, ids.length, encoder.config.dimension);
-  return { results: index.searchBatch(encoder.embed(queries.texts)), truth: queries.truth };
+  return { results: index.searchBatch(encoder.embed(queries.texts)), truth: queries.truth, productIds: queries.productIds };
 }
 
-type Stage = 'category' | 'matching';
+type Stage = 'category' | 'matching' | 'image';
 interface StagedState {
   stage: Stage;
   state: unknown;
@@ -115,11 +132,34 @@ export interface TrainedCatalogueModel extends TrainingOutcome {
   weights: NamedTensor[];
   /** How matching trained (its own epochs, validation top-1). */
   matchingOutcome: TrainingOutcome | null;
+  /** How the photo model trained, and the photos it had. */
+  imageOutcome: (TrainingOutcome & { extractor: string; trainImages: number; validationImages: number; featureSeconds: number }) | null;
   dispose(): void;
 }
 
-export async function trainCatalogueModel(data: EncodedOffers, tokenizer: Tokenizer, maxTitleChars: number, hp: CatalogueHyperparameters, hooks: TrainingHooks<unknown>, log: (message: string, fields: Record<string, unknown>) => void): Promise<TrainedCatalogueModel> {
-  const { matchDimension, matchScale, matchLearningRate, matchBatchSize, ...categoryHp } = hp;
+/** The photos of some offers (row indices of the data) decoded at `size` x `size` RGB; null for one no longer available. */
+export type PhotoLoader = (rows: readonly number[], size: number) => Promise<(Uint8Array | null)[]>;
+
+export interface CatalogueModelSettings {
+  maxTitleChars: number;
+  imageLimits: CatalogueModelConfig['imageLimits'];
+}
+
+/** Offers of a split with a category and a photo. */
+export function photoRows(data: PreparedOffers, split: number): number[] {
+  return rowsOf(data, [split], 'category').filter((i) => data.images[i] !== null);
+}
+
+/** The photos of `rows` with their categories as both granularities (the store has one level of labels); photos no longer available are left out. */
+export async function labelledPhotos(data: PreparedOffers, rows: readonly number[], size: number, photos: PhotoLoader): Promise<{ rows: number[]; images: LabelledImages }> {
+  const pixels = await photos(rows, size);
+  const kept = rows.filter((_, k) => pixels[k] !== null);
+  const labels = Int32Array.from(kept, (i) => data.categoryLabels[i]);
+  return { rows: kept, images: { images: pixels.filter((p): p is Uint8Array => p !== null), size, fine: labels, coarse: labels } };
+}
+
+export async function trainCatalogueModel(data: EncodedOffers, tokenizer: Tokenizer, settings: CatalogueModelSettings, hp: CatalogueHyperparameters, hooks: TrainingHooks<unknown>, log: (message: string, fields: Record<string, unknown>) => void, photos?: PhotoLoader): Promise<TrainedCatalogueModel> {
+  const { matchDimension, matchScale, matchLearningRate, matchBatchSize, image: imageOverrides, ...categoryHp } = hp;
   const train = categoryRows(data, SPLIT.train);
   const validation = categoryRows(data, SPLIT.validation);
   log('training the category network', { train: train.labels.length, validation: validation.labels.length, categories: data.categories.length, features: tokenizer.features });
@@ -129,11 +169,18 @@ export async function trainCatalogueModel(data: EncodedOffers, tokenizer: Tokeni
   const products = productRows(data, SPLIT.train, indexOf);
   const validationProducts = productRows(data, SPLIT.validation, indexOf);
   const known = validationProducts.truth.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
-  let matching: { encoder: OfferEncoder; threshold: number; outcome: TrainingOutcome } | null = null;
+  let matching: { encoder: OfferEncoder; threshold: number; outcome: TrainingOutcome; steps: number } | null = null;
+  let image: { classifier: ImageClassifier; fusionWeight: number; outcome: NonNullable<TrainedCatalogueModel['imageOutcome']> } | null = null;
+  const trainPhotos = photoRows(data, SPLIT.train);
+  const validationPhotos = photoRows(data, SPLIT.validation);
   try {
     matching = ids.length >= 2 && known > 0 ? await trainMatching() : null;
+    if (!matching) log('too few products to learn matching', { trainingProducts: ids.length, validationOffersOfKnownProducts: known });
+    image = photos && trainPhotos.length >= MIN_TRAINING_IMAGES && validationPhotos.length > 0 ? await trainImage(photos) : null;
+    if (!image && trainPhotos.length + validationPhotos.length > 0) log('too few photos to learn categories from them', { trainingPhotos: trainPhotos.length, validationPhotos: validationPhotos.length, needed: MIN_TRAINING_IMAGES });
   } catch (error) {
     category.network.dispose();
+    matching?.encoder.dispose();
     throw error;
   }
   async function trainMatching() {
@@ -148,60 +195,95 @@ export async function trainCatalogueModel(data: EncodedOffers, tokenizer: Tokeni
       validation: { texts: keep.map((i) => validationProducts.texts[i]), products: Int32Array.from(keep, (i) => validationProducts.truth[i]) },
     });
     const validated = matchAgainstTraining(result.encoder, data, SPLIT.validation)!;
-    return { encoder: result.encoder, threshold: chooseNewProductThreshold(validated.results.similarity, validated.truth), outcome: result };
+    return { encoder: result.encoder, threshold: chooseNewProductThreshold(validated.results.similarity, validated.truth), outcome: result, steps: result.steps };
   }
-  if (!matching) log('too few products to learn matching', { trainingProducts: ids.length, validationOffersOfKnownProducts: known });
+  async function trainImage(load: PhotoLoader) {
+    const imageHp = ImageHyperparameters.parse({ extractor: availableExtractor(), seed: hp.seed, ...imageOverrides });
+    const backbone = imageHp.extractor === BACKBONE_ARCHITECTURE ? sharedBackbone() : undefined;
+    const size = backbone?.inputSize ?? imageHp.cnnInputSize;
+    const [trainSet, validationSet] = [await labelledPhotos(data, trainPhotos, size, load), await labelledPhotos(data, validationPhotos, size, load)];
+    log('training the photo model', { extractor: imageHp.extractor, train: trainSet.rows.length, validation: validationSet.rows.length, unavailable: trainPhotos.length + validationPhotos.length - trainSet.rows.length - validationSet.rows.length });
+    const result = await trainImageClassifier({
+      ...stageHooks<ImageTrainingState>(hooks, 'image', category.steps + (matching?.steps ?? 0)),
+      hyperparameters: imageHp,
+      fineClasses: data.categories,
+      coarseClasses: data.categories,
+      train: trainSet.images,
+      validation: validationSet.images,
+      backbone,
+    });
+    // The fusion weight: on the validation offers with both a title and a photo.
+    const titleProbabilities = category.network.predict(validationSet.rows.map((i) => data.encoded[i]));
+    const imageProbabilities = result.classifier.probabilities(validationSet.images.images).fine;
+    const fusion = chooseFusionWeight(titleProbabilities, imageProbabilities, validationSet.images.fine, data.categories.length);
+    log('photo model trained', { extractor: imageHp.extractor, bestEpoch: result.bestEpoch, fusionWeight: fusion.weight, validationLogLoss: +fusion.logLoss.toFixed(4) });
+    const { classifier, featureSeconds, ...outcome } = result;
+    return { classifier, fusionWeight: fusion.weight, outcome: { ...outcome, extractor: imageHp.extractor, trainImages: trainSet.rows.length, validationImages: validationSet.rows.length, featureSeconds } };
+  }
   const config: CatalogueModelConfig = {
     kind: 'product-categorisation',
     tokenizer: tokenizer.spec,
-    maxTitleChars,
+    maxTitleChars: settings.maxTitleChars,
     category: category.network.config,
     matching: matching && { encoder: matching.encoder.config, threshold: matching.threshold },
+    image: image && { classifier: image.classifier.config, fusionWeight: image.fusionWeight },
+    imageLimits: settings.imageLimits,
   };
   const weights = [
     ...category.network.namedWeights().map(({ name, tensor }) => ({ name: CATEGORY_PREFIX + name, tensor })),
     ...(matching?.encoder.namedWeights().map(({ name, tensor }) => ({ name: ENCODER_PREFIX + name, tensor })) ?? []),
+    ...(image?.classifier.namedWeights().map(({ name, tensor }) => ({ name: IMAGE_PREFIX + name, tensor })) ?? []),
   ];
-  const outcome = matching?.outcome;
+  const stages = [matching?.outcome, image?.outcome].filter((o): o is TrainingOutcome => o !== undefined);
   return {
     history: category.history,
     bestEpoch: category.bestEpoch,
-    trainSeconds: category.trainSeconds + (outcome?.trainSeconds ?? 0),
-    samples: category.samples + (outcome?.samples ?? 0),
-    stepSeconds: category.stepSeconds + (outcome?.stepSeconds ?? 0),
+    trainSeconds: category.trainSeconds + stages.reduce((t, o) => t + o.trainSeconds, 0),
+    samples: category.samples + stages.reduce((t, o) => t + o.samples, 0),
+    stepSeconds: category.stepSeconds + stages.reduce((t, o) => t + o.stepSeconds, 0),
     config,
     weights,
-    matchingOutcome: outcome ?? null,
+    matchingOutcome: matching?.outcome ?? null,
+    imageOutcome: image?.outcome ?? null,
     dispose: () => {
       category.network.dispose();
       matching?.encoder.dispose();
+      image?.classifier.dispose();
     },
   };
 }
 
 /** The bundle's tensors split by network, names without their prefix. */
-export function splitWeights<T>(tensors: Record<string, T>): { category: Record<string, T>; encoder: Record<string, T> } {
-  const category: Record<string, T> = {};
-  const encoder: Record<string, T> = {};
+export function splitWeights<T>(tensors: Record<string, T>): { category: Record<string, T>; encoder: Record<string, T>; image: Record<string, T> } {
+  const parts = { category: {} as Record<string, T>, encoder: {} as Record<string, T>, image: {} as Record<string, T> };
+  const prefixes = [[CATEGORY_PREFIX, parts.category], [ENCODER_PREFIX, parts.encoder], [IMAGE_PREFIX, parts.image]] as const;
   for (const [name, tensor] of Object.entries(tensors)) {
-    if (name.startsWith(CATEGORY_PREFIX)) category[name.slice(CATEGORY_PREFIX.length)] = tensor;
-    else if (name.startsWith(ENCODER_PREFIX)) encoder[name.slice(ENCODER_PREFIX.length)] = tensor;
-    else throw new Error(`weight ${name} belongs to neither the category network nor the offer encoder`);
+    const part = prefixes.find(([prefix]) => name.startsWith(prefix));
+    if (!part) throw new Error(`weight ${name} belongs to none of the category network, the offer encoder and the photo model`);
+    part[1][name.slice(part[0].length)] = tensor;
   }
-  return { category, encoder };
+  return parts;
+}
+
+/** The photo model of a stored bundle on its own tensors (which stay the caller's), or null without one. */
+export function imageClassifierOf(config: CatalogueModelConfig, tensors: Record<string, tf.Tensor>): ImageClassifier | null {
+  return config.image ? ImageClassifier.load(config.image.classifier, splitWeights(tensors).image) : null;
 }
 
 /** The two networks of a stored bundle in tfjs (evaluation, precompute); the tensors become theirs. */
-export function networksOf(config: CatalogueModelConfig, tensors: Record<string, tf.Tensor>): { category: IntentNetwork; encoder: OfferEncoder | null; dispose(): void } {
+export function networksOf(config: CatalogueModelConfig, tensors: Record<string, tf.Tensor>): { category: IntentNetwork; encoder: OfferEncoder | null; image: ImageClassifier | null; dispose(): void } {
   const parts = splitWeights(tensors);
   const category = IntentNetwork.fromWeights(config.category, parts.category);
   const encoder = config.matching ? OfferEncoder.fromWeights(config.matching.encoder, parts.encoder) : null;
+  const image = imageClassifierOf(config, tensors);
   return {
     category,
     encoder,
+    image,
     dispose: () => {
       category.dispose();
       encoder?.dispose();
+      image?.dispose();
       tf.dispose(Object.values(tensors));
     },
   };

@@ -6,12 +6,17 @@
  *   offers     one row per offer with a category or a product: title, merchant, category and
  *              its index among the training categories (-1: none or unseen), product, split
  *   tokenizer  hashing parameters, vocabulary and idf (ml/text/tokenizer.ts)
+ *   image-quarantine  offers whose photo is missing or unusable, with the reason (images.ts);
+ *              the offers stay in `offers`, without their photo
  */
 import { Field, Int32, Int8, Schema, Utf8, type Table } from 'apache-arrow';
 import { readBatches, tableFromColumns } from '../../storage/arrow-io';
 import { InputDataError } from '../../errors';
 import { fitTokenizer, type TokenizerSpec } from '../../../ml/text/tokenizer';
-import { assignSplits, SPLIT, type CatalogueOptions } from './protocol';
+import { assignSplits, imageLimitsOf, SPLIT, type CatalogueOptions } from './protocol';
+import { IMAGE_QUARANTINE_SCHEMA, inspectOfferImages } from './images';
+import { readCorrections } from './corrections';
+import { servingModelName } from '../../../schemas/lifecycle-input';
 import type { KindRuntime } from '../contract';
 import type { DatasetSnapshot, PreprocessResult } from '../../../schemas/steps';
 
@@ -30,6 +35,9 @@ export const PREPARED_OFFERS_SCHEMA = new Schema([
   new Field('category_label', new Int32(), false),
   new Field('product_id', new Utf8(), true),
   new Field('split', new Int8(), false),
+  /** The photo's key (images.ts) and the SHA-256 of its bytes when preprocess read it; null: none, or quarantined. */
+  new Field('image', new Utf8(), true),
+  new Field('image_sha256', new Utf8(), true),
 ]);
 
 interface CollectedOffer {
@@ -38,16 +46,17 @@ interface CollectedOffer {
   merchantId: string;
   category: string | null;
   productId: string | null;
+  image: string | null;
   time: number;
 }
 
 async function readOffers(rt: KindRuntime, snapshot: DatasetSnapshot, options: CatalogueOptions, cutoffMs: number) {
   const latest = new Map<string, CollectedOffer>();
-  const counts = { rows: 0, afterCutoff: 0, tooLong: 0, relisted: 0 };
+  const counts = { rows: 0, afterCutoff: 0, tooLong: 0, relisted: 0, corrections: 0 };
   const partitions = snapshot.sources.offers?.partitions ?? [];
   for (const [index, partition] of partitions.entries()) {
     for await (const batch of readBatches(rt.store, partition.key)) {
-      const [ids, titles, merchants, categories, products, times] = ['offer_id', 'title', 'merchant_id', 'category', 'product_id', 'timestamp'].map((c) => batch.getChild(c)!);
+      const [ids, titles, merchants, categories, products, images, times] = ['offer_id', 'title', 'merchant_id', 'category', 'product_id', 'image', 'timestamp'].map((c) => batch.getChild(c)!);
       for (let row = 0; row < batch.numRows; row++) {
         counts.rows++;
         const time = times.get(row) === null ? 0 : Number(times.get(row));
@@ -60,7 +69,7 @@ async function readOffers(rt: KindRuntime, snapshot: DatasetSnapshot, options: C
           counts.tooLong++;
           continue;
         }
-        const offer: CollectedOffer = { offerId: ids.get(row) as string, title, merchantId: merchants.get(row) as string, category: categories.get(row) as string | null, productId: products.get(row) as string | null, time };
+        const offer: CollectedOffer = { offerId: ids.get(row) as string, title, merchantId: merchants.get(row) as string, category: categories.get(row) as string | null, productId: products.get(row) as string | null, image: images.get(row) as string | null, time };
         const before = latest.get(offer.offerId);
         if (before) counts.relisted++;
         // Partitions come oldest first: a later listing of the same offer (a corrected title or label) replaces it.
@@ -68,6 +77,12 @@ async function readOffers(rt: KindRuntime, snapshot: DatasetSnapshot, options: C
       }
     }
     rt.heartbeat({ partitions: index + 1, of: partitions.length });
+  }
+  // Corrections posted against served answers are labelled offers of their own (corrections.ts).
+  for (const c of await readCorrections(rt.store, servingModelName(rt.ctx.config), cutoffMs)) {
+    if ([...c.title].length > options.maxTitleChars) continue;
+    counts.corrections++;
+    latest.set(c.offerId, { offerId: c.offerId, title: c.title, merchantId: c.merchantId, category: c.category, productId: c.productId, image: null, time: c.time });
   }
   return { offers: [...latest.values()].sort((a, b) => (a.offerId < b.offerId ? -1 : a.offerId > b.offerId ? 1 : 0)), counts };
 }
@@ -88,6 +103,8 @@ export async function prepareOffers(rt: KindRuntime, snapshot: DatasetSnapshot, 
   const labels = Int32Array.from(offers, (o) => (o.category === null ? -1 : (indexOf.get(o.category) ?? -1)));
   const tokenizer: TokenizerSpec = fitTokenizer(train.map((o) => o.title), options.tokenizer);
   rt.heartbeat({ tokenizer: tokenizer.vocabulary.length });
+  const images = await inspectOfferImages(rt.store, dataset, offers, imageLimitsOf(options), (done) => rt.heartbeat({ imagesChecked: done }));
+  if (images.quarantined.length > 0) rt.log.warn({ quarantined: images.quarantined.length, first: images.quarantined.slice(0, 3) }, 'offer photos quarantined; their offers are kept without them');
   const table: Table = tableFromColumns(PREPARED_OFFERS_SCHEMA, {
     offer_id: offers.map((o) => o.offerId),
     title: offers.map((o) => o.title),
@@ -96,6 +113,8 @@ export async function prepareOffers(rt: KindRuntime, snapshot: DatasetSnapshot, 
     category_label: labels,
     product_id: offers.map((o) => o.productId),
     split: splits,
+    image: offers.map((o, i) => (images.sha256[i] === null ? null : o.image)),
+    image_sha256: images.sha256,
   });
   const trainProducts = new Set(train.flatMap((o) => (o.productId === null ? [] : [o.productId])));
   const test = inSplit(SPLIT.test);
@@ -113,15 +132,24 @@ export async function prepareOffers(rt: KindRuntime, snapshot: DatasetSnapshot, 
     features: tokenizer.vocabulary.length,
     unlabelled: all.length - offers.length,
     relisted: counts.relisted,
+    corrections: counts.corrections,
     tooLong: counts.tooLong,
     afterCutoff: counts.afterCutoff,
     unseenCategoryRows: offers.filter((o, i) => o.category !== null && labels[i] < 0).length,
+    images: images.sha256.filter((h) => h !== null).length,
+    imagesQuarantined: images.quarantined.length,
   };
+  const quarantine = tableFromColumns(IMAGE_QUARANTINE_SCHEMA, {
+    offer_id: images.quarantined.map((q) => q.offerId),
+    image: images.quarantined.map((q) => q.image),
+    reason: images.quarantined.map((q) => q.reason),
+    message: images.quarantined.map((q) => q.message),
+  });
   return {
-    artifacts: { offers: await rt.putTable('offers', table), tokenizer: await rt.putJson('tokenizer', tokenizer) },
+    artifacts: { offers: await rt.putTable('offers', table), tokenizer: await rt.putJson('tokenizer', tokenizer), 'image-quarantine': await rt.putTable('image-quarantine', quarantine) },
     stats,
     rows: offers.length,
-    detail: `${offers.length} labelled offers (${options.split} split), ${categories.length} categories, ${stats.products} products, ${stats.merchants} merchants; train ${stats.trainRows}, validation ${stats.validationRows}, test ${stats.testRows} (${stats.testKnownProductOffers} of known, ${stats.testNewProductOffers} of new products); ${stats.features} features`,
+    detail: `${offers.length} labelled offers (${options.split} split), ${categories.length} categories, ${stats.products} products, ${stats.merchants} merchants; train ${stats.trainRows}, validation ${stats.validationRows}, test ${stats.testRows} (${stats.testKnownProductOffers} of known, ${stats.testNewProductOffers} of new products); ${stats.features} features${stats.images + stats.imagesQuarantined > 0 ? `; ${stats.images} photos (${stats.imagesQuarantined} quarantined)` : ''}`,
   };
 }
 
@@ -134,6 +162,8 @@ export interface PreparedOffers {
   splits: Int8Array;
   /** The training categories in label order. */
   categories: string[];
+  /** Each offer's usable photo (its key and content hash), or null. */
+  images: ({ key: string; sha256: string } | null)[];
 }
 
 export function preparedOffers(table: Table): PreparedOffers {
@@ -145,7 +175,10 @@ export function preparedOffers(table: Table): PreparedOffers {
   categoryLabels.forEach((label, i) => {
     if (label >= 0) categories[label] ??= category[i]!;
   });
-  return { titles: strings('title') as string[], merchants: strings('merchant_id') as string[], products: strings('product_id'), categoryLabels, splits: column<Int8Array>('split'), categories };
+  // Tables prepared before photos were read have no image columns.
+  const [keys, hashes] = table.getChild('image') ? [strings('image'), strings('image_sha256')] : [[], []];
+  const images = Array.from({ length: table.numRows }, (_, i) => (keys[i] && hashes[i] ? { key: keys[i]!, sha256: hashes[i]! } : null));
+  return { titles: strings('title') as string[], merchants: strings('merchant_id') as string[], products: strings('product_id'), categoryLabels, splits: column<Int8Array>('split'), categories, images };
 }
 
 /** Row indices of some splits, optionally only those with a category or a product. */

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { HashingParams } from '../../../ml/text/tokenizer';
+import { DEFAULT_IMAGE_LIMITS } from '../../../ml/vision/decode';
 import { DEFAULT_MAX_TITLE_CHARS, MAX_TITLE_CHARS } from './rows';
 
 export const SPLIT_METHODS = ['random', 'merchant'] as const;
@@ -31,9 +32,14 @@ export const CatalogueOptions = z
     /** Longer titles are left out of training (counted) and refused by serving (400). */
     maxTitleChars: z.number().int().min(1).max(MAX_TITLE_CHARS).default(DEFAULT_MAX_TITLE_CHARS),
     tokenizer: HashingParams.default(() => HashingParams.parse({})),
+    /** Larger offer photos are quarantined by preprocess and refused by serving (400 naming `image`). */
+    maxImageBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_IMAGE_LIMITS.maxBytes),
+    maxImagePixels: z.number().int().min(1024).max(200_000_000).default(DEFAULT_IMAGE_LIMITS.maxPixels),
   })
   .strict();
 export type CatalogueOptions = z.output<typeof CatalogueOptions>;
+
+export const imageLimitsOf = (options: Pick<CatalogueOptions, 'maxImageBytes' | 'maxImagePixels'>) => ({ maxBytes: options.maxImageBytes, maxPixels: options.maxImagePixels });
 
 export const SPLIT = { train: 0, validation: 1, test: 2 } as const;
 

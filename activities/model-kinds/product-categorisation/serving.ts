@@ -10,9 +10,11 @@
  *                               match_confirmed | match_corrected, request_id, item?,
  *                               category?, product_id?, new_product?}, or an array of up to 100
  *
- * Images: a request may carry one (base64 or an S3 key), but image recognition is not in
- * this version: an offer with only an image is refused with a 400 naming `image`, and one
- * with a title is answered from its title (`image_used: false`).
+ * `image` is base64 bytes (optionally a data: URL) or the key of a JPEG/PNG in the version's
+ * dataset's image folder (images.ts); a key holds a '.', which base64 never does. A photo
+ * over the version's byte or pixel limit, one that does not decode, or a key with no object
+ * is a 400 naming `image` (`[3].image` in a batch). A version trained without photos answers
+ * a titled offer from its title (`image_used: false`) and refuses a photo-only one.
  */
 import { Field, FixedSizeList, Float32, Int32, makeData, makeVector, Schema, Utf8, type Table } from 'apache-arrow';
 import { z } from 'zod';
@@ -23,17 +25,24 @@ import { ProductIndex } from '../../../ml/catalogue/product-index';
 import { Tokenizer } from '../../../ml/text/tokenizer';
 import { readTable, tableFromColumns } from '../../storage/arrow-io';
 import { artifactOf } from '../../kind-runtime';
-import { MAX_TITLE_CHARS, offerTitle } from './rows';
+import { imageKey, MAX_TITLE_CHARS, offerTitle } from './rows';
+import type { ObjectStore } from '../../storage/object-store';
 import { preparedOffers } from './prepare';
-import { encodeOffers, splitWeights, type CatalogueModelConfig } from './model';
+import { encodeOffers, imageClassifierOf, splitWeights, type CatalogueModelConfig } from './model';
+import { fetchImage, imagePrefix } from './images';
+import { fuseRow } from '../../../ml/catalogue/fusion';
+import { decodeImage, DEFAULT_IMAGE_LIMITS, ImageRejectedError } from '../../../ml/vision/decode';
+import { topClasses, TOP_CLASSES, type ImageClassifier } from '../../../ml/vision/image-classifier';
 import { SCORING_ROUTE, type KindRuntime, type ModelUnderTest, type ServingHandler, type VersionToLoad } from '../contract';
 import type { ArtifactRef } from '../../../schemas/artifacts';
 import type { PreprocessResult } from '../../../schemas/steps';
 
 export const MAX_OFFERS_PER_REQUEST = 100;
 const TOP_CATEGORIES = 3;
-/** A base64 image of about 8 MiB; the image path that will read it sets its own decoded-size limit. */
-export const MAX_IMAGE_FIELD_CHARS = 11_200_000;
+/** A 10 MiB photo in base64; a version's own limit (`options.maxImageBytes`) may be lower. */
+export const MAX_IMAGE_FIELD_CHARS = 14_000_000;
+/** The route's body limit (Fastify's default is 1 MiB): one photo at the field limit and then some; a larger body is a 413. */
+export const MAX_CATEGORISE_BODY_BYTES = 16 * 1024 * 1024;
 export const CATALOGUE_INDEX = 'catalogue-index';
 
 function indexSchema(dimension: number): Schema {
@@ -128,10 +137,18 @@ export interface LoadedCatalogueModel {
   /** Both networks in plain JavaScript: they hold no tensors. */
   category: IntentScorer;
   matching: { kernel: Float32Array; bias: Float32Array; threshold: number; index: ProductIndex; products: IndexedProduct[] } | null;
+  /** The photo model (tfjs tensors: disposed with the version) and its fusion weight. */
+  image: { classifier: ImageClassifier; fusionWeight: number } | null;
+  /** Where request image keys are read: the version's dataset's image folder, in its store. */
+  dataset: string;
+  store: ObjectStore;
 }
 
 export async function loadCatalogueModel(version: Pick<VersionToLoad, 'bundle' | 'store' | 'manifest' | 'artifactKey'>): Promise<LoadedCatalogueModel> {
   const config = version.bundle.config as unknown as CatalogueModelConfig;
+  // The photo model stays in tfjs (convolutions); it takes its tensors before they are freed below.
+  const classifier = imageClassifierOf(config, version.bundle.tensors);
+  const image = classifier && config.image ? { classifier, fusionWeight: config.image.fusionWeight } : null;
   const arrays = plainWeights(version.bundle.tensors);
   const encoder = encoderWeights(config, arrays);
   const category = IntentScorer.fromWeights(config.category, splitWeights(arrays).category);
@@ -140,7 +157,7 @@ export async function loadCatalogueModel(version: Pick<VersionToLoad, 'bundle' |
     const { index, products } = readIndex(await readTable(version.store, version.artifactKey(CATALOGUE_INDEX)), config.matching.encoder.dimension);
     matching = { ...encoder, threshold: config.matching.threshold, index, products };
   }
-  return { config, tokenizer: new Tokenizer(config.tokenizer), category, matching };
+  return { config, tokenizer: new Tokenizer(config.tokenizer), category, matching, image, dataset: version.manifest.lineage.dataset, store: version.store };
 }
 
 export interface Categorised {
@@ -151,6 +168,8 @@ export interface Categorised {
   product: (IndexedProduct & { similarity: number }) | null;
   /** True below the version's threshold; null without matching. */
   newProduct: boolean | null;
+  /** The photo's own top categories; null without a photo. */
+  imageClasses: { category: string; probability: number }[] | null;
   words: number;
   unknownWords: number;
 }
@@ -163,24 +182,92 @@ export function embedTitle(matching: { kernel: Float32Array; bias: Float32Array 
   return h;
 }
 
-export function categorise(loaded: LoadedCatalogueModel, titles: readonly string[]): Categorised[] {
+/** The top `count` of one row of class probabilities. */
+function topOf(row: ArrayLike<number>, classes: readonly string[], count: number): { category: string; probability: number }[] {
+  return topClasses(Float32Array.from(row), classes, count).map(({ label, probability }) => ({ category: label, probability }));
+}
+
+/**
+ * Offers with a title, a photo's category probabilities (photoProbabilities), or both. The
+ * title gives the categories and the match; a photo alone gives the categories; both give
+ * their fusion.
+ */
+export function categorise(loaded: LoadedCatalogueModel, titles: readonly (string | undefined)[], photos: readonly (Float32Array | undefined)[] = []): Categorised[] {
   const classes = loaded.config.category.intents;
-  const encoded = loaded.tokenizer.encodeAll(titles);
+  const titled = titles.flatMap((title, i) => (title === undefined ? [] : [i]));
+  const encoded = loaded.tokenizer.encodeAll(titled.map((i) => titles[i]!));
   const probabilities = loaded.category.predict(encoded);
-  return encoded.map((text, r) => {
-    const row = Array.from(probabilities.subarray(r * classes.length, (r + 1) * classes.length));
-    const top = row.map((probability, c) => ({ category: classes[c], probability })).sort((a, b) => b.probability - a.probability).slice(0, TOP_CATEGORIES);
+  const titledAt = new Map(titled.map((i, k) => [i, k]));
+  return titles.map((_, i) => {
+    const k = titledAt.get(i);
+    const text = k === undefined ? undefined : encoded[k];
+    const fromTitle = k === undefined ? undefined : probabilities.subarray(k * classes.length, (k + 1) * classes.length);
+    const photo = photos[i];
+    if (!fromTitle && !photo) throw new Error(`offer ${i} has neither a title nor a photo`);
+    const row = fromTitle && photo && loaded.image ? fuseRow(fromTitle, photo, loaded.image.fusionWeight) : (fromTitle ?? photo)!;
+    const top = topOf(row, classes, TOP_CATEGORIES);
     let product: Categorised['product'] = null;
     let newProduct: boolean | null = null;
-    if (loaded.matching) {
+    if (loaded.matching && text) {
       const match = loaded.matching.index.nearest(embedTitle(loaded.matching, text));
       if (match.product >= 0) {
         product = { ...loaded.matching.products[match.product], similarity: match.similarity };
         newProduct = match.similarity < loaded.matching.threshold;
       }
     }
-    return { category: top[0].category, confidence: top[0].probability, categories: top, product, newProduct, words: text.words, unknownWords: text.unknownWords };
+    return { category: top[0].category, confidence: top[0].probability, categories: top, product, newProduct, imageClasses: photo ? topOf(photo, classes, TOP_CLASSES) : null, words: text?.words ?? 0, unknownWords: text?.unknownWords ?? 0 };
   });
+}
+
+/** A 400 naming the request field, as the host answers a schema failure. */
+class ImageFieldError extends Error {
+  readonly statusCode = 400;
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const DATA_URL = /^data:image\/(?:jpeg|jpg|png);base64,/i;
+
+/** A request's `image` as bytes: an object key (it has a '.', base64 never does) read from the dataset's image folder, else base64. */
+async function imageBytes(loaded: LoadedCatalogueModel, value: string, field: string): Promise<Uint8Array> {
+  if (!DATA_URL.test(value) && value.includes('.')) {
+    const key = imageKey.safeParse(value);
+    if (!key.success) throw new ImageFieldError(field, `an image key ${key.error.issues[0].message}`);
+    const bytes = await fetchImage(loaded.store, loaded.dataset, key.data);
+    if (!bytes) throw new ImageFieldError(field, `no image ${imagePrefix(loaded.dataset)}${key.data}`);
+    return bytes;
+  }
+  const base64 = value.replace(DATA_URL, '').replace(/\s+/g, '');
+  if (!BASE64.test(base64)) throw new ImageFieldError(field, 'is neither base64 bytes nor the key of a .jpg, .jpeg or .png image');
+  return new Uint8Array(Buffer.from(base64, 'base64'));
+}
+
+/** Category probabilities of the offers' photos (undefined: no photo), all scored in one call; an unusable photo is a 400 naming its field. */
+export async function photoProbabilities(loaded: LoadedCatalogueModel, images: readonly (string | undefined)[], fieldOf: (item: number) => string): Promise<(Float32Array | undefined)[]> {
+  const photo = loaded.image;
+  const wanted = images.flatMap((image, i) => (image === undefined ? [] : [i]));
+  if (!photo || wanted.length === 0) return [];
+  const limits = loaded.config.imageLimits ?? DEFAULT_IMAGE_LIMITS;
+  const pixels = await Promise.all(
+    wanted.map(async (i) => {
+      try {
+        return (await decodeImage(await imageBytes(loaded, images[i]!, fieldOf(i)), photo.classifier.config.inputSize, limits)).pixels;
+      } catch (error) {
+        if (error instanceof ImageRejectedError) throw new ImageFieldError(fieldOf(i), `${error.reason}: ${error.message}`);
+        throw error;
+      }
+    }),
+  );
+  const classes = photo.classifier.config.fineClasses.length;
+  const probabilities = photo.classifier.probabilities(pixels).fine;
+  const out: (Float32Array | undefined)[] = new Array(images.length);
+  wanted.forEach((i, k) => (out[i] = probabilities.slice(k * classes, (k + 1) * classes)));
+  return out;
 }
 
 function categoriseRequest(maxChars: number) {
@@ -193,9 +280,7 @@ function categoriseRequest(maxChars: number) {
     })
     .strict()
     .superRefine((offer, ctx) => {
-      if (offer.title !== undefined) return;
-      if (offer.image === undefined) ctx.addIssue({ code: 'custom', path: ['title'], message: 'is required (a title, or an image)' });
-      else ctx.addIssue({ code: 'custom', path: ['image'], message: 'image recognition is not in this version; send the offer title' });
+      if (offer.title === undefined && offer.image === undefined) ctx.addIssue({ code: 'custom', path: ['title'], message: 'is required (a title, or an image)' });
     });
 }
 type CategoriseRequest = z.output<ReturnType<typeof categoriseRequest>>;
@@ -231,24 +316,28 @@ const parseOutcomes = oneOrMany(OutcomeRequest, MAX_OFFERS_PER_REQUEST, 'outcome
 
 export const catalogueServing: ServingHandler<LoadedCatalogueModel> = {
   load: (version) => loadCatalogueModel(version),
-  // Nothing to free: the weights and the index are plain arrays.
-  dispose: () => undefined,
-  describe: (loaded) => ({ categories: loaded.config.category.intents.length, features: loaded.tokenizer.features, products: loaded.matching?.products.length ?? 0, newProductThreshold: loaded.matching?.threshold ?? null, images: false }),
+  // The title networks and the index are plain arrays; only the photo model holds tensors.
+  dispose: (loaded) => loaded.image?.classifier.dispose(),
+  describe: (loaded) => ({ categories: loaded.config.category.intents.length, features: loaded.tokenizer.features, products: loaded.matching?.products.length ?? 0, newProductThreshold: loaded.matching?.threshold ?? null, images: loaded.image ? { extractor: loaded.image.classifier.config.extractor, fusionWeight: loaded.image.fusionWeight, maxBytes: loaded.config.imageLimits?.maxBytes ?? DEFAULT_IMAGE_LIMITS.maxBytes } : false }),
   sampleRequest: () => ({ method: 'POST', url: '/catalogue/categorise', body: { title: 'Samsung Galaxy S9 64GB midnight black unlocked smartphone', merchant_id: 'sample-merchant' } }),
   routes(app, host) {
-    app.post('/catalogue/categorise', SCORING_ROUTE, async (request, reply) => {
+    app.post('/catalogue/categorise', { ...SCORING_ROUTE, bodyLimit: MAX_CATEGORISE_BODY_BYTES }, async (request, reply) => {
       // The contract's limit first (cheap), the model's own limit once the version is known.
       host.check(parseOffers(request.body, MAX_TITLE_CHARS));
       return host.serve(request, reply, async (loaded) => {
         const items = host.check(parseOffers(request.body, loaded.config.maxTitleChars));
-        const results = categorise(loaded, items.map((i) => i.title!));
+        const fieldOf = (item: number) => (Array.isArray(request.body) ? `[${item}].image` : 'image');
+        const unanswerable = items.findIndex((i) => i.title === undefined && !loaded.image);
+        if (unanswerable >= 0) throw new ImageFieldError(fieldOf(unanswerable), 'this version has no photo model (it was trained without enough photos); send the offer title');
+        const photos = await photoProbabilities(loaded, items.map((i) => i.image), fieldOf);
+        const results = categorise(loaded, items.map((i) => i.title), photos);
         const now = Date.now();
         const logged = results.map((r, item) => ({
           type: 'prediction',
           request_id: request.id,
           item,
           merchant_id: items[item].merchant_id ?? null,
-          title: items[item].title!,
+          title: items[item].title ?? null,
           predicted_category: r.category,
           confidence: r.confidence,
           matched_product: r.product?.id ?? null,
@@ -267,7 +356,7 @@ export const catalogueServing: ServingHandler<LoadedCatalogueModel> = {
           product: r.product && !r.newProduct ? { product_id: r.product.id, title: r.product.title, category: r.product.category, similarity: r.product.similarity } : null,
           new_product: r.newProduct,
           ...(r.product && r.newProduct ? { nearest_product: { product_id: r.product.id, similarity: r.product.similarity } } : {}),
-          ...(items[i].image !== undefined ? { image_used: false } : {}),
+          ...(items[i].image !== undefined ? { image_used: r.imageClasses !== null, ...(r.imageClasses ? { image_classes: r.imageClasses } : {}) } : {}),
           ...(items[i].merchant_id !== undefined ? { merchant_id: items[i].merchant_id } : {}),
         }));
         const threshold = loaded.matching?.threshold ?? null;

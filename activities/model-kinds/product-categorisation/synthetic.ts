@@ -9,8 +9,12 @@
  * phone they fit, so no single word settles the category. Popular items have many offers,
  * most only one or two (many test offers are of products training never saw); some offers
  * carry no category or no product (unlabelled traffic) and a few are filed wrong.
+ * Some offers come with a small generated photo of their category (ml/vision/synthetic-images.ts:
+ * a shape and a hue per category), uploaded to the dataset's image folder; a few of those
+ * photos are broken on purpose (cut off, not an image, missing), which preprocess quarantines.
  */
 import { seededRng, type Rng } from '../../../ml/random';
+import { encodePngSync, syntheticImagePixels } from '../../../ml/vision/synthetic-images';
 import { typo, weeklyJsonlFiles } from '../intent-routing/synthetic';
 import type { RawFile } from '../contract';
 
@@ -82,9 +86,13 @@ export interface OfferSimulation {
   seed: number;
   start: string;
   days: number;
+  /** Share of offers with a photo, its side in pixels, and how many photos are broken on purpose (of each kind). */
+  photoShare: number;
+  photoSize: number;
+  brokenPhotos: number;
 }
 
-export const DEFAULT_OFFER_SIMULATION: OfferSimulation = { products: 2500, merchants: 60, germanMerchants: 0.15, unlabelledShare: 0.04, noProductShare: 0.04, mislabelShare: 0.01, seed: 7, start: '2026-06-01T00:00:00Z', days: 28 };
+export const DEFAULT_OFFER_SIMULATION: OfferSimulation = { products: 2500, merchants: 60, germanMerchants: 0.15, unlabelledShare: 0.04, noProductShare: 0.04, mislabelShare: 0.01, seed: 7, start: '2026-06-01T00:00:00Z', days: 28, photoShare: 0.05, photoSize: 64, brokenPhotos: 2 };
 
 export function syntheticCatalogue(options: OfferSimulation, rng: Rng): CatalogueItem[] {
   return Array.from({ length: options.products }, (_, p) => {
@@ -150,6 +158,8 @@ export interface SyntheticOffer {
   category: string | null;
   product_id: string | null;
   price: number;
+  /** Key of its photo in the dataset's image folder. */
+  image?: string;
   timestamp: string;
 }
 
@@ -181,6 +191,35 @@ export function simulateOffers(options: OfferSimulation = DEFAULT_OFFER_SIMULATI
 
 export const SYNTHETIC_CATEGORIES = CATEGORIES.map((c) => c.name);
 
+/** The raw folder of offer photos (activities/model-kinds/product-categorisation/images.ts reads `raw/<dataset>/images/`). */
+export const PHOTO_SOURCE = 'images';
+type PhotoDefect = 'truncated' | 'not-an-image' | 'missing';
+const PHOTO_DEFECTS: PhotoDefect[] = ['truncated', 'not-an-image', 'missing'];
+
+/**
+ * Photos for a share of the offers, drawn from their own generator so the titles do not
+ * depend on them: a picture of the item's true category (a mislabelled offer's photo still
+ * shows what it is). The first few photos of each defect are broken.
+ */
+export function addSyntheticPhotos(offers: SyntheticOffer[], options: OfferSimulation): { offers: SyntheticOffer[]; files: RawFile[] } {
+  const rng = seededRng(`catalogue-photos-${options.seed}`);
+  const items = new Map(syntheticCatalogue(options, seededRng(`catalogue-synthetic-${options.seed}`)).map((item) => [item.productId, item]));
+  const files: RawFile[] = [];
+  let broken = 0;
+  const withPhotos = offers.map((offer) => {
+    const item = offer.product_id === null ? undefined : items.get(offer.product_id);
+    if (!item || rng() >= options.photoShare) return offer;
+    const image = `synthetic/${offer.offer_id}.png`;
+    const defect = broken < options.brokenPhotos * PHOTO_DEFECTS.length ? PHOTO_DEFECTS[broken++ % PHOTO_DEFECTS.length] : undefined;
+    const png = encodePngSync(syntheticImagePixels(SYNTHETIC_CATEGORIES.indexOf(item.category), options.photoSize, rng), options.photoSize);
+    const body = defect === 'truncated' ? png.subarray(0, Math.floor(png.length / 2)) : defect === 'not-an-image' ? new TextEncoder().encode('<html>not a photo</html>') : png;
+    if (defect !== 'missing') files.push({ source: PHOTO_SOURCE, name: image, body, contentType: 'image/png' });
+    return { ...offer, image };
+  });
+  return { offers: withPhotos, files };
+}
+
 export function syntheticOfferFiles(options: OfferSimulation = DEFAULT_OFFER_SIMULATION): RawFile[] {
-  return weeklyJsonlFiles('offers', 'offers', simulateOffers(options));
+  const { offers, files } = addSyntheticPhotos(simulateOffers(options), options);
+  return [...weeklyJsonlFiles('offers', 'offers', offers), ...files];
 }
