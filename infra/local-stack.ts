@@ -2,7 +2,9 @@
  * The embedded local stack: the Temporal CLI dev server (SQLite file) and the Versity S3
  * Gateway over a directory, both built once from the Go module proxy at pinned versions
  * and cached, then started detached with their pids recorded so `stack down` stops exactly
- * what this project started. Starting is idempotent: a healthy stack is reused.
+ * what this project started. Starting is idempotent: a healthy stack is reused. Starting
+ * and stopping hold a lock on the data directory, so two `npm start` at once never start
+ * two servers (the second waits, then reuses what the first started).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListBucketsCommand } from '@aws-sdk/client-s3';
+import lockfile from 'proper-lockfile';
 import { Connection } from '@temporalio/client';
 import { ObjectStore } from '../activities/storage/object-store';
 import { loadConfig, usesLocalStack, type StoreloopConfig } from './config';
@@ -159,11 +162,34 @@ async function startService(config: StoreloopConfig, service: Service, log: Logg
   return { name: service.name, state: 'started', pid: child.pid };
 }
 
+/**
+ * Runs `work` holding the stack's lock (`<dataDir>/stack.lock`, refreshed while held, stale
+ * after 30 s without a refresh, so a killed holder does not block the next start). Waits up
+ * to 15 minutes for another holder: the first start may be building the binaries.
+ */
+async function withStackLock<T>(config: StoreloopConfig, log: Logger | undefined, work: () => Promise<T>): Promise<T> {
+  mkdirSync(config.local.dataDir, { recursive: true });
+  const lockfilePath = path.join(config.local.dataDir, 'stack.lock');
+  const release = await lockfile.lock(config.local.dataDir, {
+    lockfilePath,
+    stale: 30_000,
+    retries: { retries: 900, factor: 1, minTimeout: 1000, maxTimeout: 1000 },
+    onCompromised: (error) => log?.warn({ error: error.message }, 'local stack lock lost'),
+  }).catch((error: Error & { code?: string }) => {
+    throw new Error(`another storeloop process holds ${lockfilePath} (starting or stopping the stack) and did not release it in 15 minutes: ${error.message}`);
+  });
+  try {
+    return await work();
+  } finally {
+    await release();
+  }
+}
+
 /** Starts (or reuses) the local services the configuration points at, then creates the bucket. */
 export async function stackUp(log: Logger, config: StoreloopConfig = loadConfig()): Promise<StackStatus[]> {
   const local = usesLocalStack(config);
   const wanted = services(config).filter((s) => (s.name === 'temporal' ? local.temporal : local.s3));
-  const statuses = await Promise.all(wanted.map((s) => startService(config, s, log)));
+  const statuses = await withStackLock(config, log, () => Promise.all(wanted.map((s) => startService(config, s, log))));
   const store = new ObjectStore(config.s3);
   try {
     await store.ensureBucket();
@@ -185,9 +211,11 @@ async function stopService(config: StoreloopConfig, service: Service): Promise<S
 
 /** Stops exactly the processes this project started, by their recorded pids. */
 export async function stackDown(config: StoreloopConfig = loadConfig()): Promise<StackStatus[]> {
-  const statuses: StackStatus[] = [];
-  for (const service of services(config)) statuses.push(await stopService(config, service));
-  return statuses;
+  return withStackLock(config, undefined, async () => {
+    const statuses: StackStatus[] = [];
+    for (const service of services(config)) statuses.push(await stopService(config, service));
+    return statuses;
+  });
 }
 
 export type ServiceName = 'temporal' | 's3';

@@ -1,10 +1,16 @@
 /**
  * Faults and mistakes end in a clear outcome, never a hang: a training queue nobody
- * polls, a configuration too big for the worker, a file that is one endless line.
+ * polls, a configuration too big for the worker, a file that is one endless line, two
+ * stack starts at once.
  */
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { testStack } from './test-stack';
+import { testStack, log } from './test-stack';
+import { s3Healthy, stackDown, stackUp, temporalHealthy } from '../../infra/local-stack';
+import type { StoreloopConfig } from '../../infra/config';
 import { runLifecycle, startLifecycle } from '../../cli/local-run';
 import { progressQuery } from '../../workflows/progress';
 import { runningStepLabel } from '../../schemas/progress';
@@ -77,5 +83,32 @@ describe('faults end in a clear outcome @integration', () => {
     assert.match(error, /raw\/one-long-line\/events\/export\.csv: the header is over 1,000,000 characters \(maxRecordChars\)/);
     assert.ok(error.length < 1000 && !error.includes('xxxxxxxxxx'), `no raw data in the failure (${error.length} characters)`);
     assert.ok(Date.now() - started < 60_000, 'failed fast, not retried');
+  });
+
+  it('two stack starts at once start each server once; stack down then stops exactly those', async () => {
+    const { config } = await testStack();
+    // A second local stack of our own, on its own ports and directory.
+    const offset = 600;
+    const local = { ...config.local, dataDir: mkdtempSync(path.join(os.tmpdir(), 'storeloop-twice-')), temporalPort: config.local.temporalPort + offset, temporalUiPort: config.local.temporalUiPort + offset, s3Port: config.local.s3Port + offset };
+    const second: StoreloopConfig = {
+      ...config,
+      local,
+      temporal: { ...config.temporal, address: `127.0.0.1:${local.temporalPort}` },
+      s3: { ...config.s3, endpoint: `http://127.0.0.1:${local.s3Port}` },
+    };
+    try {
+      const [a, b] = await Promise.all([stackUp(log, second), stackUp(log, second)]);
+      for (const name of ['temporal', 's3']) {
+        const states = [a, b].map((statuses) => statuses.find((s) => s.name === name)!);
+        assert.deepEqual(states.map((s) => s.state).sort(), ['reused', 'started'], `${name}: ${JSON.stringify(states)}`);
+        assert.equal(states[0].pid, states[1].pid, `${name}: both name the one process`);
+        assert.equal(Number(readFileSync(path.join(local.dataDir, 'pids', `${name}.pid`), 'utf8')), states[0].pid, `${name}: the pid file records it`);
+      }
+    } finally {
+      await stackDown(second);
+    }
+    assert.equal(await temporalHealthy(second).catch(() => false), false, 'no Temporal server left running');
+    assert.equal(await s3Healthy(second).catch(() => false), false, 'no S3 gateway left running');
+    assert.ok(!existsSync(path.join(local.dataDir, 'pids', 'temporal.pid')));
   });
 });
