@@ -26,8 +26,13 @@ export interface LocalWorkers {
   store: ObjectStore;
   /** SIGKILLs the training worker process (a crash, for fault-injection tests) and starts a new one. */
   replaceTrainingWorker(): Promise<void>;
+  /** Settles with the reason once a worker is gone for good: the pipeline worker failed, or the training worker kept dying. */
+  lost: Promise<string>;
   shutdown(): Promise<void>;
 }
+
+/** A training worker that dies is started again, this many times per run of the workers; then they are lost. */
+const TRAINING_WORKER_RESTARTS = 3;
 
 /**
  * Starts the training worker as its own process: training blocks its event loop for
@@ -43,23 +48,50 @@ export function spawnTrainingWorker(logFile: string, env: NodeJS.ProcessEnv = pr
   });
 }
 
+/**
+ * Both workers, supervised: a training worker that exits on its own (a crash, the kernel's
+ * OOM killer) is started again, and its retried activity resumes from its checkpoint.
+ */
 export async function startLocalWorkers(config: StoreloopConfig, log: Logger, logFile: string): Promise<LocalWorkers> {
-  let trainingWorker = spawnTrainingWorker(logFile);
+  let giveUp!: (reason: string) => void;
+  const lost = new Promise<string>((resolve) => (giveUp = resolve));
+  let stopping = false;
+  let restarts = 0;
+  const supervise = (worker: ChildProcess): ChildProcess => {
+    worker.once('exit', (code, signal) => {
+      if (stopping || worker !== trainingWorker) return;
+      const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+      if (restarts >= TRAINING_WORKER_RESTARTS) {
+        giveUp(`the training worker ${how} ${restarts + 1} times; see ${logFile}`);
+        return;
+      }
+      restarts++;
+      log.warn({ logFile, code, signal }, `training worker ${how}; starting it again (${restarts} of ${TRAINING_WORKER_RESTARTS})`);
+      trainingWorker = supervise(spawnTrainingWorker(logFile));
+    });
+    return worker;
+  };
+  let trainingWorker = supervise(spawnTrainingWorker(logFile));
   const connection: NativeConnection = await connectWorker(config.temporal);
   const client = await connectClient(config.temporal);
   const store = new ObjectStore(config.s3);
   const pipelineWorker = await createPipelineWorker(connection, config, { store, log, client });
-  const running = pipelineWorker.run();
+  const running = pipelineWorker.run().catch((error: Error) => {
+    giveUp(`the pipeline worker failed: ${error.message}`);
+  });
   return {
     client,
     store,
+    lost,
     async replaceTrainingWorker() {
-      const exited = once(trainingWorker, 'exit');
-      trainingWorker.kill('SIGKILL');
+      const killed = trainingWorker;
+      trainingWorker = supervise(spawnTrainingWorker(logFile));
+      const exited = once(killed, 'exit');
+      killed.kill('SIGKILL');
       await exited;
-      trainingWorker = spawnTrainingWorker(logFile);
     },
     async shutdown() {
+      stopping = true;
       const exited = trainingWorker.exitCode === null ? once(trainingWorker, 'exit') : Promise.resolve();
       trainingWorker.kill('SIGTERM');
       if (pipelineWorker.getState() === 'RUNNING') pipelineWorker.shutdown();
@@ -130,4 +162,17 @@ export async function runLifecycle(
     clearInterval(poll);
     await inFlight; // never close the connection under a running query
   }
+}
+
+/**
+ * runLifecycle on the local workers, supervised: if they are lost before the run ends, the
+ * run is terminated with the reason, so the caller reports it instead of waiting forever.
+ */
+export async function runOnLocalWorkers(workers: LocalWorkers, config: StoreloopConfig, input: LifecycleInputFields, onProgress: (progress: LifecycleProgress) => void, workflowId: string): Promise<RunOutcome> {
+  const run = runLifecycle(workers.client, config, input, onProgress, workflowId);
+  const lostFirst = await Promise.race([run.then(() => null), workers.lost]);
+  if (lostFirst === null) return run;
+  await workers.client.workflow.getHandle(workflowId).terminate(lostFirst).catch(() => undefined);
+  const outcome = await run;
+  return outcome.status === 'failed' ? { ...outcome, error: lostFirst } : outcome;
 }

@@ -21,7 +21,7 @@ import { ensureGoBinary, stackDown, stackUp, TEMPORAL_CLI, VERSITY_GATEWAY } fro
 import { ObjectStore } from '../activities/storage/object-store';
 import { datasetNameFor, ensureSyntheticData, importFile } from '../sources/import';
 import { installTemporalRuntime } from '../workers/run-worker';
-import { runLifecycle, startLocalWorkers, workflowIdFor, type RunOutcome } from './local-run';
+import { runOnLocalWorkers, startLocalWorkers, workflowIdFor, type RunOutcome } from './local-run';
 import { parseLifecycleInput, servingModelName, type LifecycleInputFields } from '../schemas/lifecycle-input';
 import { STEP_NAMES, type Metrics } from '../schemas/steps';
 import { formatMetric, KIND_NAMES, kindOf } from '../activities/model-kinds/registry';
@@ -142,7 +142,7 @@ async function runCommand(options: RunOptions) {
       );
       bar.start(STEP_NAMES.length, 0, { label: 'starting' });
       try {
-        const outcome = await runLifecycle(workers.client, config, input, (p) => {
+        const outcome = await runOnLocalWorkers(workers, config, input, (p) => {
           const { done, label } = progressLine(p);
           bar.update(done, { label });
         }, workflowIdFor(input));
@@ -231,5 +231,9 @@ program.addCommand(runsCommand());
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`storeloop: ${explain(error)}`);
-  process.exit(1);
+  // A script that asked for JSON gets a JSON line, whatever failed.
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ status: 'failed', error: explain(error) })}\n`);
+  // Exit once the log files are flushed; a second later whatever else still runs (a worker) is cut off.
+  process.exitCode = 1;
+  setTimeout(() => process.exit(1), 1000).unref();
 });

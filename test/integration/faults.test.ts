@@ -4,13 +4,15 @@
  * stack starts at once.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { temporal } from '@temporalio/proto';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testStack, log } from './test-stack';
 import { s3Healthy, stackDown, stackUp, temporalHealthy } from '../../infra/local-stack';
-import type { StoreloopConfig } from '../../infra/config';
+import { PROJECT_ROOT, type StoreloopConfig } from '../../infra/config';
 import { runLifecycle, startLifecycle } from '../../cli/local-run';
 import { progressQuery } from '../../workflows/progress';
 import { runningStepLabel } from '../../schemas/progress';
@@ -110,5 +112,52 @@ describe('faults end in a clear outcome @integration', () => {
     assert.equal(await temporalHealthy(second).catch(() => false), false, 'no Temporal server left running');
     assert.equal(await s3Healthy(second).catch(() => false), false, 'no S3 gateway left running');
     assert.ok(!existsSync(path.join(local.dataDir, 'pids', 'temporal.pid')));
+  });
+
+  it('npm start restarts a training worker that dies under it, and still ends with its JSON summary', async () => {
+    const { config, workers } = await testStack();
+    // Its own queues, so only the CLI's own workers take its tasks.
+    const queues = { STORELOOP_PIPELINE_QUEUE: `supervised-${process.pid}-pipeline`, STORELOOP_TRAINING_QUEUE: `supervised-${process.pid}-training` };
+    const cli = spawn(process.execPath, ['--import', 'tsx', 'cli/storeloop.ts', 'run', '--kind', 'next-item', '--dataset', 'supervised', '--epochs', '2', '--json'], {
+      cwd: PROJECT_ROOT,
+      // Its own queues; and no metrics exporters, whose ports the test workers hold.
+      env: { ...process.env, ...queues, STORELOOP_PIPELINE_METRICS_ADDRESS: '', STORELOOP_TRAINING_METRICS_ADDRESS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    cli.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    cli.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => cli.once('exit', resolve));
+    try {
+      // The CLI's training worker, found by its queue, killed once it polls.
+      const trainingWorkerPid = async (): Promise<number | undefined> => {
+        for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+          try {
+            const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+            if (cmdline.includes('training-worker.ts') && readFileSync(`/proc/${entry}/environ`, 'utf8').includes(queues.STORELOOP_TRAINING_QUEUE)) return Number(entry);
+          } catch {
+            // The process ended while we looked.
+          }
+        }
+        return undefined;
+      };
+      const polling = async () =>
+        (await workers.client.workflowService.describeTaskQueue({ namespace: config.temporal.namespace, taskQueue: { name: queues.STORELOOP_TRAINING_QUEUE }, taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY })).pollers?.length ?? 0;
+      let pid: number | undefined;
+      for (let waited = 0; pid === undefined || (await polling()) === 0; waited += 500) {
+        assert.ok(waited < 180_000, `the CLI's training worker never polled; stderr: ${stderr.slice(-2000)}`);
+        await sleep(500);
+        pid = await trainingWorkerPid();
+      }
+      process.kill(pid, 'SIGKILL');
+      const code = await exited;
+      const summary = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { runs?: { status: string }[] };
+      assert.equal(code, 0, stderr.slice(-2000));
+      assert.equal(summary.runs?.[0]?.status, 'completed', stdout.slice(-2000));
+      assert.match(readFileSync(path.join(config.local.dataDir, 'logs', 'pipeline-worker.log'), 'utf8'), /training worker killed by SIGKILL; starting it again \(1 of 3\)/);
+    } finally {
+      if (cli.exitCode === null) cli.kill('SIGKILL');
+    }
   });
 });
