@@ -12,7 +12,7 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { InputDataError } from './errors';
 import { cachedStep } from './storage/step-cache';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './storage/checkpoints';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, sweepOrphanCheckpoints } from './storage/checkpoints';
 import { saveModelBundle } from './storage/model-bundles';
 import { activityKey, cancellationRequested, heartbeat, isCancelled, previousHeartbeat } from './progress';
 import { createKindRuntime } from './kind-runtime';
@@ -88,6 +88,8 @@ export async function trainThroughHarness(deps: HarnessDeps, kind: AnyModelKind,
     // activity. Heartbeats name it too, but throttled heartbeats can lag behind.
     const attempt = activityKey();
     const checkpointPrefix = `checkpoints/${ctx.config.dataset}/${ctx.workflowId}/${attempt ?? `local-${Date.now()}`}`;
+    const swept = await sweepOrphanCheckpoints(store, ctx.config.dataset, checkpointPrefix);
+    if (swept > 0) log.info({ dataset: ctx.config.dataset, objects: swept }, 'removed checkpoints of training attempts that ended without cleaning up');
     const resumeKey = attempt && (await latestCheckpoint(store, checkpointPrefix));
     const resumeFrom = resumeKey ? await loadCheckpoint(store, resumeKey) : undefined;
     if (resumeKey) {

@@ -39,3 +39,30 @@ export async function loadCheckpoint(store: ObjectStore, key: string): Promise<C
 export async function latestCheckpoint(store: ObjectStore, prefix: string): Promise<string | undefined> {
   return (await store.list(`${prefix}/`)).filter((o) => o.key.endsWith('.json')).pop()?.key;
 }
+
+/** How long a run's checkpoints may sit unwritten before a sweep takes them for an orphan's: far longer than any epoch. */
+export const CHECKPOINT_ORPHAN_AGE_MS = 3 * 24 * 3600_000;
+
+/**
+ * Deletes the checkpoints of training attempts that stopped writing them `olderThanMs` ago
+ * and were never cleaned up (a run terminated while training, a worker lost for good):
+ * every `<run>/<attempt>` under `checkpoints/<dataset>/` whose newest object is that old,
+ * except `keep`, the caller's own. A live attempt writes every few minutes, so it is never
+ * that old. Returns the objects removed.
+ */
+export async function sweepOrphanCheckpoints(store: ObjectStore, dataset: string, keep: string, olderThanMs = CHECKPOINT_ORPHAN_AGE_MS, now = Date.now()): Promise<number> {
+  const root = `checkpoints/${dataset}/`;
+  const newestByAttempt = new Map<string, number>();
+  const objects = await store.list(root);
+  // Keys are checkpoints/<dataset>/<workflowId>/<runId>/<activityId>/step-<n>.{bin,json}.
+  const attemptOf = (key: string) => key.slice(0, key.lastIndexOf('/'));
+  for (const o of objects) newestByAttempt.set(attemptOf(o.key), Math.max(newestByAttempt.get(attemptOf(o.key)) ?? 0, o.lastModified.getTime()));
+  let removed = 0;
+  for (const o of objects) {
+    const attempt = attemptOf(o.key);
+    if (attempt === keep || now - newestByAttempt.get(attempt)! < olderThanMs) continue;
+    await store.delete(o.key);
+    removed++;
+  }
+  return removed;
+}

@@ -339,6 +339,10 @@ export class ObjectStore {
     return this.putArtifact(prefix, Buffer.from(stableJson(value)), 'json');
   }
 
+  async delete(key: string): Promise<void> {
+    await this.send(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+  }
+
   async deletePrefix(prefix: string): Promise<number> {
     const objects = await this.list(prefix);
     for (const o of objects) await this.send(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: o.key })));

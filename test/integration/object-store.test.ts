@@ -3,6 +3,7 @@ import { eventsSource } from '../../activities/model-kinds/next-item/sources';
 import { testStack } from './test-stack';
 import { ObjectStore, PreconditionFailedError, StorageUnavailableError } from '../../activities/storage/object-store';
 import { putTable, readTable } from '../../activities/storage/arrow-io';
+import { sweepOrphanCheckpoints } from '../../activities/storage/checkpoints';
 import { rowsToArrowBytes } from '../../activities/collect/collect';
 import { tableFromIPC } from 'apache-arrow';
 import { swapChampion, readChampion, ChampionChangedError } from '../../activities/registry/serving-registry';
@@ -34,6 +35,18 @@ describe('object storage on the real S3 gateway @integration', () => {
     const back = await readTable(store, first.key);
     assert.equal(back.get(0)?.item_id, 'i');
     assert.equal((await store.list('test/artifacts/')).length, 1);
+  });
+
+  it('sweeps the checkpoints of attempts that stopped writing long ago, never the caller\'s own or a recent one', async () => {
+    const { workers } = await testStack();
+    const store = workers.store;
+    const root = 'checkpoints/sweep-test';
+    const keys = ['terminated/run/1/step-00000008', 'terminated/run/1/step-00000016', 'lost/run/3/step-00000002', 'mine/run/1/step-00000004'].flatMap((k) => [`${root}/${k}.bin`, `${root}/${k}.json`]);
+    for (const key of keys) await store.put(key, 'x');
+    assert.equal(await sweepOrphanCheckpoints(store, 'sweep-test', `${root}/mine/run/1`, 3600_000), 0, 'nothing is an hour old yet');
+    // Two hours on: every attempt but the caller's has been silent for longer than the bound.
+    assert.equal(await sweepOrphanCheckpoints(store, 'sweep-test', `${root}/mine/run/1`, 3600_000, Date.now() + 2 * 3600_000), 6);
+    assert.deepEqual((await store.list(`${root}/`)).map((o) => o.key), [`${root}/mine/run/1/step-00000004.bin`, `${root}/mine/run/1/step-00000004.json`]);
   });
 
   it('lets exactly one of many racing promotions win, for the first champion and for a swap', async () => {
