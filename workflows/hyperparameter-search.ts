@@ -41,7 +41,8 @@ const pipeline = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry:
 export async function hyperparameterTrial({ ctx, prepared, candidate, rung, epochs }: TrialInput): Promise<TrialResult> {
   const { workflowId } = workflowInfo();
   // A trial is cheap to lose: one retry covers a lost worker without re-running a diverging configuration five times.
-  const training = trainingPoolActivities(ctx.config, { maximumAttempts: 2 });
+  // Cancelled at the search's time budget, a trial ends at once, as it always has; its worker stops at its next heartbeat.
+  const training = trainingPoolActivities(ctx.config, { maximumAttempts: 2, tryCancel: true });
   const hyperparameters: Hyperparameters = { ...ctx.config.hyperparameters, ...candidate.params, epochs };
   // The trial's own id: its checkpoints and progress signals belong to it, not to the lifecycle.
   const trialCtx: StepContext = { ...ctx, workflowId, runId: workflowInfo().runId, config: { ...ctx.config, hyperparameters } };

@@ -16,8 +16,11 @@ const pipeline = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry:
 
 type TrainingPoolConfig = Pick<LifecycleConfig, 'trainingTaskQueue' | 'training'>;
 
-/** The train and evaluate activities on the training queue. */
-export function trainingPoolActivities(config: TrainingPoolConfig, options: { maximumAttempts?: number } = {}) {
+/**
+ * The train and evaluate activities on the training queue. By default a cancelled run ends
+ * only once training has stopped; `tryCancel` lets a caller (a search trial) end at once.
+ */
+export function trainingPoolActivities(config: TrainingPoolConfig, options: { maximumAttempts?: number; tryCancel?: boolean } = {}) {
   return proxyActivities<Activities>({
     taskQueue: config.trainingTaskQueue,
     startToCloseTimeout: '12h',
@@ -26,8 +29,8 @@ export function trainingPoolActivities(config: TrainingPoolConfig, options: { ma
     heartbeatTimeout: `${config.training.heartbeatTimeoutSeconds}s`,
     // A cancelled run ends only once training has seen the cancellation (through its
     // heartbeats) and stopped, so no model keeps training behind the operator's back.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { ...ACTIVITY_RETRY, ...options },
+    cancellationType: options.tryCancel ? ActivityCancellationType.TRY_CANCEL : ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { ...ACTIVITY_RETRY, ...(options.maximumAttempts ? { maximumAttempts: options.maximumAttempts } : {}) },
   });
 }
 

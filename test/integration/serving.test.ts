@@ -386,7 +386,8 @@ describe('feedback buffer when S3 is down @integration', () => {
       s3: { ...config.s3, endpoint: `http://127.0.0.1:${s3Port}` },
       temporal: { ...config.temporal, address: 'not-local:7233' }, // stackUp starts only S3
     };
-    const store = new ObjectStore(outage.s3);
+    // As the serving host's own store: no riding out the outage, so the buffer sees the failed writes.
+    const store = new ObjectStore({ ...outage.s3, outageToleranceSeconds: 0 });
     const prefix = 'feedback/outage-test/';
     const buffer = new FeedbackLog({ store, schema: FEEDBACK_SCHEMA, prefix, batchRows: 10, capacityRows: 20, flushIntervalMs: 100, maxRetryDelayMs: 300, log });
     const rows = (from: number): FeedbackRecord[] =>
