@@ -8,15 +8,14 @@ import { DEFAULT_IMAGE_LIMITS } from '../../ml/vision/decode';
 import { seededRng } from '../../ml/random';
 import { selectBackend } from '../../ml/backend';
 import { imagePrefix, inspectOfferImages, loadOfferImages } from '../../activities/model-kinds/product-categorisation/images';
-import { addSyntheticPhotos, DEFAULT_OFFER_SIMULATION, simulateOffers, SYNTHETIC_CATEGORIES } from '../../activities/model-kinds/product-categorisation/synthetic';
-import { assignSplits, CatalogueOptions, SPLIT } from '../../activities/model-kinds/product-categorisation/protocol';
+import { addSyntheticPhotos, DEFAULT_OFFER_SIMULATION, simulateOffers } from '../../activities/model-kinds/product-categorisation/synthetic';
+import { SPLIT } from '../../activities/model-kinds/product-categorisation/protocol';
 import { CatalogueHyperparameters, encodeOffers, networksOf, photoRows, trainCatalogueModel, type PhotoLoader } from '../../activities/model-kinds/product-categorisation/model';
 import { categorise, loadCatalogueModel, photoProbabilities } from '../../activities/model-kinds/product-categorisation/serving';
-import { fitTokenizer, HashingParams, Tokenizer } from '../../ml/text/tokenizer';
 import { sha256Hex } from '../../schemas/artifacts';
 import { joinCorrections } from '../../activities/model-kinds/product-categorisation/corrections';
+import { preparedOffersOf } from './catalogue-fixtures';
 import type { ObjectStore } from '../../activities/storage/object-store';
-import type { PreparedOffers } from '../../activities/model-kinds/product-categorisation/prepare';
 import type { ModelBundle } from '../../activities/model-kinds/contract';
 import type { VersionManifest } from '../../activities/registry/serving-registry';
 
@@ -118,19 +117,7 @@ describe('catalogue photos', function () {
     const simulation = { ...DEFAULT_OFFER_SIMULATION, products: 300, seed: 5, photoShare: 0.4, photoSize: 32, brokenPhotos: 0 };
     const { offers, files } = addSyntheticPhotos(simulateOffers(simulation), simulation);
     const photoBytes = new Map(files.map((f) => [f.name, f.body as Uint8Array]));
-    const labelled = offers.filter((o) => o.category !== null || o.product_id !== null);
-    const splits = assignSplits(labelled.map((o) => ({ offerId: o.offer_id, merchantId: o.merchant_id, category: o.category })), CatalogueOptions.parse({}));
-    const categories = [...SYNTHETIC_CATEGORIES].sort();
-    const data: PreparedOffers = {
-      titles: labelled.map((o) => o.title),
-      merchants: labelled.map((o) => o.merchant_id),
-      products: labelled.map((o) => o.product_id),
-      categoryLabels: Int32Array.from(labelled, (o) => (o.category === null ? -1 : categories.indexOf(o.category))),
-      splits,
-      categories,
-      images: labelled.map((o) => (o.image ? { key: o.image, sha256: sha256Hex(photoBytes.get(o.image)!) } : null)),
-    };
-    const tokenizer = new Tokenizer(fitTokenizer(labelled.filter((_, i) => splits[i] === SPLIT.train).map((o) => o.title), HashingParams.parse({})));
+    const { categories, data, tokenizer } = preparedOffersOf(offers, (o) => (o.image ? { key: o.image, sha256: sha256Hex(photoBytes.get(o.image)!) } : null));
     const encoded = encodeOffers(data, tokenizer);
     const objects = new Map([...photoBytes].map(([name, bytes]) => [`${imagePrefix('unit')}${name}`, bytes]));
     const store = memoryStore(objects);

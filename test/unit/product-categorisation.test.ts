@@ -6,7 +6,7 @@ import { assignSplits, CatalogueOptions, SPLIT } from '../../activities/model-ki
 import { categorise, embedTitle, OutcomeRequest, parseOffers, type LoadedCatalogueModel } from '../../activities/model-kinds/product-categorisation/serving';
 import { CatalogueHyperparameters, encodeOffers, matchAgainstTraining, trainCatalogueModel, networksOf } from '../../activities/model-kinds/product-categorisation/model';
 import { catalogueFeedback } from '../../activities/model-kinds/product-categorisation/feedback';
-import { DEFAULT_OFFER_SIMULATION, simulateOffers, SYNTHETIC_CATEGORIES } from '../../activities/model-kinds/product-categorisation/synthetic';
+import { DEFAULT_OFFER_SIMULATION, simulateOffers } from '../../activities/model-kinds/product-categorisation/synthetic';
 import { fitTokenizer, HashingParams, Tokenizer } from '../../ml/text/tokenizer';
 import { IntentScorer } from '../../ml/text/intent-scorer';
 import { argmaxRows } from '../../ml/text/intent-model';
@@ -17,8 +17,8 @@ import { selectBackend } from '../../ml/backend';
 import { describeRequestIssue } from '../../schemas/serving';
 import { accuracy } from '../../ml/text/metrics';
 import { DEFAULT_IMAGE_LIMITS } from '../../ml/vision/decode';
+import { preparedOffersOf } from './catalogue-fixtures';
 import type { ObjectStore } from '../../activities/storage/object-store';
-import type { PreparedOffers } from '../../activities/model-kinds/product-categorisation/prepare';
 import type { KindRuntime } from '../../activities/model-kinds/contract';
 import type { PreprocessResult } from '../../schemas/steps';
 import type { FeedbackConfig } from '../../schemas/lifecycle-input';
@@ -160,19 +160,7 @@ describe('product-categorisation model', function () {
     await selectBackend();
   });
   const offers = simulateOffers({ ...DEFAULT_OFFER_SIMULATION, products: 300, seed: 5 });
-  const labelled = offers.filter((o) => o.category !== null || o.product_id !== null);
-  const splits = assignSplits(labelled.map((o) => ({ offerId: o.offer_id, merchantId: o.merchant_id, category: o.category })), CatalogueOptions.parse({}));
-  const categories = [...SYNTHETIC_CATEGORIES].sort();
-  const data: PreparedOffers = {
-    titles: labelled.map((o) => o.title),
-    merchants: labelled.map((o) => o.merchant_id),
-    products: labelled.map((o) => o.product_id),
-    categoryLabels: Int32Array.from(labelled, (o) => (o.category === null ? -1 : categories.indexOf(o.category))),
-    splits,
-    categories,
-    images: labelled.map(() => null),
-  };
-  const tokenizer = new Tokenizer(fitTokenizer(labelled.filter((_, i) => splits[i] === SPLIT.train).map((o) => o.title), HashingParams.parse({})));
+  const { labelled, splits, categories, data, tokenizer } = preparedOffersOf(offers);
 
   it('trains both networks on synthetic offers; serving in plain JavaScript gives the tfjs answers; the tokenizer survives the trip', async () => {
     const encoded = encodeOffers(data, tokenizer);
