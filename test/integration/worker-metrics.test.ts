@@ -30,9 +30,14 @@ describe('worker metrics for Prometheus @integration', () => {
     await seedDataset(workers.store, dataset);
     const run = await runLifecycle(workers.client, config, { dataset, hyperparameters: TINY });
     assert.equal(run.status, 'completed', run.status === 'failed' ? run.error : '');
-    const after = { pipeline: await scrape(pipeline), training: await scrape(training) };
-
+    let after = { pipeline: await scrape(pipeline), training: await scrape(training) };
     const moved = (which: 'pipeline' | 'training', name: string, labels: Record<string, string> = {}) => total(after[which], name, labels) - total(before[which], name, labels);
+    // The SDK's own counters reach the exporter a moment after the task they count: scrape again until the run's completion shows.
+    for (let waited = 0; moved('pipeline', 'temporal_workflow_completed_total', { workflow_type: 'modelLifecycle' }) < 1 && waited < 15_000; waited += 500) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      after = { pipeline: await scrape(pipeline), training: await scrape(training) };
+    }
+
     const collect = { step: 'collect', kind: 'next-item', outcome: 'completed' };
     assert.equal(moved('pipeline', 'storeloop_step_duration_seconds_count', collect), 1);
     assert.equal(moved('pipeline', 'storeloop_step_rows_total', collect), run.summary.data.rowsImported);
