@@ -9,7 +9,7 @@
  * against the recorded hash, so a photo replaced after preprocessing is never mixed in.
  */
 import { Field, Schema, Utf8 } from 'apache-arrow';
-import { IntegrityError, type ObjectStore } from '../../storage/object-store';
+import { IntegrityError, verifyContent, type ObjectStore } from '../../storage/object-store';
 import { sha256Hex } from '../../../schemas/artifacts';
 import { decodeImage, ImageRejectedError, type ImageLimits } from '../../../ml/vision/decode';
 
@@ -54,8 +54,7 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item:
 export async function fetchImage(store: ObjectStore, dataset: string, key: string, expectedSha256?: string): Promise<Uint8Array | undefined> {
   const found = await store.getWithEtag(`${imagePrefix(dataset)}${key}`);
   if (!found) return undefined;
-  if (expectedSha256 !== undefined && sha256Hex(found.bytes) !== expectedSha256) throw new IntegrityError(`${imagePrefix(dataset)}${key}`, expectedSha256, sha256Hex(found.bytes));
-  return found.bytes;
+  return verifyContent(`${imagePrefix(dataset)}${key}`, found.bytes, expectedSha256);
 }
 
 /**
