@@ -16,7 +16,7 @@ import type { ObjectStore } from './storage/object-store';
 import type { ModelJson } from './storage/model-bundles';
 import type { EpochReport } from '../ml/training-hooks';
 import type { ArtifactRef } from '../schemas/artifacts';
-import type { Metrics, StepContext } from '../schemas/steps';
+import type { DataPrivacy, Metrics, StepContext } from '../schemas/steps';
 import type { LifecycleSummary } from '../schemas/summary';
 
 /** Runs shown in "metrics over runs". */
@@ -36,6 +36,16 @@ function metricsTable(kind: AnyModelKind, s: Omit<LifecycleSummary, 'runReport'>
     row(s.baselineLabel, s.baseline),
     row(`champion ${s.championVersion ?? '(none)'}`, s.champion),
   ]);
+}
+
+/** What the run's data holds of customers, said plainly (activities/privacy/). */
+export function privacyStatement(privacy: DataPrivacy | undefined): string {
+  if (!privacy) return 'not recorded (collected before storeloop recorded it)';
+  const parts: string[] = [];
+  if (privacy.pseudonymised.length > 0) parts.push(`ids pseudonymised with STORELOOP_PSEUDONYM_KEY (${privacy.pseudonymised.join(', ')}); ${privacy.rawFilesDeleted} raw file(s) deleted once collected`);
+  if (privacy.inTheClear.length > 0) parts.push(`**ids stored as given**: STORELOOP_PSEUDONYM_KEY is not set (${privacy.inTheClear.join(', ')})`);
+  if (privacy.masked.length > 0) parts.push(`texts stored with e-mails, phone, card and order numbers masked (${privacy.masked.join(', ')})`);
+  return parts.length > 0 ? parts.join('; ') : 'no personal columns';
 }
 
 export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx: StepContext, s: Omit<LifecycleSummary, 'runReport'>, model: ArtifactRef): Promise<{ key: string; uri: string }> {
@@ -72,6 +82,7 @@ export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx
       ['decision', s.promoted ? `**promoted ${s.version}**` : `not promoted (champion stays ${s.championVersion ?? 'none'})`],
       ['hyperparameters', `${s.hyperparameters.source} (${s.hyperparameters.note})`],
       ['data', `${s.data.totalRows} rows collected (${s.data.quarantinedRows} quarantined); ${Object.entries(s.data.stats).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+      ['personal data', privacyStatement(s.data.privacy)],
       ['retrain', s.retrain ? `started ${s.retrain.workflowId}: ${s.retrain.reasons.join('; ')}` : 'none'],
     ]),
     s.reasons.map((r) => `- ${r}`).join('\n'),

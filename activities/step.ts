@@ -9,13 +9,15 @@ import { InvalidInputFileError } from './collect/raw-files';
 import { ChampionChangedError, NoPreviousChampionError } from './registry/serving-registry';
 import { UnknownModelKindError } from './model-kinds/registry';
 import { InputDataError } from './errors';
+import { PseudonymKeyError } from './privacy/pseudonyms';
+import { UndeclaredPersonalColumnError } from './privacy/personal-data';
 import { isCancelled, recordStepMetrics } from './progress';
 import { assertSafeKeySegment, IntegrityError, StorageUnavailableError } from './storage/object-store';
 import { InvalidWorkflowInputError } from '../schemas/lifecycle-input';
 import type { StepContext } from '../schemas/steps';
 import type { Logger } from 'pino';
 
-const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError, NoPreviousChampionError, InputDataError, UnknownModelKindError, InvalidWorkflowInputError, IntegrityError, StorageUnavailableError];
+const NON_RETRYABLE = [InvalidInputFileError, TooManyBadRowsError, ChampionChangedError, NoPreviousChampionError, InputDataError, UnknownModelKindError, InvalidWorkflowInputError, IntegrityError, StorageUnavailableError, PseudonymKeyError, UndeclaredPersonalColumnError];
 
 export const isNonRetryable = (error: Error) => NON_RETRYABLE.some((type) => error instanceof type);
 

@@ -4,6 +4,8 @@
  * Human-readable output by default; `--json` prints one JSON object on the last line of
  * stdout. Progress and logs go to stderr so they never mix with that line.
  */
+import { privacyCommand } from './privacy-commands';
+import { privacyStatement } from '../activities/run-report';
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
@@ -77,6 +79,7 @@ function printHuman(kind: AnyModelKind, outcome: RunOutcome, config: StoreloopCo
   console.log(`Decision: ${s.promoted ? `PROMOTED ${s.version}` : `not promoted (champion stays ${s.championVersion ?? 'none'})`}`);
   for (const reason of s.reasons) console.log(`  - ${reason}`);
   console.log(`Hyperparams: ${s.hyperparameters.source} (${s.hyperparameters.note})`);
+  console.log(`Personal:    ${privacyStatement(s.data.privacy).replace(/\*\*/g, '')}`);
   console.log(`Feedback:    ${s.feedback.status === 'measured' ? `${s.feedback.events} events, ${Object.keys(s.feedback.perVersion).length} version(s)` : 'no feedback yet'}${s.feedback.alarms.length > 0 ? `; alarms: ${s.feedback.alarms.join('; ')}` : ''}`);
   console.log(`Optimize:    ${s.optimize.rationale}`);
   console.log(`Serving:     ${s.servingUri ?? '(nothing served yet)'}`);
@@ -228,6 +231,7 @@ program
 program.addCommand(scheduleCommand());
 program.addCommand(modelsCommand());
 program.addCommand(runsCommand());
+program.addCommand(privacyCommand());
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`storeloop: ${explain(error)}`);

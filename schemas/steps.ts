@@ -37,6 +37,20 @@ export interface CollectResult {
   partitions: number;
   quarantinedRows: number;
   quarantine?: ArtifactRef;
+  /** How the sources' personal columns were stored; absent in results from before it was recorded. */
+  privacy?: DataPrivacy;
+}
+
+/** How collect stored the personal columns of a kind's sources (`source.column`; activities/privacy/). */
+export interface DataPrivacy {
+  /** Identifier columns stored as keyed pseudonyms (STORELOOP_PSEUDONYM_KEY is set). */
+  pseudonymised: string[];
+  /** Identifier columns stored as given, because no pseudonym key is set. */
+  inTheClear: string[];
+  /** Free-text columns, stored with e-mails, phone, card and order numbers masked. */
+  masked: string[];
+  /** Raw files deleted once their rows were stored protected (only with a pseudonym key). */
+  rawFilesDeleted: number;
 }
 
 /** The collect watermark of one event source (`state/<dataset>/<source>/collect.json`). */
@@ -46,6 +60,11 @@ export interface SourceState {
   ingestedFiles: IngestedFile[];
   /** Earlier versions of re-uploaded files, whose rows were taken out again (the audit trail). */
   replacedFiles?: (IngestedFile & { replacedAt: string })[];
+  /**
+   * Fingerprint of the pseudonym key the partitions' ids were hashed with (null: stored as
+   * given); absent in states from before it was recorded, which are read as null.
+   */
+  pseudonymKey?: string | null;
 }
 
 export interface IngestedFile {

@@ -1,6 +1,6 @@
 /** The lifecycle workflow's result: one run of one model kind, as the CLI, the report and the history show it. */
 import type { ApprovalState, StepProgress } from './progress';
-import type { ChosenHyperparameters, FeedbackResult, Metrics, OptimizeResult, RetrainRequest } from './steps';
+import type { ChosenHyperparameters, DataPrivacy, FeedbackResult, Metrics, OptimizeResult, RetrainRequest } from './steps';
 
 export interface LifecycleSummary {
   kind: string;
@@ -30,7 +30,7 @@ export interface LifecycleSummary {
   runReport: string;
   hyperparameters: ChosenHyperparameters;
   backend: string;
-  data: { rowsImported: number; totalRows: number; quarantinedRows: number; stats: Record<string, number> };
+  data: { rowsImported: number; totalRows: number; quarantinedRows: number; stats: Record<string, number>; privacy?: DataPrivacy };
   training: { epochs: number; bestEpoch: number; bestValidation: number; trainSeconds: number; samplesPerSecond: number; cached: boolean; resumedFromStep: number | null };
   feedback: FeedbackResult;
   optimize: OptimizeResult;

@@ -29,6 +29,8 @@ import { ChampionWatcher, NoChampionError } from './champion-watcher';
 import { createServingMetrics } from './metrics';
 import { FeedbackLog, feedbackPrefix, type FeedbackLogStats, type FeedbackRecord } from './feedback-log';
 import { WriteAccess, feedbackLimitsFromEnv, writeTokensFromEnv, type FeedbackLimits } from './write-access';
+import { pseudonymiserFromEnv, type Pseudonymiser } from '../activities/privacy/pseudonyms';
+import { RowProtector } from '../activities/privacy/personal-data';
 import type { ServingHost } from '../activities/model-kinds/contract';
 
 export interface ServingOptions {
@@ -50,6 +52,8 @@ export interface ServingOptions {
   writeTokens?: string[];
   /** Feedback events allowed per client and per user; the STORELOOP_FEEDBACK_* variables unless given. */
   feedbackLimits?: FeedbackLimits;
+  /** How customer ids are pseudonymised (STORELOOP_PSEUDONYM_KEY unless given); it must match the pipeline workers' key. */
+  pseudonyms?: Pseudonymiser;
   log?: Logger;
 }
 
@@ -106,6 +110,9 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
   const watcher = new ChampionWatcher({ store, model, kind, log, pollIntervalMs: options.pollIntervalMs ?? SERVING_DEFAULTS.pollIntervalMs, settings });
   const feedback = new FeedbackLog({ store, log, schema: kind.feedback.arrow, prefix: options.feedbackPrefix ?? feedbackPrefix(model), ...SERVING_DEFAULTS.feedback, ...options.feedback });
   const servedBy = new LRUCache<string, string>({ max: SERVED_REQUESTS_REMEMBERED });
+  const pseudonyms = options.pseudonyms ?? pseudonymiserFromEnv();
+  // Logged rows are protected as collect protects raw rows, so the feedback step joins them to the training data.
+  const protector = new RowProtector(kind.feedback.personal, pseudonyms);
   const writes = new WriteAccess({ tokens: options.writeTokens ?? writeTokensFromEnv(), limits: options.feedbackLimits ?? feedbackLimitsFromEnv() });
   await watcher.start();
 
@@ -143,7 +150,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
       const served = watcher.acquire();
       try {
         const { body, logged } = await work(served.loaded, served.version);
-        if (logged.length > 0) await feedback.append(logged.map((row) => ({ model_version: served.version, ...row }) as unknown as FeedbackRecord));
+        if (logged.length > 0) await feedback.append(logged.map((row) => protector.protect({ model_version: served.version, ...row }) as unknown as FeedbackRecord));
         servedBy.set(request.id, served.version);
         reply.header('x-model-version', served.version);
         return { request_id: request.id, model, version: served.version, ...body };
@@ -157,10 +164,12 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
       return watcher.champion.loaded;
     },
     logFeedback: (rows) => {
+      const protectedRows = rows.map((row) => protector.protect(row));
       const userColumn = kind.feedback.userColumn;
-      if (userColumn) writes.admitUsers(rows.map((row) => row[userColumn] as string | null | undefined));
-      return feedback.append(rows as FeedbackRecord[]);
+      if (userColumn) writes.admitUsers(protectedRows.map((row) => row[userColumn] as string | null | undefined));
+      return feedback.append(protectedRows as FeedbackRecord[]);
     },
+    pseudonymOf: (id) => pseudonyms.of(id),
     creditedVersion: (requestId) => (requestId ? servedBy.get(requestId) : undefined) ?? watcher.liveVersion(),
   };
 
@@ -208,6 +217,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
   }
   const address = app.server.address();
   const url = typeof address === 'string' ? address : `http://${address?.family === 'IPv6' ? `[${address.address}]` : address?.address}:${address?.port}`;
-  log.info({ model, url, version: watcher.champion?.version ?? null, writes: writes.describe() }, `serving; ${writes.describe()}`);
+  const ids = pseudonyms.enabled ? 'customer ids pseudonymised' : 'customer ids logged as given (no STORELOOP_PSEUDONYM_KEY)';
+  log.info({ model, url, version: watcher.champion?.version ?? null, writes: writes.describe(), pseudonymised: pseudonyms.enabled }, `serving; ${writes.describe()}; ${ids}`);
   return { url, version: () => watcher.champion?.version ?? null, feedbackStats: () => feedback.snapshot(), close };
 }

@@ -228,7 +228,7 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     reasons: decided.reasons,
     report: evaluation.report.uri,
     backend: trained.backend,
-    data: { rowsImported: collected.rowsImported, totalRows: collected.totalRows, quarantinedRows: collected.quarantinedRows, stats: prepared.stats },
+    data: { rowsImported: collected.rowsImported, totalRows: collected.totalRows, quarantinedRows: collected.quarantinedRows, stats: prepared.stats, privacy: collected.privacy },
     training: {
       epochs: trained.epochs,
       bestEpoch: trained.bestEpoch,

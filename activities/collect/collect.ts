@@ -11,6 +11,12 @@
  * uploaded again under the same key with other content replaces what it contributed: the
  * partitions its earlier version wrote leave the dataset, and that version is kept in the
  * state's `replacedFiles`.
+ *
+ * Personal columns (a source's `personal`) are protected before anything is written: ids
+ * become keyed pseudonyms when STORELOOP_PSEUDONYM_KEY is set, and free text is masked.
+ * With the key set, a raw file of such a source is deleted once its protected rows are
+ * stored and the watermark records it, so no customer id stays in the clear; a retry deletes
+ * what a crash left.
  */
 import { tableToIPC } from 'apache-arrow';
 import { tableFromColumns, putTable } from '../storage/arrow-io';
@@ -18,7 +24,9 @@ import { PreconditionFailedError, stableJson, type ObjectStore } from '../storag
 import { parseRawFile, readRawFile, InvalidInputFileError } from './raw-files';
 import { describeProblem, type RowProblem } from '../../schemas/events';
 import { QUARANTINE_SCHEMA } from '../../schemas/quarantine';
-import type { CollectResult, DatasetSnapshot, IngestedFile, SourceState } from '../../schemas/steps';
+import { RowProtector, UndeclaredPersonalColumnError, undeclaredPersonalColumns } from '../privacy/personal-data';
+import { PseudonymKeyError, pseudonymiserFromEnv, type Pseudonymiser } from '../privacy/pseudonyms';
+import type { CollectResult, DataPrivacy, DatasetSnapshot, IngestedFile, SourceState } from '../../schemas/steps';
 import type { ArtifactRef } from '../../schemas/artifacts';
 import type { AnySourceContract, SourceContract } from '../model-kinds/contract';
 import type { Logger } from 'pino';
@@ -33,6 +41,8 @@ export interface CollectOptions {
   maxBufferedRows?: number;
   /** Called every PROGRESS_EVERY_ROWS valid rows and after each file, with the valid rows so far in this collect. */
   onProgress?: (rowsAccepted: number, file: string) => void;
+  /** How identifiers are pseudonymised; from STORELOOP_PSEUDONYM_KEY unless given. */
+  pseudonyms?: Pseudonymiser;
 }
 
 const PROGRESS_EVERY_ROWS = 10_000;
@@ -117,6 +127,7 @@ class PartitionWriter {
 
 interface SourceOutcome {
   state: SourceState;
+  rawFilesDeleted: number;
   newFiles: string[];
   skippedFiles: number;
   vanishedFiles: string[];
@@ -149,12 +160,41 @@ export function withReplacements(previous: SourceState, ingested: (IngestedFile 
   };
 }
 
+const hasIdentifiers = (source: AnySource) => Object.values(source.personal ?? {}).includes('identifier');
+
+/**
+ * Refuses to mix pseudonyms of one key with ids hashed by another key, or stored as given:
+ * they would never join. A source without identifier columns has nothing to mix.
+ */
+function checkPseudonymKey(dataset: string, source: AnySource, previous: SourceState, pseudonyms: Pseudonymiser): void {
+  if (!hasIdentifiers(source) || previous.ingestedFiles.length === 0) return;
+  const before = previous.pseudonymKey ?? null;
+  const now = pseudonyms.fingerprint();
+  if (before === now) return;
+  const describe = (fingerprint: string | null) => (fingerprint ? `pseudonym key ${fingerprint}` : 'ids stored as given (no STORELOOP_PSEUDONYM_KEY)');
+  throw new PseudonymKeyError(
+    `${dataset}/${source.name} was collected with ${describe(before)}, but this worker has ${describe(now)}: the ids would not join. ` +
+      `Set the key the dataset was collected with, or collect into a new dataset`,
+  );
+}
+
+/** Deletes the raw files the state records as ingested: their protected rows are stored. */
+async function deleteIngestedRawFiles(store: ObjectStore, log: Logger, listed: { key: string; etag: string }[], state: SourceState): Promise<number> {
+  const ingested = new Set(state.ingestedFiles.map((f) => `${f.key}|${f.etag}`));
+  const done = listed.filter((o) => ingested.has(`${o.key}|${o.etag}`));
+  for (const object of done) await store.delete(object.key);
+  if (done.length > 0) log.info({ files: done.length }, 'deleted collected raw files holding personal data (their rows are stored pseudonymised)');
+  return done.length;
+}
+
 /** Imports the new files of one events source and advances its watermark. */
-async function collectEventSource(store: ObjectStore, log: Logger, source: AnySource, options: CollectOptions, progress: { rowsAccepted: number }): Promise<SourceOutcome> {
+async function collectEventSource(store: ObjectStore, log: Logger, source: AnySource, options: CollectOptions, pseudonyms: Pseudonymiser, progress: { rowsAccepted: number }): Promise<SourceOutcome> {
   const { dataset } = options;
   const statePath = sourceStatePath(dataset, source.name);
   const stored = await store.getJsonIfExists<SourceState>(statePath);
   const previous: SourceState = stored?.value ?? { partitions: [], ingestedFiles: [] };
+  checkPseudonymKey(dataset, source, previous, pseudonyms);
+  const protector = new RowProtector(source.personal, pseudonyms);
   const seen = new Set(previous.ingestedFiles.map((f) => `${f.key}|${f.etag}`));
 
   const listed = await store.list(rawPrefix(dataset, source.name));
@@ -176,8 +216,8 @@ async function collectEventSource(store: ObjectStore, log: Logger, source: AnySo
     const writer = new PartitionWriter(store, dataset, source, options.maxBufferedRows ?? MAX_BUFFERED_ROWS);
     const parsed = await readRawFile(object.key, found.body, source.row, source.required, (row) => {
       if (++progress.rowsAccepted % PROGRESS_EVERY_ROWS === 0) options.onProgress?.(progress.rowsAccepted, object.key);
-      return writer.add(row);
-    }, options.maxRecordChars);
+      return writer.add(protector.protect(row));
+    }, { maxRecordChars: options.maxRecordChars, rejectedRaw: (record, raw) => protector.quarantined(record, raw) });
     options.onProgress?.(progress.rowsAccepted, object.key);
     const bad = parsed.problems.length;
     if (parsed.totalRows > 0 && bad / parsed.totalRows > options.maxBadRowFraction) {
@@ -192,7 +232,7 @@ async function collectEventSource(store: ObjectStore, log: Logger, source: AnySo
     log.info({ key: object.key, rows: parsed.validRows, quarantined: bad }, 'imported raw file');
   }
 
-  const state = withReplacements(previous, ingested, partitions, log);
+  const state: SourceState = { ...withReplacements(previous, ingested, partitions, log), ...(hasIdentifiers(source) ? { pseudonymKey: pseudonyms.fingerprint() } : {}) };
   if (ingested.length > 0) {
     try {
       await store.putIfMatch(statePath, stableJson(state), stored?.etag ?? null);
@@ -205,7 +245,8 @@ async function collectEventSource(store: ObjectStore, log: Logger, source: AnySo
     }
   }
   const replacedKeys = new Set((state.replacedFiles ?? []).slice((previous.replacedFiles ?? []).length).map((f) => f.key));
-  return { state, newFiles: ingested.filter((f) => !replacedKeys.has(f.key)).map((f) => f.key), replacedFiles: [...replacedKeys], skippedFiles: listed.length - pending.length, vanishedFiles: vanished, rowsImported, problems };
+  const rawFilesDeleted = pseudonyms.enabled && protector.active ? await deleteIngestedRawFiles(store, log, listed, state) : 0;
+  return { state, rawFilesDeleted, newFiles: ingested.filter((f) => !replacedKeys.has(f.key)).map((f) => f.key), replacedFiles: [...replacedKeys], skippedFiles: listed.length - pending.length, vanishedFiles: vanished, rowsImported, problems };
 }
 
 /** Collects every source of a kind into one snapshot of the dataset. */
@@ -214,13 +255,16 @@ export async function collectSources(store: ObjectStore, log: Logger, options: C
   const snapshot: DatasetSnapshot = { dataset, sources: {}, tables: {} };
   const outcomes: SourceOutcome[] = [];
   const progress = { rowsAccepted: 0 };
+  const pseudonyms = options.pseudonyms ?? pseudonymiserFromEnv();
   for (const source of options.sources) {
+    const undeclared = undeclaredPersonalColumns(source.arrow.fields.map((f) => f.name), source.personal, source.notPersonal);
+    if (pseudonyms.enabled && undeclared.length > 0) throw new UndeclaredPersonalColumnError(`${dataset}/${source.name}`, undeclared);
     if (source.mode === 'table') {
       const table = await collectTable(store, dataset, source, options);
       if (table) snapshot.tables[source.name] = table;
       continue;
     }
-    const outcome = await collectEventSource(store, log, source, options, progress);
+    const outcome = await collectEventSource(store, log, source, options, pseudonyms, progress);
     snapshot.sources[source.name] = outcome.state;
     outcomes.push(outcome);
   }
@@ -240,7 +284,14 @@ export async function collectSources(store: ObjectStore, log: Logger, options: C
     partitions: states.reduce((n, s) => n + s.partitions.length, 0),
     quarantinedRows: problems.length,
     quarantine,
+    privacy: dataPrivacy(options.sources, pseudonyms, outcomes.reduce((n, o) => n + o.rawFilesDeleted, 0)),
   };
+}
+
+function dataPrivacy(sources: readonly AnySource[], pseudonyms: Pseudonymiser, rawFilesDeleted: number): DataPrivacy {
+  const columns = (how: 'identifier' | 'free-text') => sources.flatMap((s) => Object.entries(s.personal ?? {}).filter(([, h]) => h === how).map(([c]) => `${s.name}.${c}`));
+  const identifiers = columns('identifier');
+  return { pseudonymised: pseudonyms.enabled ? identifiers : [], inTheClear: pseudonyms.enabled ? [] : identifiers, masked: columns('free-text'), rawFilesDeleted };
 }
 
 /**
@@ -252,7 +303,7 @@ async function collectTable(store: ObjectStore, dataset: string, source: AnySour
   const newest = files.sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime() || (a.key < b.key ? -1 : 1)).pop();
   const found = newest && (await store.getWithEtag(newest.key));
   if (!newest || !found) return undefined;
-  const parsed = await parseRawFile(newest.key, found.bytes, source.row, source.required, maxRecordChars);
+  const parsed = await parseRawFile(newest.key, found.bytes, source.row, source.required, { maxRecordChars });
   if (parsed.problems.length / Math.max(1, parsed.totalRows) > maxBadRowFraction) {
     await refuseMostlyBadFile(store, dataset, newest.key, parsed.problems, parsed.totalRows, maxBadRowFraction);
   }

@@ -84,6 +84,15 @@ function checkHeader(fileName: string, columns: string[], known: string[], requi
 
 type RowSink<T> = (row: T) => void | Promise<void>;
 
+export interface ReadOptions {
+  /** The longest CSV record or JSON line allowed (DEFAULT_MAX_RECORD_CHARS). */
+  maxRecordChars?: number;
+  /** What a problem keeps of a rejected row (`record`: the object the reader made of it, if any); its first 500 characters unless given. */
+  rejectedRaw?: (record: unknown, raw: string) => string;
+}
+
+const keepRaw = (_record: unknown, raw: string) => raw.slice(0, 500);
+
 /**
  * Streams `chunks` (an S3 object body, or one buffer) through decompression and the
  * format's parser, validates each row and passes the valid ones to `onRow`, awaiting it
@@ -95,7 +104,7 @@ export async function readRawFile<T>(
   schema: RowSchema<T>,
   required: readonly string[],
   onRow: RowSink<T>,
-  maxRecordChars = DEFAULT_MAX_RECORD_CHARS,
+  { maxRecordChars = DEFAULT_MAX_RECORD_CHARS, rejectedRaw = keepRaw }: ReadOptions = {},
 ): Promise<FileReport> {
   requiredColumns(schema, required);
   const format = detectFormat(fileName);
@@ -105,13 +114,13 @@ export async function readRawFile<T>(
     report.totalRows++;
     const parsed = schema.safeParse(record);
     if (!parsed.success) {
-      report.problems.push(rowProblem(fileName, row, parsed.error, raw));
+      report.problems.push(rowProblem(fileName, row, parsed.error, rejectedRaw(record, raw)));
       return;
     }
     report.validRows++;
     await onRow(parsed.data);
   };
-  const file: ParseContext = { fileName, known, required, report, accept, maxRecordChars };
+  const file: ParseContext = { fileName, known, required, report, accept, maxRecordChars, rejectedRaw };
   // Counted after decompression, to tell an empty file from one with only blank lines.
   let bytes = 0;
   async function* counted(content: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -148,6 +157,7 @@ interface ParseContext {
   report: FileReport;
   accept: (row: number, record: unknown, raw: string) => Promise<void>;
   maxRecordChars: number;
+  rejectedRaw: NonNullable<ReadOptions['rejectedRaw']>;
 }
 
 function recordTooLong(fileName: string, what: string, maxRecordChars: number): InvalidInputFileError {
@@ -248,7 +258,7 @@ async function* textLines(fileName: string, content: AsyncIterable<Buffer>, maxC
   if (pending !== '') yield pending;
 }
 
-async function parseJsonLines({ fileName, report, accept, maxRecordChars }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
+async function parseJsonLines({ fileName, report, accept, maxRecordChars, rejectedRaw }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
   let lineNumber = 0;
   let nonBlank = 0;
   for await (const line of textLines(fileName, content, maxRecordChars)) {
@@ -260,7 +270,7 @@ async function parseJsonLines({ fileName, report, accept, maxRecordChars }: Pars
       record = JSON.parse(line);
     } catch (error) {
       report.totalRows++;
-      report.problems.push({ file: fileName, row: lineNumber, field: '(row)', message: `malformed JSON: ${quoted((error as Error).message, 200)}`, raw: line.slice(0, 500) });
+      report.problems.push({ file: fileName, row: lineNumber, field: '(row)', message: `malformed JSON: ${quoted((error as Error).message, 200)}`, raw: rejectedRaw(undefined, line) });
       continue;
     }
     await accept(lineNumber, record, line);
@@ -274,7 +284,7 @@ interface NumberedRecord {
   row: number;
 }
 
-async function parseCsv({ fileName, known, required, report, accept, maxRecordChars }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
+async function parseCsv({ fileName, known, required, report, accept, maxRecordChars, rejectedRaw }: ParseContext, content: AsyncIterable<Buffer>): Promise<void> {
   // Rows are numbered by record, not by line (a quoted field may span lines), counting the
   // skipped malformed ones; numbered as they are parsed, since consumption runs behind.
   let skipped = 0;
@@ -294,7 +304,7 @@ async function parseCsv({ fileName, known, required, report, accept, maxRecordCh
       }
       report.totalRows++;
       const parsedBefore = error && 'records' in error ? Number(error.records) : 0;
-      report.problems.push({ file: fileName, row: parsedBefore + skipped, field: '(row)', message: `malformed CSV: ${error ? quoted(error.message, 200) : 'unreadable line'}`, raw: (raw ?? '').slice(0, 500) });
+      report.problems.push({ file: fileName, row: parsedBefore + skipped, field: '(row)', message: `malformed CSV: ${error ? quoted(error.message, 200) : 'unreadable line'}`, raw: rejectedRaw(undefined, raw ?? '') });
       skipped++;
       return undefined;
     },
@@ -317,8 +327,8 @@ async function parseCsv({ fileName, known, required, report, accept, maxRecordCh
 }
 
 /** A whole file in memory (small files, tests): its valid rows and problems. */
-export async function parseRawFile<T>(fileName: string, bytes: Uint8Array, schema: RowSchema<T>, required: readonly string[], maxRecordChars?: number): Promise<ParsedFile<T>> {
+export async function parseRawFile<T>(fileName: string, bytes: Uint8Array, schema: RowSchema<T>, required: readonly string[], options?: ReadOptions): Promise<ParsedFile<T>> {
   const rows: T[] = [];
-  const report = await readRawFile(fileName, [bytes], schema, required, (row) => void rows.push(row), maxRecordChars);
+  const report = await readRawFile(fileName, [bytes], schema, required, (row) => void rows.push(row), options);
   return { ...report, rows };
 }

@@ -21,6 +21,7 @@ import type { VersionManifest } from '../registry/serving-registry';
 import type { ObjectStore } from '../storage/object-store';
 import type { RowSchema } from '../collect/raw-files';
 import type { LifecycleSummary } from '../../schemas/summary';
+import type { PersonalFields } from '../privacy/personal-data';
 
 export interface MetricSpec {
   /** Key in every metrics record, e.g. "ndcg@10", "ap", "cardPrecision@100". */
@@ -54,6 +55,14 @@ export interface SourceContract<Row = unknown> {
   timeOf?(row: Row): number;
   /** Set when the kind cannot train without this source. */
   requiredForTraining?: boolean;
+  /**
+   * Row fields that hold personal data, protected by collect before they are stored
+   * (activities/privacy/). A derived table that keeps such a value keeps its column name, so
+   * erasure finds it. Only events sources may have them: a table source's file is read whole on every run.
+   */
+  personal?: PersonalFields;
+  /** Columns whose names look personal but hold no personal data (see privacy/personal-data.ts). */
+  notPersonal?: readonly string[];
 }
 
 /** A raw file of the embedded synthetic data, uploaded to `raw/<dataset>/<source>/<name>`. */
@@ -182,6 +191,11 @@ export interface ServingHost<Loaded> {
   logFeedback(rows: Record<string, unknown>[]): Promise<void>;
   /** Who an outcome is credited to: the version that answered its request while that is remembered, else the live one. */
   creditedVersion(requestId?: string | null): string;
+  /**
+   * The stored form of a customer id from a request (its keyed pseudonym when
+   * STORELOOP_PSEUDONYM_KEY is set, else the id): what a route looks the customer up by.
+   */
+  pseudonymOf(id: string): string;
 }
 
 /** The day-by-day accumulator of the host's feedback walk (activities/feedback.ts). */
@@ -200,6 +214,9 @@ export interface FeedbackHandler {
   row: z.ZodType<Record<string, unknown>, unknown>;
   /** The column that names the end user of a row, when rows have one (next-item: user_id): serving bounds each user's events by it. */
   userColumn?: string;
+  /** Columns of logged rows holding personal data: the serving host protects them before the log is written, as collect does for sources. */
+  personal?: PersonalFields;
+  notPersonal?: readonly string[];
   /** Online metrics per version, and the one whose drop between versions raises an alarm. */
   online: MetricSpec[];
   guarded: string;

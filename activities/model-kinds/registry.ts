@@ -8,6 +8,7 @@ import { demandForecastKind } from './demand-forecast';
 import { intentRoutingKind } from './intent-routing';
 import { productCategorisationKind } from './product-categorisation';
 import { InvalidWorkflowInputError } from '../../schemas/lifecycle-input';
+import { UndeclaredPersonalColumnError, undeclaredPersonalColumns } from '../privacy/personal-data';
 import type { AnyModelKind, MetricSpec } from './contract';
 
 export class UnknownModelKindError extends Error {
@@ -17,11 +18,28 @@ export class UnknownModelKindError extends Error {
   }
 }
 
-/** Builds the registry, refusing two kinds of one name (the second would silently shadow the first). */
+/**
+ * Every stored column that looks personal is declared (privacy/personal-data.ts), and only
+ * events sources hold personal data: collect deletes their raw files once protected, which
+ * it cannot do for a table source's export, read whole on every run.
+ */
+function checkPersonalData(kind: AnyModelKind): void {
+  for (const source of kind.sources) {
+    const where = `model kind "${kind.name}", source "${source.name}"`;
+    const undeclared = undeclaredPersonalColumns(source.arrow.fields.map((f) => f.name), source.personal, source.notPersonal);
+    if (undeclared.length > 0) throw new UndeclaredPersonalColumnError(where, undeclared);
+    if (source.mode === 'table' && Object.keys(source.personal ?? {}).length > 0) throw new Error(`${where}: a table source cannot hold personal columns; make it an events source`);
+  }
+  const undeclared = undeclaredPersonalColumns(kind.feedback.arrow.fields.map((f) => f.name), kind.feedback.personal, kind.feedback.notPersonal);
+  if (undeclared.length > 0) throw new UndeclaredPersonalColumnError(`model kind "${kind.name}", feedback log`, undeclared);
+}
+
+/** Builds the registry, refusing two kinds of one name (the second would silently shadow the first) and undeclared personal columns. */
 export function buildRegistry(kinds: readonly AnyModelKind[]): ReadonlyMap<string, AnyModelKind> {
   const registry = new Map<string, AnyModelKind>();
   for (const kind of kinds) {
     if (registry.has(kind.name)) throw new Error(`model kind "${kind.name}" is registered twice`);
+    checkPersonalData(kind);
     registry.set(kind.name, kind);
   }
   return registry;

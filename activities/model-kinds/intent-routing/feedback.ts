@@ -76,6 +76,7 @@ export const intentFeedback: FeedbackHandler = {
   arrow: INTENT_FEEDBACK_SCHEMA,
   row: IntentFeedbackRow,
   online: INTENT_ONLINE_METRICS,
+  personal: { text: 'free-text', conversation_id: 'identifier' },
   guarded: 'onlineAccuracy',
   start(rt, prepared) {
     // Outcomes come minutes to days after the answer: the join spans the whole window.

@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { oneOrMany } from '../../../schemas/serving';
 import { identifier } from '../../../schemas/events';
+import { maskPersonalText } from '../../privacy/text-masking';
 import { IntentScorer } from '../../../ml/text/intent-scorer';
 import type { IntentNetworkConfig } from '../../../ml/text/intent-model';
 import { Tokenizer, type TokenizerSpec } from '../../../ml/text/tokenizer';
@@ -108,7 +109,8 @@ export const intentServing: ServingHandler<LoadedIntentModel> = {
       host.check(parseTexts(request.body, MAX_TEXT_CHARS));
       return host.serve(request, reply, async (loaded) => {
         const items = host.check(parseTexts(request.body, loaded.config.maxTextChars));
-        const results = classify(loaded, items.map((i) => i.text));
+        // Scored as stored for training: with contact details masked.
+        const results = classify(loaded, items.map((i) => maskPersonalText(i.text)));
         const now = Date.now();
         const logged = results.map((r, item) => ({
           type: 'prediction',

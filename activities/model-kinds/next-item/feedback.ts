@@ -251,6 +251,7 @@ export const nextItemFeedback: FeedbackHandler = {
   row: FeedbackRow,
   online: ONLINE_METRICS,
   userColumn: 'user_id',
+  personal: { user_id: 'identifier' },
   guarded: 'hitRate',
   start(rt, prepared, config) {
     const join = new OnlineMetricsJoin(config.creditWindowHours * 3_600_000);

@@ -196,10 +196,12 @@ export const nextItemServing: ServingHandler<LoadedRecommender> = {
 
     app.get('/recommendations', async (request, reply) => {
       const query = host.parse(RecommendationQuery, request.query);
+      // Histories are stored by the user's pseudonym (the id itself without a pseudonym key).
+      const user = host.pseudonymOf(query.user);
       return host.serve(request, reply, async (champion) => {
-        const history = champion.historyOf(query.user, champion.encode(recent.itemsOf(query.user)).indices);
+        const history = champion.historyOf(user, champion.encode(recent.itemsOf(user)).indices);
         const recommendation = await champion.recommend(history, query.k);
-        return { body: { ...recommendation, user: query.user }, logged: impressions(query.user, recommendation.items, request.id, query.timestamp) };
+        return { body: { ...recommendation, user: query.user }, logged: impressions(user, recommendation.items, request.id, query.timestamp) };
       });
     });
 
@@ -226,7 +228,7 @@ export const nextItemServing: ServingHandler<LoadedRecommender> = {
           timestamp: e.timestamp ?? Date.now(),
         })),
       );
-      for (const e of events) recent.record(e.user, e.item);
+      for (const e of events) recent.record(host.pseudonymOf(e.user), e.item);
       return reply.status(202).send({ request_id: request.id, accepted: events.length });
     });
   },

@@ -9,6 +9,7 @@ export const eventsSource: SourceContract<RawEvent> = {
   arrow: EVENT_SCHEMA,
   required: REQUIRED_EVENT_COLUMNS,
   requiredForTraining: true,
+  personal: { user_id: 'identifier', session_id: 'identifier' },
   timeOf: (row) => row.timestamp,
   columns: (rows) => ({
     user_id: rows.map((r) => r.user_id),

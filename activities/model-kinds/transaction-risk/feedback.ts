@@ -64,6 +64,7 @@ export const riskFeedback: FeedbackHandler = {
   arrow: RISK_FEEDBACK_SCHEMA,
   row: RiskFeedbackRow,
   online: RISK_ONLINE_METRICS,
+  personal: { customer_id: 'identifier' },
   guarded: 'ap',
   start(rt, prepared) {
     const options = RiskOptions.parse(rt.ctx.config.options);

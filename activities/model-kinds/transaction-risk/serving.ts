@@ -122,7 +122,7 @@ export const riskServing: ServingHandler<LoadedRiskModel> = {
         for (const i of order) {
           const tx = transactions[i];
           times[i] = features.clockMs = Math.max(features.clockMs, tx.tx_datetime ?? Date.now());
-          x.set(features.state.score({ transactionId: tx.transaction_id, timeMs: times[i], customerId: tx.customer_id, terminalId: tx.terminal_id, amount: tx.tx_amount }), i * width);
+          x.set(features.state.score({ transactionId: tx.transaction_id, timeMs: times[i], customerId: host.pseudonymOf(tx.customer_id), terminalId: tx.terminal_id, amount: tx.tx_amount }), i * width);
         }
         const { probabilities, contributions } = model.score(x, transactions.length, TOP_CONTRIBUTIONS);
         const results = transactions.map((tx, i) => ({ transaction_id: tx.transaction_id, probability: probabilities[i], decision: decide(probabilities[i], config.decision), contributions: contributions[i] }));

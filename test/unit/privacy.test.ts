@@ -1,0 +1,73 @@
+import { strict as assert } from 'node:assert';
+import { maskPersonalText } from '../../activities/privacy/text-masking';
+import { Pseudonymiser, isPseudonym, PseudonymKeyError } from '../../activities/privacy/pseudonyms';
+
+const KEY = 'k'.repeat(40);
+
+describe('privacy: masking customer texts', () => {
+  const cases: [string, string][] = [
+    ['my email is jane.doe+shop@example.co.uk, please reply', 'my email is [EMAIL], please reply'],
+    ['Contact: MAX_MUSTER@firma-x.de', 'Contact: [EMAIL]'],
+    ['card 4111 1111 1111 1111 was charged twice', 'card [CARD] was charged twice'],
+    ['card number 5500-0000-0000-0004 expired', 'card number [CARD] expired'],
+    ['my amex 378282246310005', 'my amex [CARD]'],
+    ['call me on +44 20 7946 0958 after 5pm', 'call me on [PHONE] after 5pm'],
+    ['my number is (415) 555-0132', 'my number is [PHONE]'],
+    ['phone: 020 7946 0958', 'phone: [PHONE]'],
+    ['where is order 123456789?', 'where is order [ORDER]?'],
+    ['Order #A-98765 never arrived', 'Order #[ORDER] never arrived'],
+    ['order number is 7781-2234-99', 'order number is [ORDER]'],
+    ['refund for invoice INV-20231', 'refund for invoice [ORDER]'],
+    ['tracking no. 1Z999AA10123456784 shows nothing', 'tracking no. [ORDER] shows nothing'],
+    ['I ordered it, reference #4455667', 'I ordered it, reference [ORDER]'],
+    ['我的手机号是13812345678，请回电', '我的手机号是[PHONE]，请回电'],
+    ['电话：+86 138 1234 5678', '电话：[PHONE]'],
+    ['订单号：202311150001234还没发货', '订单号：[ORDER]还没发货'],
+    ['我的订单编号是 DD12345678 怎么还没到', '我的订单编号是 [ORDER] 怎么还没到'],
+    ['邮箱是zhang.wei@example.cn谢谢', '邮箱是[EMAIL]谢谢'],
+    ['银行卡号6222 0212 3456 7890 123被扣款两次', '银行卡号[CARD]被扣款两次'],
+    // Not personal: dates, amounts, short numbers, product codes stay as written.
+    ['I paid 1299.99 on 2024-03-05 for 2 items', 'I paid 1299.99 on 2024-03-05 for 2 items'],
+    ['delivered 05/03/2024, size 42', 'delivered 05/03/2024, size 42'],
+    ['the SKU AB1234567 is out of stock', 'the SKU AB1234567 is out of stock'],
+    ['what is the return window? 30 days?', 'what is the return window? 30 days?'],
+    ['我想退货，买了3件', '我想退货，买了3件'],
+  ];
+  for (const [text, expected] of cases) {
+    it(JSON.stringify(text), () => assert.equal(maskPersonalText(text), expected));
+  }
+
+  it('is idempotent: masking a masked text changes nothing', () => {
+    for (const [text] of cases) assert.equal(maskPersonalText(maskPersonalText(text)), maskPersonalText(text));
+  });
+});
+
+describe('privacy: pseudonyms', () => {
+  it('maps an id to the same pseudonym under one key and to another under another key', () => {
+    const a = new Pseudonymiser(KEY);
+    assert.equal(a.of('U000042'), new Pseudonymiser(KEY).of('U000042'));
+    assert.notEqual(a.of('U000042'), new Pseudonymiser('j'.repeat(40)).of('U000042'));
+    assert.notEqual(a.of('U000042'), a.of('U000043'));
+    assert.ok(isPseudonym(a.of('U000042')), a.of('U000042'));
+    assert.ok(!a.of('U000042').includes('U000042'));
+  });
+
+  it('keeps a pseudonym as it is, so protecting a row twice is harmless', () => {
+    const a = new Pseudonymiser(KEY);
+    assert.equal(a.of(a.of('42')), a.of('42'));
+  });
+
+  it('leaves ids as given without a key, and refuses a short key', () => {
+    const off = new Pseudonymiser(null);
+    assert.equal(off.enabled, false);
+    assert.equal(off.of('U000042'), 'U000042');
+    assert.equal(off.fingerprint(), null);
+    assert.throws(() => new Pseudonymiser('short'), PseudonymKeyError);
+  });
+
+  it('fingerprints the key without revealing it', () => {
+    const fingerprint = new Pseudonymiser(KEY).fingerprint()!;
+    assert.match(fingerprint, /^[0-9a-f]{16}$/);
+    assert.notEqual(fingerprint, new Pseudonymiser('j'.repeat(40)).fingerprint());
+  });
+});
