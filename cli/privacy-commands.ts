@@ -12,6 +12,7 @@ import { defaultOperator, output, withStore, type JsonOption } from './command-k
 
 interface EraseOptions extends JsonOption {
   user: string;
+  dataset?: string;
   by: string;
   reason: string;
 }
@@ -23,6 +24,7 @@ export function privacyCommand(): Command {
     .command('erase')
     .description("remove every stored row of one customer: raw files, partitions, derived artifacts, published versions' artifacts, feedback")
     .requiredOption('--user <id>', 'the customer id as the store knows it (user_id, customer_id, ...), not its pseudonym')
+    .option('--dataset <name>', 'erase from this dataset and its models only (default: the whole store)')
     .option('--by <name>', 'who asked, for the audit record', defaultOperator())
     .option('--reason <text>', 'why, for the audit record', 'erasure request')
     .option('--json', 'print one JSON object for scripts')
@@ -32,6 +34,7 @@ export function privacyCommand(): Command {
         let phase = '';
         const result = await eraseCustomer(store, createLogger('privacy'), {
           id: options.user,
+          dataset: options.dataset,
           by: options.by,
           reason: options.reason,
           kinds: [...MODEL_KINDS.values()],

@@ -63,6 +63,11 @@ export interface SourceContract<Row = unknown> {
   personal?: PersonalFields;
   /** Columns whose names look personal but hold no personal data (see privacy/personal-data.ts). */
   notPersonal?: readonly string[];
+  /**
+   * Columns whose values in a customer's rows name more of their data in other tables (a
+   * transaction id names its later fraud label and its feature row): erasure removes those rows too.
+   */
+  linkedBy?: readonly string[];
 }
 
 /** A raw file of the embedded synthetic data, uploaded to `raw/<dataset>/<source>/<name>`. */

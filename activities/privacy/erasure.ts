@@ -8,10 +8,12 @@
  *     One not collected yet stops the erasure before anything changes.
  *  2. Every Arrow object with a row whose identifier column (any kind's declared identifier
  *     names: user_id, customer_id, ...) holds the customer's id or pseudonym is rewritten
- *     without those rows. A content-addressed object gets a new key (its new hash).
+ *     without those rows, and without rows linked to them (a source's `linkedBy`: the labels
+ *     and feature rows of the customer's transaction ids). A content-addressed object gets a
+ *     new key (its new hash).
  *  3. Every JSON object that names a rewritten object by hash is rewritten to name the new one
- *     (collect states, snapshots, version manifests, run records), repeatedly, since a
- *     rewritten snapshot has a new hash too. Step-cache entries that named one are deleted
+ *     (collect states, snapshots, version manifests, model.json, run records), repeatedly,
+ *     since a rewritten snapshot has a new hash too, and a manifest pins its model.json's. Step-cache entries that named one are deleted
  *     instead: the artifacts derived from erased rows are stale, and the next run rebuilds them.
  *  4. The replaced objects are deleted, the whole store is scanned for the id and the
  *     pseudonym (anything left is reported as residual), and an audit record is written
@@ -50,6 +52,8 @@ export interface ErasureRequest {
   reason: string;
   kinds: readonly AnyModelKind[];
   pseudonyms: Pseudonymiser;
+  /** Erase from this dataset (its data and its models) only; the whole store when absent. */
+  dataset?: string;
   onProgress?: (done: number, total: number, phase: string) => void;
 }
 
@@ -68,6 +72,21 @@ export interface ErasureResult {
   audit: string;
 }
 
+/**
+ * The objects of one dataset: its raw files, partitions, collect state, artifacts, quarantine
+ * and checkpoints, and its models' (`<dataset>-<kind>`) versions, feedback, reports and run
+ * records; the step cache, shared by all, is always in scope. Everything without a dataset.
+ */
+function scopeOf(dataset: string | undefined, kinds: readonly AnyModelKind[]): (key: string) => boolean {
+  if (dataset === undefined) return () => true;
+  const prefixes = [
+    CACHE_PREFIX,
+    ...['raw', 'datasets', 'state', 'artifacts', 'quarantine', 'checkpoints'].map((area) => `${area}/${dataset}/`),
+    ...kinds.flatMap((k) => ['serving', 'feedback', 'reports', 'runs'].map((area) => `${area}/${dataset}-${k.name}/`)),
+  ];
+  return (key) => prefixes.some((p) => key.startsWith(p));
+}
+
 const CONTENT_ADDRESSED = /^(.*)\/([0-9a-f]{64})\.(arrow|json)$/;
 const HASH = /[0-9a-f]{64}/g;
 const CACHE_PREFIX = 'cache/';
@@ -78,14 +97,26 @@ function identifierColumns(kinds: readonly AnyModelKind[]): Set<string> {
   return new Set(declared.flatMap((personal) => Object.entries(personal).filter(([, how]) => how === 'identifier').map(([column]) => column)));
 }
 
-/** Row indices of `table` that name the customer: in an identifier column, or among the fields of a quarantined row's text. */
-function matchingRows(table: Table, columns: Set<string>, targets: Set<string>): Set<number> {
+/** What names the customer's rows: their id and pseudonym in identifier columns, and the linked values found in those rows. */
+interface Subject {
+  identifierColumns: Set<string>;
+  targets: Set<string>;
+  linkedColumns: Set<string>;
+  linked: Map<string, Set<string>>;
+}
+
+/** Row indices of `table` that are the customer's: by identifier, by a linked value, or among the fields of a quarantined row's text. */
+function matchingRows(table: Table, subject: Subject): Set<number> {
   const rows = new Set<number>();
+  const { identifierColumns: columns, targets } = subject;
   for (const field of table.schema.fields) {
     const vector = table.getChild(field.name) as Vector | null;
     if (!vector) continue;
+    const linked = subject.linked.get(field.name);
     if (columns.has(field.name)) {
       for (let i = 0; i < table.numRows; i++) if (targets.has(String(vector.get(i)))) rows.add(i);
+    } else if (linked) {
+      for (let i = 0; i < table.numRows; i++) if (linked.has(String(vector.get(i)))) rows.add(i);
     } else if (field.name === 'raw') {
       for (let i = 0; i < table.numRows; i++) {
         const raw = vector.get(i);
@@ -94,6 +125,17 @@ function matchingRows(table: Table, columns: Set<string>, targets: Set<string>):
     }
   }
   return rows;
+}
+
+/** Adds the linked columns' values of the customer's rows of `table` to the subject. */
+function collectLinkedValues(table: Table, rows: Set<number>, subject: Subject): void {
+  for (const column of subject.linkedColumns) {
+    const vector = table.getChild(column) as Vector | null;
+    if (!vector || !table.schema.fields.some((f) => subject.identifierColumns.has(f.name))) continue;
+    const values = subject.linked.get(column) ?? new Set<string>();
+    for (const row of rows) values.add(String(vector.get(row)));
+    subject.linked.set(column, values);
+  }
 }
 
 /** The table without `removed` rows, its types untouched: the kept runs of rows are sliced, not rebuilt. */
@@ -128,7 +170,8 @@ async function rawFilesToDelete(store: ObjectStore, request: ErasureRequest, tar
   const toDelete: string[] = [];
   const blocked: string[] = [];
   const ingestedByState = new Map<string, Set<string>>();
-  for (const object of await store.list('raw/')) {
+  const inScope = scopeOf(request.dataset, request.kinds);
+  for (const object of (await store.list('raw/')).filter((o) => inScope(o.key))) {
     const [, dataset, sourceName] = object.key.split('/');
     const source = sources.get(sourceName);
     if (!source || !object.key.startsWith(rawPrefix(dataset, sourceName))) continue;
@@ -171,21 +214,33 @@ const namesAny = (text: string, replacements: Map<string, Replacement>) => (text
 export async function eraseCustomer(store: ObjectStore, log: Logger, request: ErasureRequest): Promise<ErasureResult> {
   const pseudonym = request.pseudonyms.of(request.id);
   const targets = new Set([request.id, pseudonym]);
-  const subject = `sha256:${sha256Hex(pseudonym).slice(0, 32)}`;
-  const columns = identifierColumns(request.kinds);
+  const auditName = `sha256:${sha256Hex(pseudonym).slice(0, 32)}`;
+  const subject: Subject = {
+    identifierColumns: identifierColumns(request.kinds),
+    targets,
+    linkedColumns: new Set(request.kinds.flatMap((k) => k.sources.flatMap((s) => s.linkedBy ?? []))),
+    linked: new Map(),
+  };
 
   const rawFiles = await rawFilesToDelete(store, request, targets);
 
   // 2. Arrow objects.
-  const everything = await store.list('');
+  const inScope = scopeOf(request.dataset, request.kinds);
+  const everything = (await store.list('')).filter((o) => inScope(o.key));
   const arrowObjects = everything.filter((o) => o.key.endsWith('.arrow') && !o.key.startsWith('raw/'));
+  // First the linked values (the customer's transaction ids), from the tables that name the customer by id.
+  for (const [index, object] of arrowObjects.entries()) {
+    request.onProgress?.(index + 1, arrowObjects.length, 'find');
+    const table = await readTable(store, object.key);
+    if (subject.linkedColumns.size > 0 && table.schema.fields.some((f) => subject.identifierColumns.has(f.name))) collectLinkedValues(table, matchingRows(table, subject), subject);
+  }
   const replacements = new Map<string, Replacement>();
   const rewritten: ErasureResult['rewritten'] = [];
   const replacedKeys: string[] = [];
   for (const [index, object] of arrowObjects.entries()) {
-    request.onProgress?.(index + 1, arrowObjects.length, 'tables');
+    request.onProgress?.(index + 1, arrowObjects.length, 'rewrite');
     const table = await readTable(store, object.key);
-    const rows = matchingRows(table, columns, targets);
+    const rows = matchingRows(table, subject);
     if (rows.size === 0) continue;
     const bytes = tableToIPC(withoutRows(table, rows), 'file');
     const addressed = CONTENT_ADDRESSED.exec(object.key);
@@ -232,8 +287,11 @@ export async function eraseCustomer(store: ObjectStore, log: Logger, request: Er
         referencesUpdated.push(key);
         more = true;
       } else {
+        // Kept under its key, but others may pin its bytes by hash (a manifest pins model.json): those follow too.
+        replacements.set(sha256Hex(text), { sha256: sha256Hex(updated), key, bytes: Buffer.byteLength(updated) });
         texts.set(key, { text: updated, etag });
         changed.add(key);
+        more = true;
       }
     }
   }
@@ -247,13 +305,13 @@ export async function eraseCustomer(store: ObjectStore, log: Logger, request: Er
 
   // 4. Clean up, verify, record.
   for (const key of [...staleCacheEntries, ...replacedKeys, ...rawFiles]) await store.delete(key);
-  const residual = await objectsNaming(store, [...targets].filter((t) => t.length >= 6), request.onProgress);
+  const residual = await objectsNaming(store, [...targets].filter((t) => t.length >= 6), inScope, request.onProgress);
   const stamp = new Date().toISOString();
-  const audit = `${ERASURE_AUDIT_PREFIX}/${stamp.replace(/[^0-9]/g, '')}-${subject.slice(7, 19)}.json`;
-  const result: ErasureResult = { subject, rawFilesDeleted: rawFiles, rewritten, referencesUpdated, staleCacheEntries, residual, audit };
+  const audit = `${ERASURE_AUDIT_PREFIX}/${stamp.replace(/[^0-9]/g, '')}-${auditName.slice(7, 19)}.json`;
+  const result: ErasureResult = { subject: auditName, rawFilesDeleted: rawFiles, rewritten, referencesUpdated, staleCacheEntries, residual, audit };
   const { audit: _, ...recorded } = result;
   await store.put(audit, JSON.stringify({ at: stamp, by: request.by, reason: request.reason, pseudonymised: request.pseudonyms.enabled, ...recorded }, null, 1), 'application/json');
-  log.info({ subject, rawFiles: rawFiles.length, rewritten: rewritten.length, references: referencesUpdated.length, stale: staleCacheEntries.length, residual: residual.length }, 'customer erased');
+  log.info({ subject: auditName, rawFiles: rawFiles.length, rewritten: rewritten.length, references: referencesUpdated.length, stale: staleCacheEntries.length, residual: residual.length }, 'customer erased');
   return result;
 }
 
@@ -261,10 +319,10 @@ export async function eraseCustomer(store: ObjectStore, log: Logger, request: Er
  * Objects whose bytes contain any of `needles` (the id, the pseudonym). An id shorter than 6
  * characters is not searched for: as bytes it is found everywhere (a customer "42").
  */
-export async function objectsNaming(store: ObjectStore, needles: string[], onProgress?: ErasureRequest['onProgress']): Promise<string[]> {
+export async function objectsNaming(store: ObjectStore, needles: string[], inScope: (key: string) => boolean = () => true, onProgress?: ErasureRequest['onProgress']): Promise<string[]> {
   if (needles.length === 0) return [];
   const patterns = needles.map((n) => Buffer.from(n, 'utf8'));
-  const objects = (await store.list('')).filter((o) => !o.key.startsWith(`${ERASURE_AUDIT_PREFIX}/`));
+  const objects = (await store.list('')).filter((o) => inScope(o.key) && !o.key.startsWith(`${ERASURE_AUDIT_PREFIX}/`));
   const found: string[] = [];
   for (const [index, object] of objects.entries()) {
     onProgress?.(index + 1, objects.length, 'verify');

@@ -1,6 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { maskPersonalText } from '../../activities/privacy/text-masking';
+import { Field, Schema, Utf8 } from 'apache-arrow';
 import { Pseudonymiser, isPseudonym, PseudonymKeyError } from '../../activities/privacy/pseudonyms';
+import { RowProtector, UndeclaredPersonalColumnError, undeclaredPersonalColumns } from '../../activities/privacy/personal-data';
+import { buildRegistry, MODEL_KINDS } from '../../activities/model-kinds/registry';
+import type { AnyModelKind, AnySourceContract } from '../../activities/model-kinds/contract';
 
 const KEY = 'k'.repeat(40);
 
@@ -69,5 +73,36 @@ describe('privacy: pseudonyms', () => {
     const fingerprint = new Pseudonymiser(KEY).fingerprint()!;
     assert.match(fingerprint, /^[0-9a-f]{16}$/);
     assert.notEqual(fingerprint, new Pseudonymiser('j'.repeat(40)).fingerprint());
+  });
+});
+
+describe('privacy: personal columns', () => {
+  const protector = new RowProtector({ user_id: 'identifier', note: 'free-text' }, new Pseudonymiser(KEY));
+
+  it('protects identifiers and masks free text, leaving other fields and absent values alone', () => {
+    const row = protector.protect({ user_id: 'U000042', note: 'mail me at a.b@example.com', item_id: 'P1', session_id: null });
+    assert.equal(row.user_id, new Pseudonymiser(KEY).of('U000042'));
+    assert.equal(row.note, 'mail me at [EMAIL]');
+    assert.equal(row.item_id, 'P1');
+    assert.equal(row.session_id, null);
+  });
+
+  it('keeps a rejected row in the quarantine protected, and withholds a line that did not parse', () => {
+    assert.doesNotMatch(protector.quarantined({ user_id: 'U000042', timestamp: 'yesterday' }, 'U000042,yesterday'), /U000042/);
+    assert.match(protector.quarantined(undefined, '{"user_id":"U000042",'), /^\(withheld: 21 bytes/);
+  });
+
+  it('the registry refuses a kind that would store a personal-looking column undeclared, or personal data in a table source', () => {
+    const [kind] = [...MODEL_KINDS.values()];
+    const withColumn = (source: AnySourceContract): AnyModelKind => ({ ...kind, name: 'test-kind', sources: [source] });
+    const events = kind.sources.find((s) => s.mode === 'events')!;
+    const arrow = new Schema([...events.arrow.fields, new Field('customer_email', new Utf8(), true)]);
+    assert.throws(() => buildRegistry([withColumn({ ...events, arrow })]), UndeclaredPersonalColumnError);
+    assert.doesNotThrow(() => buildRegistry([withColumn({ ...events, arrow, notPersonal: ['customer_email'] })]));
+    assert.throws(() => buildRegistry([withColumn({ ...events, mode: 'table' })]), /a table source cannot hold personal columns/);
+  });
+
+  it('finds personal-looking columns by their name, not by a word inside it', () => {
+    assert.deepEqual(undeclaredPersonalColumns(['user_id', 'f_customer_nb_tx_1d', 'item_id', 'billing_address', 'phone']), ['user_id', 'billing_address', 'phone']);
   });
 });

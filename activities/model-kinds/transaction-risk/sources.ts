@@ -10,6 +10,7 @@ export const transactionsSource: SourceContract<Transaction> = {
   required: REQUIRED_TRANSACTION_COLUMNS,
   requiredForTraining: true,
   personal: { customer_id: 'identifier' },
+  linkedBy: ['transaction_id'],
   timeOf: (row) => row.tx_datetime,
   columns: (rows) => Object.fromEntries(TRANSACTION_SCHEMA.fields.map((f) => [f.name, rows.map((r) => r[f.name as keyof Transaction])])),
 };
