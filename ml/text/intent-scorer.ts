@@ -7,6 +7,8 @@
  * path dispatches a gather, a segment sum and a kernel per layer, 0.5 ms and more on a busy
  * event loop. The answer is the same to float32 rounding (test/unit/intent-routing.test.ts).
  */
+import * as tf from '@tensorflow/tfjs';
+import { integratedGradients, perPosition } from '../explain';
 import type { EncodedText } from './tokenizer';
 import type { IntentNetworkConfig } from './intent-model';
 
@@ -74,5 +76,34 @@ export class IntentScorer {
       for (let c = 0; c < classes; c++) out[row * classes + c] = Math.exp(h[c] / this.config.temperature - max) / sum;
     });
     return out;
+  }
+
+  /**
+   * Each entry's (feature's) share of the temperature-scaled logit of `intent`: integrated
+   * gradients over the text's weighted embedding rows from the empty text (the bias alone),
+   * summed over the embedding width. They add up to logit(text) - logit(empty text).
+   * Built in tfjs on demand (only `?explain=true` pays for it); the tensors live for one call.
+   */
+  entryAttributions(text: EncodedText, intent: number): Float64Array {
+    const entries = text.indices.length;
+    if (entries === 0) return new Float64Array(0);
+    const [bag, ...rest] = this.layers;
+    const width = bag.outputs;
+    const rows = new Float32Array(entries * width);
+    for (let e = 0; e < entries; e++) {
+      const offset = text.indices[e] * width;
+      for (let o = 0; o < width; o++) rows[e * width + o] = text.weights[e] * bag.kernel[offset + o];
+    }
+    const attributions = tf.tidy(() => {
+      const weights = rest.map((layer) => ({ kernel: tf.tensor2d(layer.kernel, [layer.inputs, layer.outputs]), bias: tf.tensor1d(layer.bias) }));
+      const bias = tf.tensor1d(bag.bias);
+      const score = (embedded: tf.Tensor) => {
+        let h = embedded.sum(1).add(bias) as tf.Tensor2D;
+        for (const layer of weights) h = tf.relu(h).matMul(layer.kernel).add(layer.bias);
+        return h.slice([0, intent], [-1, 1]).reshape([-1]).div(this.config.temperature) as tf.Tensor1D;
+      };
+      return integratedGradients(score, tf.tensor2d(rows, [entries, width]));
+    });
+    return perPosition(attributions, entries);
   }
 }
