@@ -94,3 +94,19 @@ export function meanAbsoluteAttribution(cases: readonly Attribution[][], top: nu
     .sort((a, b) => b.meanAbs - a.meanAbs || a.input.localeCompare(b.input))
     .slice(0, top);
 }
+
+/** Cases explained for a global explanation: a few hundred keep it at a few hundred serving explanations' cost. */
+export const GLOBAL_EXPLANATION_CASES = 300;
+/** Inputs a global explanation lists. */
+export const GLOBAL_EXPLANATION_TOP = 10;
+
+/** `count` indices spread evenly over 0..total-1 (all when fewer): a deterministic sample of a split. */
+export function evenSample(total: number, count = GLOBAL_EXPLANATION_CASES): number[] {
+  if (total <= count) return Array.from({ length: total }, (_, i) => i);
+  return Array.from({ length: count }, (_, i) => Math.floor((i * total) / count));
+}
+
+/** A global explanation from the explained cases (schemas/steps.ts's GlobalExplanation). */
+export function globalExplanation(method: string, of: string, cases: readonly Attribution[][], top = GLOBAL_EXPLANATION_TOP) {
+  return { method, of, cases: cases.length, top: meanAbsoluteAttribution(cases, top).map(({ input, meanAbs }) => ({ input, meanAbs })) };
+}

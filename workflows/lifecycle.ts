@@ -221,6 +221,7 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     baselineLabel: evaluation.baselineLabel,
     champion: evaluation.champion,
     championVersion: evaluation.championRef?.version ?? null,
+    explanations: evaluation.explanations,
     promoted: deployed.promoted,
     approval,
     version: deployed.version,

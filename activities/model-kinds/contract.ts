@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type * as tf from '@tensorflow/tfjs';
 import type { ArtifactRef } from '../../schemas/artifacts';
-import type { DatasetSnapshot, DriftMeasure, FeedbackResult, Hyperparameters, Metrics, PreprocessResult, StepContext } from '../../schemas/steps';
+import type { DatasetSnapshot, DriftMeasure, FeedbackResult, GlobalExplanation, Hyperparameters, Metrics, PreprocessResult, StepContext } from '../../schemas/steps';
 import type { FeedbackConfig, SearchDimension } from '../../schemas/lifecycle-input';
 import type { NamedTensor, TrainingHooks, TrainingOutcome } from '../../ml/training-hooks';
 import type { VersionManifest } from '../registry/serving-registry';
@@ -116,6 +116,12 @@ export interface Evaluation {
   metrics: Metrics;
   /** Cases scored (users, transactions, ...). */
   evaluated: number;
+  /**
+   * The model's global explanation on a sample of the test split (a few hundred cases: the
+   * explain cost of serving, times that). The run report shows it against the champion's.
+   * A kind's `evaluate` returns it; a baseline need not.
+   */
+  explanations?: GlobalExplanation;
 }
 
 /** The kind's serving side, mounted by the host (serving/server.ts). */

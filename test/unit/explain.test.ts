@@ -9,6 +9,7 @@ import { IntentScorer } from '../../ml/text/intent-scorer';
 import { fitTokenizer, HashingParams, Tokenizer } from '../../ml/text/tokenizer';
 import { decomposeForecast } from '../../ml/forecast/decomposition';
 import { seededRng } from '../../ml/random';
+import { explanationSection } from '../../activities/run-report';
 
 const close = (actual: number, expected: number, tolerance: number, what: string) => assert.ok(Math.abs(actual - expected) <= tolerance, `${what}: ${actual} vs ${expected}`);
 const sum = (values: ArrayLike<number>) => Array.from(values).reduce((a, b) => a + b, 0);
@@ -101,5 +102,20 @@ describe('attributions (ml/explain.ts)', () => {
     const flat = decomposeForecast([5, 5, 5, 5, 5, 5], [5, 5], 1);
     assert.deepEqual(Array.from(flat.season), [0, 0]);
     close(flat.level, 5, 1e-6, 'level of a flat series');
+  });
+});
+
+describe('the run report\'s global explanations', () => {
+  it('lists the new model\'s top inputs beside the champion\'s, with how each moved', () => {
+    const explanation = (top: [string, number][]) => ({ method: 'gradient-x-input', of: 'log-odds', cases: 300, top: top.map(([input, meanAbs]) => ({ input, meanAbs })) });
+    const section = explanationSection({
+      championVersion: 'v3',
+      explanations: { candidate: explanation([['amount', 0.9], ['night', 0.5], ['risk_7d', 0.2]]), champion: explanation([['night', 0.7], ['amount', 0.6], ['weekend', 0.1]]) },
+    });
+    assert.match(section, /\| 1 \| `amount` \| 0\.9000 \| 0\.6000 \| up from 2 \|/);
+    assert.match(section, /\| 2 \| `night` \| 0\.5000 \| 0\.7000 \| down from 1 \|/);
+    assert.match(section, /\| 3 \| `risk_7d` \| 0\.2000 \| – \| new in the top \|/);
+    assert.match(section, /Left the top 3 since the champion: `weekend`/);
+    assert.match(explanationSection({ championVersion: null, explanations: { candidate: null, champion: null } }), /computes no global explanation/);
   });
 });

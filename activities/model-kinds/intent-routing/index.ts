@@ -9,6 +9,9 @@
  */
 import { fitLogisticRegression, IntentHyperparameters, IntentNetwork, LogisticHyperparameters, trainIntentNetwork, type IntentTrainingState, type IntentTrainResult } from '../../../ml/text/intent-model';
 import { Tokenizer, type EncodedText, type TokenizerSpec } from '../../../ml/text/tokenizer';
+import { IntentScorer } from '../../../ml/text/intent-scorer';
+import { explainText } from '../../../ml/text/explain-text';
+import { evenSample, globalExplanation } from '../../../ml/explain';
 import { artifactOf } from '../../kind-runtime';
 import { utterancesSource } from './sources';
 import { intentsOf, prepareUtterances, splitTexts } from './prepare';
@@ -28,6 +31,8 @@ interface Prepared {
   intents: string[];
   /** The texts of some splits, encoded by `tokenizer` (default: this run's). */
   read(splits: number[], tokenizer?: Tokenizer): { texts: EncodedText[]; labels: Int32Array };
+  /** The same texts as written. */
+  raw(splits: number[]): string[];
 }
 
 async function preparedData(rt: KindRuntime, prepared: PreprocessResult): Promise<Prepared> {
@@ -36,6 +41,7 @@ async function preparedData(rt: KindRuntime, prepared: PreprocessResult): Promis
   return {
     tokenizer,
     intents: intentsOf(table),
+    raw: (splits) => splitTexts(table, splits).texts,
     read(splits, encoder = tokenizer) {
       const rows = splitTexts(table, splits);
       return { texts: encoder.encodeAll(rows.texts), labels: rows.labels };
@@ -60,6 +66,20 @@ function evaluateOn(rt: KindRuntime, data: Prepared, network: IntentNetwork, thr
   const { oosLabel } = optionsOf(rt);
   const oosClass = oosLabel === undefined ? -1 : data.intents.indexOf(oosLabel);
   return { metrics: intentMetrics(test.labels, network.predict(test.texts), data.intents.length, threshold, oosClass), evaluated: test.labels.length };
+}
+
+/** The global explanation: serving's word attributions for the predicted intent, on an even sample of the test texts. */
+function explainSample(data: Prepared, network: IntentNetwork, tokenizer: Tokenizer): Evaluation['explanations'] {
+  const all = data.raw([SPLIT.test]);
+  const texts = evenSample(all.length).map((i) => all[i]);
+  const scorer = IntentScorer.fromWeights(network.config, Object.fromEntries(network.namedWeights().map(({ name, tensor }) => [name, tensor.dataSync() as Float32Array])));
+  const classes = network.config.intents.length;
+  const probabilities = scorer.predict(tokenizer.encodeAll(texts));
+  const cases = texts.map((text, c) => {
+    const row = probabilities.subarray(c * classes, (c + 1) * classes);
+    return explainText(tokenizer, scorer, text, row.indexOf(Math.max(...row)));
+  });
+  return globalExplanation(intentServing.explanation.method, "the predicted intent's logit", cases);
 }
 
 export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentModel> = {
@@ -101,7 +121,8 @@ export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentMod
     for (const tensor of Object.values(target.bundle.tensors)) tensor.dispose();
     try {
       // Encoded with the model's own tokenizer: a served version scored on newer data keeps its vocabulary.
-      return evaluateOn(rt, data, network, config.threshold, new Tokenizer(config.tokenizer));
+      const tokenizer = new Tokenizer(config.tokenizer);
+      return { ...evaluateOn(rt, data, network, config.threshold, tokenizer), explanations: explainSample(data, network, tokenizer) };
     } finally {
       network.dispose();
     }
