@@ -54,7 +54,7 @@ export function explanationSection(s: Pick<LifecycleSummary, 'explanations' | 'c
   const left = champion ? champion.top.filter((t) => !candidate.top.some((c) => c.input === t.input)).map((t) => `\`${t.input}\``) : [];
   return [
     heading,
-    `Mean |attribution| per case over ${candidate.cases} test cases (${candidate.method}, attributions of the ${candidate.of}); the champion ${s.championVersion ?? '(none)'} explained on the same cases.`,
+    `Mean |attribution| per case over ${candidate.cases} test cases (${candidate.method}, attributions of the ${candidate.of}); ${champion ? `the champion ${s.championVersion ?? ''} explained on the same cases` : 'no champion explanation to compare with'}.`,
     table(['rank', 'input', 'new model', 'champion', 'vs champion'], rows),
     left.length > 0 ? `Left the top ${candidate.top.length} since the champion: ${left.join(', ')}.` : '',
   ].filter(Boolean).join('\n\n');

@@ -7,8 +7,7 @@
  * path dispatches a gather, a segment sum and a kernel per layer, 0.5 ms and more on a busy
  * event loop. The answer is the same to float32 rounding (test/unit/intent-routing.test.ts).
  */
-import * as tf from '@tensorflow/tfjs';
-import { integratedGradients, perPosition } from '../explain';
+import { DEFAULT_PATH_STEPS } from '../explain';
 import type { EncodedText } from './tokenizer';
 import type { IntentNetworkConfig } from './intent-model';
 
@@ -80,30 +79,61 @@ export class IntentScorer {
 
   /**
    * Each entry's (feature's) share of the temperature-scaled logit of `intent`: integrated
-   * gradients over the text's weighted embedding rows from the empty text (the bias alone),
-   * summed over the embedding width. They add up to logit(text) - logit(empty text).
-   * Built in tfjs on demand (only `?explain=true` pays for it); the tensors live for one call.
+   * gradients (ml/explain.ts's definition, midpoint rule) over the text's weighted embedding
+   * rows from the empty text (the bias alone), summed over the embedding width; they add up
+   * to logit(text) - logit(empty text). Every row enters the bag by a sum, so all share one
+   * gradient per path step, and the whole path costs `steps` forward and backward passes of
+   * the small layers: hand-written like predict, since the tfjs path (ml/explain.ts, which
+   * test/unit/explain.test.ts checks this against) cost 15 ms a message in dispatch.
    */
-  entryAttributions(text: EncodedText, intent: number): Float64Array {
-    const entries = text.indices.length;
-    if (entries === 0) return new Float64Array(0);
+  entryAttributions(text: EncodedText, intent: number, steps = DEFAULT_PATH_STEPS): Float64Array {
     const [bag, ...rest] = this.layers;
     const width = bag.outputs;
-    const rows = new Float32Array(entries * width);
-    for (let e = 0; e < entries; e++) {
-      const offset = text.indices[e] * width;
-      for (let o = 0; o < width; o++) rows[e * width + o] = text.weights[e] * bag.kernel[offset + o];
+    const rows = bagOf(text, bag.kernel, new Float32Array(width));
+    const meanGradient = new Float64Array(width);
+    // Buffers reused by every step: the pre-activation entering each layer after the bag, and the gradient at each.
+    const inputs = [bag, ...rest].map((layer) => new Float64Array(layer.outputs));
+    const gradients = [bag, ...rest].map((layer) => new Float64Array(layer.outputs));
+    const output = inputs.length - 1;
+    for (let step = 0; step < steps; step++) {
+      const alpha = (step + 0.5) / steps;
+      for (let o = 0; o < width; o++) inputs[0][o] = bag.bias[o] + alpha * rows[o];
+      rest.forEach((layer, i) => {
+        const [h, next] = [inputs[i], inputs[i + 1]];
+        next.set(layer.bias);
+        for (let k = 0; k < layer.inputs; k++) {
+          const value = h[k];
+          if (value <= 0) continue;
+          const offset = k * layer.outputs;
+          for (let o = 0; o < layer.outputs; o++) next[o] += value * layer.kernel[offset + o];
+        }
+      });
+      // Backward from d(logit_intent / temperature), through each layer and the ReLU before it.
+      gradients[output].fill(0);
+      gradients[output][intent] = 1 / this.config.temperature;
+      for (let i = rest.length - 1; i >= 0; i--) {
+        const layer = rest[i];
+        const [h, above, below] = [inputs[i], gradients[i + 1], gradients[i]];
+        for (let k = 0; k < layer.inputs; k++) {
+          if (h[k] <= 0) {
+            below[k] = 0;
+            continue;
+          }
+          const offset = k * layer.outputs;
+          let sum = 0;
+          for (let o = 0; o < layer.outputs; o++) sum += above[o] * layer.kernel[offset + o];
+          below[k] = sum;
+        }
+      }
+      for (let o = 0; o < width; o++) meanGradient[o] += gradients[0][o];
     }
-    const attributions = tf.tidy(() => {
-      const weights = rest.map((layer) => ({ kernel: tf.tensor2d(layer.kernel, [layer.inputs, layer.outputs]), bias: tf.tensor1d(layer.bias) }));
-      const bias = tf.tensor1d(bag.bias);
-      const score = (embedded: tf.Tensor) => {
-        let h = embedded.sum(1).add(bias) as tf.Tensor2D;
-        for (const layer of weights) h = tf.relu(h).matMul(layer.kernel).add(layer.bias);
-        return h.slice([0, intent], [-1, 1]).reshape([-1]).div(this.config.temperature) as tf.Tensor1D;
-      };
-      return integratedGradients(score, tf.tensor2d(rows, [entries, width]));
-    });
-    return perPosition(attributions, entries);
+    const attributions = new Float64Array(text.indices.length);
+    for (let e = 0; e < attributions.length; e++) {
+      const offset = text.indices[e] * width;
+      let dot = 0;
+      for (let o = 0; o < width; o++) dot += bag.kernel[offset + o] * meanGradient[o];
+      attributions[e] = (text.weights[e] * dot) / steps;
+    }
+    return attributions;
   }
 }

@@ -69,15 +69,29 @@ describe('attributions (ml/explain.ts)', () => {
       const text = 'my card top up has not arrived';
       const encoded = tokenizer.encode(text);
       const [withText, empty] = [network.scaledLogits([encoded]), network.scaledLogits([tokenizer.encode('')])];
+      // The host's tfjs integrated gradients over the weighted embedding rows, as the reference for the scorer's hand-written pass.
+      const weights = Object.fromEntries(network.namedWeights().map(({ name, tensor }) => [name, tensor]));
+      const rows = tf.tidy(() => tf.gather(weights['bag/kernel'], tf.tensor1d(encoded.indices, 'int32')).mul(tf.tensor1d(encoded.weights).expandDims(1)));
+      const reference = (intent: number) =>
+        perPosition(
+          integratedGradients((embedded) => {
+            const h = tf.relu(embedded.sum(1).add(weights['bag/bias'])).matMul(weights['output/kernel']).add(weights['output/bias']);
+            return h.slice([0, intent], [-1, 1]).reshape([-1]).div(network.config.temperature) as tf.Tensor1D;
+          }, rows),
+          encoded.indices.length,
+        );
       for (let intent = 0; intent < 3; intent++) {
         const entries = scorer.entryAttributions(encoded, intent);
         assert.equal(entries.length, encoded.indices.length);
+        const expected = reference(intent);
+        entries.forEach((a, e) => close(a, expected[e], 1e-4, `entry ${e} vs the tfjs integrated gradients`));
         const difference = withText[intent] - empty[intent];
         close(sum(entries), difference, Math.abs(difference) * 0.02 + 1e-4, `intent ${intent}`);
         const { words, attributions } = tokenizer.wordAttributions(text, encoded, entries);
         assert.deepEqual(words, ['my', 'card', 'top', 'up', 'has', 'not', 'arrived']);
         close(sum(attributions), sum(entries), 1e-6, 'words vs entries');
       }
+      rows.dispose();
     } finally {
       network.dispose();
     }

@@ -79,7 +79,7 @@ function explainSample(data: Prepared, network: IntentNetwork, tokenizer: Tokeni
     const row = probabilities.subarray(c * classes, (c + 1) * classes);
     return explainText(tokenizer, scorer, text, row.indexOf(Math.max(...row)));
   });
-  return globalExplanation(intentServing.explanation.method, "the predicted intent's logit", cases);
+  return globalExplanation(intentServing.explanation.method, "predicted intent's logit", cases);
 }
 
 export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentModel> = {
