@@ -110,3 +110,15 @@ export function evenSample(total: number, count = GLOBAL_EXPLANATION_CASES): num
 export function globalExplanation(method: string, of: string, cases: readonly Attribution[][], top = GLOBAL_EXPLANATION_TOP) {
   return { method, of, cases: cases.length, top: meanAbsoluteAttribution(cases, top).map(({ input, meanAbs }) => ({ input, meanAbs })) };
 }
+
+/**
+ * Leave-one-out occlusion of a sequence (item ids, a discrete input gradients do not apply to)
+ * for the score of `target`: per position, score(sequence) - score(sequence without it), all
+ * sequences in one call of `score` (row-major [sequences, width] scores).
+ */
+export async function occlusion(score: (sequences: Int32Array[]) => Promise<Float32Array>, sequence: Int32Array, target: number, width: number): Promise<Float64Array> {
+  if (sequence.length === 0) return new Float64Array(0);
+  const without = Array.from(sequence, (_, p) => Int32Array.from([...sequence.subarray(0, p), ...sequence.subarray(p + 1)]));
+  const scores = await score([sequence, ...without]);
+  return Float64Array.from(sequence, (_, p) => scores[target] - scores[(p + 1) * width + target]);
+}

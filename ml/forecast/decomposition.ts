@@ -9,6 +9,7 @@
  * so level + trend_k + season_k = p50_k exactly.
  */
 import { fitEts, seasonalAdjustment } from './statistical';
+import type { ForecasterConfig } from './forecaster';
 
 export interface ForecastDecomposition {
   level: number;
@@ -27,3 +28,6 @@ export function decomposeForecast(history: ArrayLike<number>, p50: ArrayLike<num
     season: Float64Array.from(p50, (v, k) => v - deseasonalised[k]),
   };
 }
+
+/** The history a forecaster forecast from (its validation-chosen input): what its forecast's decomposition reads. */
+export const modelInput = (config: Pick<ForecasterConfig, 'input'>, capped: ArrayLike<number>, original: ArrayLike<number>) => (config.input === 'original' ? original : capped);

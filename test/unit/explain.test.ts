@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { gradientTimesInput, integratedGradients, meanAbsoluteAttribution, perPosition, ranked } from '../../ml/explain';
+import { gradientTimesInput, integratedGradients, meanAbsoluteAttribution, occlusion, perPosition, ranked } from '../../ml/explain';
 import { selectBackend } from '../../ml/backend';
 import { FraudModel, type FraudModelConfig } from '../../ml/tabular/fraud-mlp';
 import { standardize } from '../../ml/tabular/standardizer';
@@ -95,6 +95,24 @@ describe('attributions (ml/explain.ts)', () => {
     } finally {
       network.dispose();
     }
+  });
+
+  it('occlusion gives each position what leaving it out costs the target\'s score, in one scoring call', async () => {
+    // An additive scorer: item i adds i * 0.5 to item 3's score, and the last item counts twice (recency).
+    const calls: number[] = [];
+    const score = async (sequences: Int32Array[]) => {
+      calls.push(sequences.length);
+      const width = 5;
+      const out = new Float32Array(sequences.length * width);
+      sequences.forEach((s, r) => s.forEach((item, p) => (out[r * width + 3] += item * 0.5 * (p === s.length - 1 ? 2 : 1))));
+      return out;
+    };
+    const attributions = await occlusion(score, Int32Array.from([1, 4, 2]), 3, 5);
+    // Full: 1*.5 + 4*.5 + 2*.5*2 = 4.5. Without 1: 4*.5 + 2*1 = 4; without 4: 1*.5 + 2*1 = 2.5;
+    // without 2, 4 becomes the most recent: 1*.5 + 4*1 = 4.5, so the last item costs nothing to leave out.
+    assert.deepEqual(Array.from(attributions), [0.5, 2, 0]);
+    assert.deepEqual(calls, [4]);
+    assert.deepEqual(Array.from(await occlusion(score, new Int32Array(0), 3, 5)), []);
   });
 
   it('perPosition sums each row; ranked orders by magnitude; the global mean counts an absent input as 0', () => {

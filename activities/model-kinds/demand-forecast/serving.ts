@@ -22,7 +22,7 @@ import { readTable, tableFromColumns } from '../../storage/arrow-io';
 import { maseScale } from '../../../ml/forecast/metrics';
 import { MAX_OBSERVATIONS, MAX_QUANTITY } from './rows';
 import { seriesFromTable } from './prepare';
-import { decomposeForecast, type ForecastDecomposition } from '../../../ml/forecast/decomposition';
+import { decomposeForecast, modelInput, type ForecastDecomposition } from '../../../ml/forecast/decomposition';
 import { ForecastOptions, isoWeekStart, weekOf } from './protocol';
 import { SCORING_ROUTE, type KindRuntime, type ModelUnderTest, type ServingHandler } from '../contract';
 import type { ArtifactRef } from '../../../schemas/artifacts';
@@ -92,9 +92,6 @@ function horizonOf(requested: number | undefined, config: ForecasterConfig): num
 function explanationOf(decomposition: ForecastDecomposition, horizon: number) {
   return { level: decomposition.level, trend: Array.from(decomposition.trend.subarray(0, horizon)), season: Array.from(decomposition.season.subarray(0, horizon)) };
 }
-
-/** The history the model forecast from (its chosen input). */
-const modelInput = (config: ForecasterConfig, capped: ArrayLike<number>, original: ArrayLike<number>) => (config.input === 'original' ? original : capped);
 
 function weeks(forecast: QuantileForecast, horizon: number, nextWeek: number | null, dated: boolean) {
   return Array.from({ length: horizon }, (_, k) => ({

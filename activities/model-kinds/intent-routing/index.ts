@@ -9,9 +9,7 @@
  */
 import { fitLogisticRegression, IntentHyperparameters, IntentNetwork, LogisticHyperparameters, trainIntentNetwork, type IntentTrainingState, type IntentTrainResult } from '../../../ml/text/intent-model';
 import { Tokenizer, type EncodedText, type TokenizerSpec } from '../../../ml/text/tokenizer';
-import { IntentScorer } from '../../../ml/text/intent-scorer';
-import { explainText } from '../../../ml/text/explain-text';
-import { evenSample, globalExplanation } from '../../../ml/explain';
+import { explainTextSample } from '../../../ml/text/explain-text';
 import { artifactOf } from '../../kind-runtime';
 import { utterancesSource } from './sources';
 import { intentsOf, prepareUtterances, splitTexts } from './prepare';
@@ -68,20 +66,6 @@ function evaluateOn(rt: KindRuntime, data: Prepared, network: IntentNetwork, thr
   return { metrics: intentMetrics(test.labels, network.predict(test.texts), data.intents.length, threshold, oosClass), evaluated: test.labels.length };
 }
 
-/** The global explanation: serving's word attributions for the predicted intent, on an even sample of the test texts. */
-function explainSample(data: Prepared, network: IntentNetwork, tokenizer: Tokenizer): Evaluation['explanations'] {
-  const all = data.raw([SPLIT.test]);
-  const texts = evenSample(all.length).map((i) => all[i]);
-  const scorer = IntentScorer.fromWeights(network.config, Object.fromEntries(network.namedWeights().map(({ name, tensor }) => [name, tensor.dataSync() as Float32Array])));
-  const classes = network.config.intents.length;
-  const probabilities = scorer.predict(tokenizer.encodeAll(texts));
-  const cases = texts.map((text, c) => {
-    const row = probabilities.subarray(c * classes, (c + 1) * classes);
-    return explainText(tokenizer, scorer, text, row.indexOf(Math.max(...row)));
-  });
-  return globalExplanation(intentServing.explanation.method, "predicted intent's logit", cases);
-}
-
 export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentModel> = {
   name: 'intent-routing',
   description: 'customer-service intent classification and auto/human routing from message text',
@@ -122,7 +106,8 @@ export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentMod
     try {
       // Encoded with the model's own tokenizer: a served version scored on newer data keeps its vocabulary.
       const tokenizer = new Tokenizer(config.tokenizer);
-      return { ...evaluateOn(rt, data, network, config.threshold, tokenizer), explanations: explainSample(data, network, tokenizer) };
+      const explanations = explainTextSample(tokenizer, network, data.raw([SPLIT.test]), intentServing.explanation.method, "predicted intent's logit");
+      return { ...evaluateOn(rt, data, network, config.threshold, tokenizer), explanations };
     } finally {
       network.dispose();
     }

@@ -19,6 +19,7 @@ import { createNextItemModel } from '../../../ml/sequence/models';
 import { parseFeedbackBody, RecommendationQuery, SessionRecommendationBody } from '../../../schemas/serving';
 import type { NextItemModel, NextItemModelConfig } from '../../../ml/sequence/next-item-model';
 import { SCORING_ROUTE, type ServingHandler, type VersionToLoad } from '../contract';
+import { occlusion } from '../../../ml/explain';
 import * as tf from '@tensorflow/tfjs';
 
 export interface ScoredItem {
@@ -157,12 +158,9 @@ export class LoadedRecommender {
     const item = this.indexOf.get(itemId);
     const read = history.subarray(Math.max(0, history.length - this.maxLen));
     if (item === undefined || read.length === 0) return [];
-    const without = Array.from(read, (_, p) => Int32Array.from([...read.subarray(0, p), ...read.subarray(p + 1)]));
-    const scores = await this.model.scoreNext([read, ...without]);
-    const width = this.numItems + 1;
-    const full = scores[item];
+    const attributions = await occlusion((sequences) => this.model.scoreNext(sequences), read, item, this.numItems + 1);
     const offset = history.length - read.length;
-    return Array.from(read, (index, p) => ({ input: this.itemIds[index - 1], position: offset + p, attribution: full - scores[(p + 1) * width + item] })).sort(
+    return Array.from(read, (index, p) => ({ input: this.itemIds[index - 1], position: offset + p, attribution: attributions[p] })).sort(
       (a, b) => Math.abs(b.attribution) - Math.abs(a.attribution),
     );
   }
