@@ -54,25 +54,25 @@ for (const kind of MODEL_KINDS.values()) {
       try {
         assert.equal(server.version(), s.version);
         const served = await loadVersion(store, kind, model, s.version!, { maxScoringBatch: 8 }, log);
-        const sample = kind.serving.sampleRequest(served.loaded);
+        // A fresh sample per request: a sample may name something that can be scored only once (a transaction id).
+        const [sample, explainedSample, refusedSample] = [0, 1, 2].map(() => kind.serving.sampleRequest(served.loaded));
         served.retire();
-        const send = (url: string) =>
-          fetch(url, {
-            method: sample.method,
-            ...(sample.body === undefined ? {} : { body: JSON.stringify(sample.body), headers: { 'content-type': 'application/json' } }),
+        const send = (request: typeof sample, query = '') =>
+          fetch(`${server.url}${request.url}${query ? `${request.url.includes('?') ? '&' : '?'}${query}` : ''}`, {
+            method: request.method,
+            ...(request.body === undefined ? {} : { body: JSON.stringify(request.body), headers: { 'content-type': 'application/json' } }),
           });
-        const response = await send(`${server.url}${sample.url}`);
+        const response = await send(sample);
         const body = (await response.json()) as { version: string; explanation?: unknown };
         assert.equal(response.status, 200, JSON.stringify(body));
         assert.equal(body.version, s.version);
         assert.equal(body.explanation, undefined, 'an explanation is computed only when asked');
         version = body.version;
 
-        // The same request asking for an explanation gets the same answer and a non-empty explanation.
-        const explainedUrl = `${server.url}${sample.url}${sample.url.includes('?') ? '&' : '?'}explain=true`;
-        const explained = (await (await send(explainedUrl)).json()) as { explanation?: unknown };
+        // A request asking for an explanation gets a non-empty one; another value of explain is refused.
+        const explained = (await (await send(explainedSample, 'explain=true')).json()) as { explanation?: unknown };
         assert.ok(nonEmpty(explained.explanation), `${kind.name} explains its answer (${kind.serving.explanation.method}): ${JSON.stringify(explained)}`);
-        assert.equal((await send(`${server.url}${sample.url}${sample.url.includes('?') ? '&' : '?'}explain=maybe`)).status, 400, 'explain must be true or false');
+        assert.equal((await send(refusedSample, 'explain=maybe')).status, 400, 'explain must be true or false');
         const badRequest = await fetch(`${server.url}${sample.url}`, { method: 'POST', body: JSON.stringify({ surprise: true }), headers: { 'content-type': 'application/json' } });
         assert.ok([400, 404].includes(badRequest.status), `a malformed request is refused (${badRequest.status})`);
       } finally {

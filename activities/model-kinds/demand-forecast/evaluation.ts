@@ -52,7 +52,7 @@ export function explainForecasts(forecaster: Forecaster, windows: readonly Forec
       { input: 'seasonality', attribution: share((k) => season[k]) },
     ];
   });
-  return globalExplanation(method, 'p50 (share of each week\'s p50)', cases);
+  return globalExplanation(method, 'week\'s p50, as a share of it', cases);
 }
 
 /** Each series up to its test window (the models' values and the observed ones): what training and the baseline see. */
