@@ -11,14 +11,18 @@
  *   straight path from a baseline x' to x, midpoint rule; the attributions add up to
  *   score(x) - score(x') (completeness) as the steps grow. All steps go in one batch.
  * An embedding input (a [positions, width] tensor of token or item vectors) is attributed
- * per position by summing its row: `perPosition`.
+ * per position by summing its row: `perPosition`. Discrete sequences (item ids) are explained
+ * by `occlusion` instead.
+ *
+ * A kind whose served model is a tfjs graph calls these directly. The risk and text scorers
+ * serve plain-JavaScript forward passes, and carry hand-written copies of the same
+ * computation (one backward pass costs less than the tfjs dispatch);
+ * test/unit/explain.test.ts checks each copy against these.
  */
 import * as tf from '@tensorflow/tfjs';
 
 /** A differentiable model: inputs [n, ...shape] to one score per input [n]. */
 export type BatchScore = (inputs: tf.Tensor) => tf.Tensor1D;
-
-export type AttributionMethod = 'gradient-x-input' | 'integrated-gradients';
 
 /** Path steps of integrated gradients by default: completeness within about 1% on the kinds' small networks. */
 export const DEFAULT_PATH_STEPS = 32;
@@ -44,10 +48,6 @@ export function integratedGradients(score: BatchScore, input: tf.Tensor, baselin
     const gradients = tf.grad((x: tf.Tensor) => score(x).sum())(path);
     return gradients.mean(0).mul(delta).dataSync() as Float32Array;
   });
-}
-
-export function attribute(method: AttributionMethod, score: BatchScore, input: tf.Tensor, baseline?: tf.Tensor, steps?: number): Float32Array {
-  return method === 'gradient-x-input' ? gradientTimesInput(score, input) : integratedGradients(score, input, baseline, steps);
 }
 
 /** Row sums of flat [positions, width] attributions: one attribution per token or item. */
