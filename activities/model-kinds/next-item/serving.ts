@@ -10,7 +10,7 @@
  *
  * ?explain=true on either GET or POST adds explanation: each history item the model read, by
  * how much the top item's score drops when that item is left out of the history (occlusion);
- * empty for a `popular` answer, which reads no history.
+ * null for a `popular` answer, which reads no history.
  */
 import { readTable } from '../../storage/arrow-io';
 import { datasetFromTables } from './sequences';
@@ -207,8 +207,8 @@ const RECENT_USERS = 100_000;
 /** The recommendation, with its explanation when the request asked for one. */
 async function answer(champion: LoadedRecommender, history: Int32Array, k: number, explain: boolean) {
   const recommendation = await champion.recommend(history, k);
-  const top = recommendation.items[0];
   if (!explain) return recommendation;
+  const top = recommendation.items[0];
   return { ...recommendation, explanation: recommendation.strategy === 'model' && top ? { item_id: top.item_id, history: await champion.explain(history, top.item_id) } : null };
 }
 
