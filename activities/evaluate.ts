@@ -12,7 +12,7 @@ import { servingModelName } from '../schemas/lifecycle-input';
 import { selectBackend } from '../ml/backend';
 import type { AnyModelKind, MetricSpec, ModelUnderTest } from './model-kinds/contract';
 import type { ObjectStore } from './storage/object-store';
-import type { EvaluateResult, Metrics, PreprocessResult, StepContext, TrainResult } from '../schemas/steps';
+import type { EvaluateResult, GlobalExplanation, Metrics, PreprocessResult, StepContext, TrainResult } from '../schemas/steps';
 import type { Logger } from 'pino';
 
 /** True when `a` is better than `b` by more than `margin`, in the metric's direction. */
@@ -64,15 +64,18 @@ export async function evaluateCandidate(store: ObjectStore, log: Logger, kind: A
 
   const live = await readChampion(store, modelName);
   let champion: PromotionInput['champion'] = null;
+  let championExplanation: GlobalExplanation | null = null;
   if (live) {
     const manifest = await readVersionManifest(store, modelName, live.alias.version);
     if (manifest.kind !== kind.name) throw new Error(`${modelName} ${live.alias.version} is a ${manifest.kind} model, not ${kind.name}`);
     const bundle = await loadVersionBundle(store, manifest);
     const scored = await kind.evaluate(rt, prepared, { bundle, artifactKey: (name) => versionArtifactKey(store, manifest, name) });
     champion = { version: live.alias.version, metrics: scored.metrics, sameWeights: manifest.lineage.weightsSha256 === candidateModel.bundle.weightsSha256 };
+    championExplanation = scored.explanations ?? null;
   }
   const { promote, reasons } = decidePromotion({ spec, minImprovement: ctx.config.promotion.minImprovement, candidate: candidate.metrics, baseline: baseline.metrics, baselineLabel: kind.baseline.label, champion });
 
+  const explanations = { candidate: candidate.explanations ?? null, champion: championExplanation };
   const report = await store.putJsonArtifact(`reports/${modelName}`, {
     workflowId: ctx.workflowId,
     runId: ctx.runId,
@@ -86,7 +89,8 @@ export async function evaluateCandidate(store: ObjectStore, log: Logger, kind: A
     reasons,
     training: trained,
     evaluated: candidate.evaluated,
+    explanations,
     data: prepared.stats,
   });
-  return { primaryMetric: spec.name, candidate: candidate.metrics, baseline: baseline.metrics, baselineLabel: kind.baseline.label, champion: champion?.metrics ?? null, championRef: live?.ref ?? null, promote, reasons, report, evaluated: candidate.evaluated };
+  return { primaryMetric: spec.name, candidate: candidate.metrics, baseline: baseline.metrics, baselineLabel: kind.baseline.label, champion: champion?.metrics ?? null, championRef: live?.ref ?? null, promote, reasons, report, evaluated: candidate.evaluated, explanations };
 }

@@ -48,6 +48,28 @@ export function privacyStatement(privacy: DataPrivacy | undefined): string {
   return parts.length > 0 ? parts.join('; ') : 'no personal columns';
 }
 
+/** The new model's largest mean |attribution| inputs beside the champion's: what moved between versions. */
+export function explanationSection(s: Pick<LifecycleSummary, 'explanations' | 'championVersion'>): string {
+  const { candidate, champion } = s.explanations;
+  const heading = '## Global explanations (test-split sample)';
+  if (!candidate) return `${heading}\n\nThis kind computes no global explanation.`;
+  const championRank = new Map(champion?.top.map((t, i) => [t.input, { rank: i + 1, meanAbs: t.meanAbs }]) ?? []);
+  const moved = (input: string, rank: number) => {
+    const before = championRank.get(input);
+    if (!champion) return '–';
+    if (!before) return 'new in the top';
+    return before.rank === rank ? '=' : before.rank > rank ? `up from ${before.rank}` : `down from ${before.rank}`;
+  };
+  const rows = candidate.top.map((t, i) => [i + 1, `\`${t.input.replace(/[|`]/g, ' ')}\``, fixed(t.meanAbs, 4), fixed(championRank.get(t.input)?.meanAbs, 4), moved(t.input, i + 1)]);
+  const left = champion ? champion.top.filter((t) => !candidate.top.some((c) => c.input === t.input)).map((t) => `\`${t.input}\``) : [];
+  return [
+    heading,
+    `Mean |attribution| per case over ${candidate.cases} test cases (${candidate.method}, attributions of the ${candidate.of}); ${champion ? `the champion ${s.championVersion ?? ''} explained on the same cases` : 'no champion explanation to compare with'}.`,
+    table(['rank', 'input', 'new model', 'champion', 'vs champion'], rows),
+    left.length > 0 ? `Left the top ${candidate.top.length} since the champion: ${left.join(', ')}.` : '',
+  ].filter(Boolean).join('\n\n');
+}
+
 export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx: StepContext, s: Omit<LifecycleSummary, 'runReport'>, model: ArtifactRef): Promise<{ key: string; uri: string }> {
   const prefix = runReportPrefix(servingModelName(ctx.config), ctx.workflowId);
   const bundle = await store.getJson<ModelJson>(model.key);
@@ -88,6 +110,7 @@ export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx
     s.reasons.map((r) => `- ${r}`).join('\n'),
     `## Offline metrics (test split; **${primary.label}** decides, ${primary.direction} is better)`,
     metricsTable(kind, s),
+    explanationSection(s),
     '## Training',
     `${s.training.epochs} epochs (best ${s.training.bestEpoch}) on ${s.backend}, ${Math.round(s.training.samplesPerSecond)} samples/s${s.training.cached ? ', from the step cache' : ''}.`,
     `![training loss and ${validation.label} per epoch](training.svg)`,

@@ -1,5 +1,5 @@
 /**
- * Serving latency and throughput: `npm run bench:serving -- [--kind next-item|transaction-risk] [--model <dataset>-<kind>]`.
+ * Serving latency and throughput: `npm run bench:serving -- [--kind next-item|transaction-risk] [--model <dataset>-<kind>] [--explain]`.
  *
  * Starts the real service (`serving/main.ts`) as its own process on loopback, serving the
  * model's champion from the configured storage, and drives it with autocannon from this
@@ -147,6 +147,10 @@ async function openLoop(url: string, rate: number, seconds: number, sockets: num
   return { connections: sockets, offeredRate: rate, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), requestsPerSecond: total / elapsed, requests: total, failed };
 }
 
+function withExplain(request: ReturnType<NextRequest>): ReturnType<NextRequest> {
+  return { ...request, path: `${request.path}${request.path.includes('?') ? '&' : '?'}explain=true` };
+}
+
 async function main(): Promise<void> {
   const program = new Command('bench:serving')
     .description('latency and throughput of a model\'s service on loopback')
@@ -158,9 +162,10 @@ async function main(): Promise<void> {
     .option('--duration <s>', 'seconds per measurement', positiveInt, 10)
     .option('--k <n>', 'items per recommendation list', positiveInt, 10)
     .option('--port <n>', 'loopback port for the service', positiveInt, 19480)
+    .option('--explain', 'also measure each scoring scenario with ?explain=true, right after it (the cost of explanations)')
     .option('--json', 'print one JSON object on the last stdout line')
     .parse();
-  const options = program.opts<{ kind: string; model?: string; connections: number[]; rate: number[]; rateConnections: number; duration: number; k: number; port: number; json?: boolean }>();
+  const options = program.opts<{ kind: string; model?: string; connections: number[]; rate: number[]; rateConnections: number; duration: number; k: number; port: number; explain?: boolean; json?: boolean }>();
   const model = options.model ?? `store-${options.kind}`;
   const kind = kindOf(parseModelName(model, KIND_NAMES).kind);
   const log = createLogger('bench');
@@ -202,6 +207,15 @@ async function main(): Promise<void> {
       }],
     );
     described = `${champion.numItems} items, ${champion.users} users, maxLen ${champion.maxLen}, k=${options.k}`;
+  }
+
+  if (options.explain) {
+    // Each scoring scenario, then the same requests asking for an explanation: adjacent rows, so their ratio is taken under the same load.
+    for (let i = scenarios.length - 1; i >= 0; i--) {
+      const [scenario, next] = scenarios[i];
+      if (scenario.includes('/feedback')) continue;
+      scenarios.splice(i + 1, 0, [`${scenario} ?explain=true`, () => withExplain(next())]);
+    }
   }
 
   const feedbackPrefix = `bench/serving-feedback/${Date.now()}/`;

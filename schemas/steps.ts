@@ -8,6 +8,20 @@ import type { LifecycleConfig } from './lifecycle-input';
 /** Metric name -> value, named as the kind's metric specs name them (e.g. "ndcg@10", "ap"). */
 export type Metrics = Record<string, number>;
 
+/**
+ * A model's global explanation on a sample of the test split: the inputs (features, words,
+ * history positions) with the largest mean |attribution| per case (an input absent from a
+ * case counts 0 there), largest first.
+ */
+export interface GlobalExplanation {
+  /** How each case was explained (the kind's ServingHandler.explanation.method). */
+  method: string;
+  /** What the attributions are of, e.g. "calibrated log-odds of fraud". */
+  of: string;
+  cases: number;
+  top: { input: string; meanAbs: number }[];
+}
+
 /** A kind's hyperparameters after its schema filled in the defaults; every kind has `epochs`, the search's budget. */
 export type Hyperparameters = Record<string, unknown> & { epochs: number };
 
@@ -143,6 +157,8 @@ export interface EvaluateResult {
   report: ArtifactRef;
   /** Cases the test split scored (users, transactions, ...). */
   evaluated: number;
+  /** Global explanations of the candidate and the champion, when the kind computes them. */
+  explanations: { candidate: GlobalExplanation | null; champion: GlobalExplanation | null };
 }
 
 export interface DeployResult {

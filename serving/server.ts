@@ -15,7 +15,7 @@
  * rate-limited per client and per user (serving/write-access.ts).
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { ObjectStore, assertSafeKeySegment } from '../activities/storage/object-store';
@@ -87,6 +87,8 @@ class BadRequestError extends Error {
   }
 }
 
+const ExplainQuery = z.object({ explain: z.enum(['true', 'false'], { message: 'must be true or false' }).transform((value) => value === 'true') });
+
 function parseRequest<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
   return check(schema.safeParse(input));
 }
@@ -121,6 +123,16 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     // One log line per request would cost more than scoring it; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
+  });
+
+  // `?explain=true` is the host's query parameter on every route: taken out before a route's own (strict) query schema sees it.
+  const explained = new WeakSet<FastifyRequest>();
+  app.addHook('preHandler', async (request) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    if (!query || !('explain' in query)) return;
+    const { explain } = parseRequest(ExplainQuery, { explain: query.explain });
+    delete query.explain;
+    if (explain) explained.add(request);
   });
 
   // Every response names its request and the live version; a recommendation names the version that ranked it (set in serve()).
@@ -158,6 +170,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
         served.release();
       }
     },
+    explains: (request) => explained.has(request),
     liveVersion: () => watcher.liveVersion(),
     live: () => {
       if (!watcher.champion) throw new NoChampionError(model, watcher.lastError);
@@ -179,7 +192,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
     const champion = watcher.champion;
     const body = { model, kind: kind.name, version: champion?.version ?? null, loadedAt: watcher.loadedAt, lastError: watcher.lastError, feedback: feedback.snapshot() };
     if (!champion) return reply.status(503).send({ status: 'loading', ...body });
-    return { status: 'ready', ...body, ...kind.serving.describe(champion.loaded) };
+    return { status: 'ready', ...body, explanation: kind.serving.explanation, ...kind.serving.describe(champion.loaded) };
   });
 
   createServingMetrics(app, { model, kind: kind.name, watcher, feedback, writes });

@@ -221,6 +221,8 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     baselineLabel: evaluation.baselineLabel,
     champion: evaluation.champion,
     championVersion: evaluation.championRef?.version ?? null,
+    // An evaluate result recorded before global explanations existed has none (a replayed or resumed run).
+    explanations: evaluation.explanations ?? { candidate: null, champion: null },
     promoted: deployed.promoted,
     approval,
     version: deployed.version,

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type * as tf from '@tensorflow/tfjs';
 import type { ArtifactRef } from '../../schemas/artifacts';
-import type { DatasetSnapshot, DriftMeasure, FeedbackResult, Hyperparameters, Metrics, PreprocessResult, StepContext } from '../../schemas/steps';
+import type { DatasetSnapshot, DriftMeasure, FeedbackResult, GlobalExplanation, Hyperparameters, Metrics, PreprocessResult, StepContext } from '../../schemas/steps';
 import type { FeedbackConfig, SearchDimension } from '../../schemas/lifecycle-input';
 import type { NamedTensor, TrainingHooks, TrainingOutcome } from '../../ml/training-hooks';
 import type { VersionManifest } from '../registry/serving-registry';
@@ -130,6 +130,12 @@ export interface Evaluation {
   metrics: Metrics;
   /** Cases scored (users, transactions, ...). */
   evaluated: number;
+  /**
+   * The model's global explanation on a sample of the test split (a few hundred cases: the
+   * explain cost of serving, times that). The run report shows it against the champion's.
+   * A kind's `evaluate` returns it; a baseline need not.
+   */
+  explanations?: GlobalExplanation;
 }
 
 /** The kind's serving side, mounted by the host (serving/server.ts). */
@@ -149,6 +155,19 @@ export interface ServingHandler<Loaded> {
   routes(app: ServingApp, host: ServingHost<Loaded>): void;
   /** A valid request for a loaded version: the conformance suite and bench:serving send it. */
   sampleRequest(loaded: Loaded): { method: 'GET' | 'POST'; url: string; body?: unknown };
+  /**
+   * What the kind's answers hold under `explanation` when a request asks `?explain=true`
+   * (host.explains): shown on /ready, and the conformance suite checks every route gives one.
+   */
+  explanation: ExplanationSpec;
+}
+
+/** How a kind explains one answer (README, "Explanations"). */
+export interface ExplanationSpec {
+  /** ml/explain.ts's gradient methods, leave-one-out occlusion, or the model's own additive decomposition. */
+  method: 'gradient-x-input' | 'integrated-gradients' | 'occlusion' | 'decomposition';
+  /** What is attributed, and to what, e.g. "message words -> logit of the predicted intent". */
+  attributes: string;
 }
 
 /**
@@ -185,6 +204,12 @@ export interface ServingHost<Loaded> {
    * rows it returns to the feedback log, and answers with its body plus request id, model and version.
    */
   serve(request: FastifyRequest, reply: FastifyReply, work: (loaded: Loaded, version: string) => Promise<{ body: Record<string, unknown>; logged: Record<string, unknown>[] }>): Promise<Record<string, unknown>>;
+  /**
+   * Whether the request asked for an explanation (`?explain=true`; a 400 names `explain` for
+   * another value). The host takes `explain` out of the query before the route sees it, so a
+   * route computes its explanation only when this says so.
+   */
+  explains(request: FastifyRequest): boolean;
   /** The live version (503 before there is one); for rows that only need to name it. */
   liveVersion(): string;
   /** The live version's loaded model, for routes that update its state (labels). */

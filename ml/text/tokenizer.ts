@@ -71,26 +71,37 @@ export function words(text: string): { token: string; unspaced: boolean }[] {
   return out;
 }
 
-/** The feature strings of a text, with repeats: typed so a word never collides with an n-gram of the same letters. */
-export function featureStrings(text: string, params: HashingParams): { features: string[]; wordFeatures: string[] } {
+/**
+ * The feature strings of a text, with repeats: typed so a word never collides with an n-gram
+ * of the same letters. `firstWord[f]` and `wordCount[f]` say which words feature f was made
+ * from (an n-gram spans n words), so an explanation can hand a feature's share back to words.
+ */
+export function featureStrings(text: string, params: HashingParams): { features: string[]; wordFeatures: string[]; tokens: string[]; firstWord: number[]; wordCount: number[] } {
   const tokens = words(text);
   const features: string[] = [];
   const wordFeatures: string[] = [];
+  const firstWord: number[] = [];
+  const wordCount: number[] = [];
+  const add = (feature: string, first: number, count: number) => {
+    features.push(feature);
+    firstWord.push(first);
+    wordCount.push(count);
+  };
   for (let i = 0; i < tokens.length; i++) {
     const word = `w:${tokens[i].token}`;
-    features.push(word);
+    add(word, i, 1);
     wordFeatures.push(word);
     // Bigrams (and longer) of consecutive tokens: word pairs, and character bigrams in unspaced runs.
     for (let n = 2; n <= params.wordNgrams && i + n <= tokens.length; n++) {
-      features.push(`n${n}:${tokens.slice(i, i + n).map((t) => t.token).join(' ')}`);
+      add(`n${n}:${tokens.slice(i, i + n).map((t) => t.token).join(' ')}`, i, n);
     }
     if (tokens[i].unspaced) continue;
     const chars = [...`<${tokens[i].token}>`];
     for (let n = params.charNgramMin; n <= params.charNgramMax; n++) {
-      for (let start = 0; start + n <= chars.length; start++) features.push(`c:${chars.slice(start, start + n).join('')}`);
+      for (let start = 0; start + n <= chars.length; start++) add(`c:${chars.slice(start, start + n).join('')}`, i, 1);
     }
   }
-  return { features, wordFeatures };
+  return { features, wordFeatures, tokens: tokens.map((t) => t.token), firstWord, wordCount };
 }
 
 /** 32-bit FNV-1a over the UTF-8 bytes, masked to `bits`. */
@@ -175,6 +186,30 @@ export class Tokenizer {
     const norm = Math.hypot(...weights);
     if (norm > 0) for (let i = 0; i < weights.length; i++) weights[i] /= norm;
     return { indices, weights, words: wordIds.length, unknownWords: wordIds.filter((id) => !this.knownWords.has(id)).length };
+  }
+
+  /**
+   * Hands attributions of an encoded text's entries (`encode(text).indices` order) back to
+   * its words: an entry's share is split evenly over its occurrences in the text, and an
+   * occurrence's over the words it was made from. The words' attributions add up to the entries'.
+   */
+  wordAttributions(text: string, encoded: EncodedText, entryAttributions: ArrayLike<number>): { words: string[]; attributions: Float64Array } {
+    const { features, tokens, firstWord, wordCount } = featureStrings(text, this.spec.params);
+    const entryOf = new Map(Array.from(encoded.indices, (index, e) => [index, e]));
+    const occurrences = new Float64Array(encoded.indices.length);
+    const entries = features.map((feature) => {
+      const index = this.indexOf.get(hashFeature(feature, this.spec.params.hashBits));
+      const entry = index === undefined ? undefined : entryOf.get(index);
+      if (entry !== undefined) occurrences[entry]++;
+      return entry;
+    });
+    const attributions = new Float64Array(tokens.length);
+    entries.forEach((entry, f) => {
+      if (entry === undefined) return;
+      const share = entryAttributions[entry] / occurrences[entry] / wordCount[f];
+      for (let w = firstWord[f]; w < firstWord[f] + wordCount[f]; w++) attributions[w] += share;
+    });
+    return { words: tokens, attributions };
   }
 
   encodeAll(texts: readonly string[]): EncodedText[] {

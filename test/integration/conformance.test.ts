@@ -1,7 +1,8 @@
 /**
  * The contract every registered model kind must meet, on the real stack: trained on its
  * embedded synthetic data it beats its baseline on its primary metric and is promoted; its
- * serving route answers; the row its prediction logged is read back by the feedback step;
+ * serving route answers, and with `?explain=true` adds a non-empty explanation; the row its
+ * prediction logged is read back by the feedback step;
  * its run report renders its metrics; a tampered file of its served version is refused.
  * A new kind passes this before anything else.
  */
@@ -19,6 +20,13 @@ import { readVersionManifest, versionPrefix } from '../../activities/registry/se
 import { IntegrityError } from '../../activities/storage/object-store';
 import { parseLifecycleInput, servingModelName } from '../../schemas/lifecycle-input';
 import type { StepContext } from '../../schemas/steps';
+
+/** An explanation with something in it: a non-empty list, or an object with a non-empty value. */
+function nonEmpty(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length > 0;
+  if (value && typeof value === 'object') return Object.values(value).some((v) => (typeof v === 'number' ? Number.isFinite(v) : nonEmpty(v)));
+  return false;
+}
 
 for (const kind of MODEL_KINDS.values()) {
   describe(`model-kind conformance: ${kind.name} @integration`, () => {
@@ -46,16 +54,25 @@ for (const kind of MODEL_KINDS.values()) {
       try {
         assert.equal(server.version(), s.version);
         const served = await loadVersion(store, kind, model, s.version!, { maxScoringBatch: 8 }, log);
-        const sample = kind.serving.sampleRequest(served.loaded);
+        // A fresh sample per request: a sample may name something that can be scored only once (a transaction id).
+        const [sample, explainedSample, refusedSample] = [0, 1, 2].map(() => kind.serving.sampleRequest(served.loaded));
         served.retire();
-        const response = await fetch(`${server.url}${sample.url}`, {
-          method: sample.method,
-          ...(sample.body === undefined ? {} : { body: JSON.stringify(sample.body), headers: { 'content-type': 'application/json' } }),
-        });
-        const body = (await response.json()) as { version: string };
+        const send = (request: typeof sample, query = '') =>
+          fetch(`${server.url}${request.url}${query ? `${request.url.includes('?') ? '&' : '?'}${query}` : ''}`, {
+            method: request.method,
+            ...(request.body === undefined ? {} : { body: JSON.stringify(request.body), headers: { 'content-type': 'application/json' } }),
+          });
+        const response = await send(sample);
+        const body = (await response.json()) as { version: string; explanation?: unknown };
         assert.equal(response.status, 200, JSON.stringify(body));
         assert.equal(body.version, s.version);
+        assert.equal(body.explanation, undefined, 'an explanation is computed only when asked');
         version = body.version;
+
+        // A request asking for an explanation gets a non-empty one; another value of explain is refused.
+        const explained = (await (await send(explainedSample, 'explain=true')).json()) as { explanation?: unknown };
+        assert.ok(nonEmpty(explained.explanation), `${kind.name} explains its answer (${kind.serving.explanation.method}): ${JSON.stringify(explained)}`);
+        assert.equal((await send(refusedSample, 'explain=maybe')).status, 400, 'explain must be true or false');
         const badRequest = await fetch(`${server.url}${sample.url}`, { method: 'POST', body: JSON.stringify({ surprise: true }), headers: { 'content-type': 'application/json' } });
         assert.ok([400, 404].includes(badRequest.status), `a malformed request is refused (${badRequest.status})`);
       } finally {

@@ -27,6 +27,7 @@ function app(loaded: LoadedForecaster, logged: Record<string, unknown>[]) {
       logged.push(...rows);
       return { version: 'v1', ...body };
     },
+    explains: () => false,
     liveVersion: () => 'v1',
     live: () => loaded,
     logFeedback: async (rows: Record<string, unknown>[]) => void logged.push(...rows),
@@ -41,7 +42,7 @@ function app(loaded: LoadedForecaster, logged: Record<string, unknown>[]) {
 describe('demand-forecast serving', () => {
   const forecaster = new Forecaster(config, null);
   const [forecast] = forecaster.forecast([[4, 6, 5, 7]]);
-  const loaded: LoadedForecaster = { forecaster, config, series: new Map([['sku-1', { nextWeek: 2950, dated: true, scale: 5 / 3, forecast }]]) };
+  const loaded: LoadedForecaster = { forecaster, config, series: new Map([['sku-1', { nextWeek: 2950, dated: true, scale: 5 / 3, forecast, decomposition: null }]]) };
   const logged: Record<string, unknown>[] = [];
   const server = app(loaded, logged);
   after(() => server.close());

@@ -1,6 +1,8 @@
 /** The kind's metrics on the test window, M4's definitions (ml/forecast/metrics.ts): OWA against Naive2 (primary), sMAPE, MASE, and the 80% interval's coverage and MSIS. */
 import { evaluateForecaster, type ForecastSeries, type Forecaster } from '../../../ml/forecast/forecaster';
 import { SPLIT } from './protocol';
+import { decomposeForecast, modelInput } from '../../../ml/forecast/decomposition';
+import { evenSample, globalExplanation } from '../../../ml/explain';
 import type { Evaluation, MetricSpec } from '../contract';
 import type { PreparedSeries } from './prepare';
 
@@ -27,6 +29,30 @@ export function forecastEvaluation(forecaster: Forecaster, series: readonly Prep
   const windows = testWindows(series, history);
   const { model } = evaluateForecaster(forecaster, windows);
   return { metrics: { owa: model.owa, smape: model.smape, mase: model.mase, coverage80: model.coverage, msis: model.msis }, evaluated: windows.length };
+}
+
+/**
+ * The global explanation: the decomposition serving returns, on an even sample of the test
+ * windows, each part as its mean |share| of the week's p50 (so series of any scale weigh alike).
+ */
+export function explainForecasts(forecaster: Forecaster, windows: readonly ForecastSeries[], method: string): NonNullable<Evaluation['explanations']> {
+  const sample = evenSample(windows.length).map((i) => windows[i]);
+  const forecasts = forecaster.forecast(sample.map((w) => w.history), sample.map((w) => w.originalHistory));
+  const cases = sample.map((w, i) => {
+    const { p50 } = forecasts[i];
+    const { level, trend, season } = decomposeForecast(modelInput(forecaster.config, w.history, w.originalHistory), p50, forecaster.config.seasonality);
+    const share = (part: (k: number) => number) => {
+      let total = 0;
+      for (let k = 0; k < p50.length; k++) total += Math.abs(p50[k]) > 0 ? Math.abs(part(k) / p50[k]) : 0;
+      return total / p50.length;
+    };
+    return [
+      { input: 'recent level', attribution: share(() => level) },
+      { input: 'trend', attribution: share((k) => trend[k]) },
+      { input: 'seasonality', attribution: share((k) => season[k]) },
+    ];
+  });
+  return globalExplanation(method, 'week\'s p50, as a share of it', cases);
 }
 
 /** Each series up to its test window (the models' values and the observed ones): what training and the baseline see. */

@@ -11,7 +11,7 @@ import { artifactOf } from '../../kind-runtime';
 import { salesSource, seriesSource } from './sources';
 import { prepareForecastData, seriesFromTable, type PreparedSeries } from './prepare';
 import { ForecastOptions } from './protocol';
-import { beforeTest, FORECAST_METRICS, forecastEvaluation } from './evaluation';
+import { beforeTest, explainForecasts, FORECAST_METRICS, forecastEvaluation, testWindows } from './evaluation';
 import { forecastFeedback } from './feedback';
 import { batchForecast, forecastServing, type LoadedForecaster } from './serving';
 import { syntheticSalesFiles } from './synthetic';
@@ -56,7 +56,8 @@ export const demandForecastKind: ModelKind<ForecastHyperparameters, LoadedForeca
     const forecaster = Forecaster.fromWeights(config, target.bundle.tensors);
     for (const tensor of Object.values(target.bundle.tensors)) tensor.dispose();
     try {
-      return forecastEvaluation(forecaster, await seriesOf(rt, prepared));
+      const series = await seriesOf(rt, prepared);
+      return { ...forecastEvaluation(forecaster, series), explanations: explainForecasts(forecaster, testWindows(series), forecastServing.explanation.method) };
     } finally {
       forecaster.dispose();
     }

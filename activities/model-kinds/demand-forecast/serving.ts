@@ -6,6 +6,9 @@
  *
  *   GET  /forecast?series=<id>&horizon=13   the batch forecast of a known series: p10/p50/p90 per week
  *   POST /forecast   {history: [..weekly values, oldest first], horizon?, series_id?}: an unseen series, forecast on the fly
+ *   ?explain=true on either adds explanation: {level, trend[], season[]} per forecast week,
+ *                    adding up to p50 (ml/forecast/decomposition.ts); GET's was computed with
+ *                    the batch forecast at deploy, POST's is computed on request
  *   POST /feedback   {series_id, week_start: YYYY-MM-DD (or week: the series' week index), quantity}, or an array of up to 500
  *
  * An unknown series is a 404, a horizon over the trained one or a history shorter than the
@@ -19,6 +22,7 @@ import { readTable, tableFromColumns } from '../../storage/arrow-io';
 import { maseScale } from '../../../ml/forecast/metrics';
 import { MAX_OBSERVATIONS, MAX_QUANTITY } from './rows';
 import { seriesFromTable } from './prepare';
+import { decomposeForecast, modelInput, type ForecastDecomposition } from '../../../ml/forecast/decomposition';
 import { ForecastOptions, isoWeekStart, weekOf } from './protocol';
 import { SCORING_ROUTE, type KindRuntime, type ModelUnderTest, type ServingHandler } from '../contract';
 import type { ArtifactRef } from '../../../schemas/artifacts';
@@ -42,6 +46,8 @@ interface ServedSeries {
   /** MASE's scale of the series' history (null when it has no change), logged for online MASE. */
   scale: number | null;
   forecast: QuantileForecast;
+  /** Null for a batch forecast published before decompositions were. */
+  decomposition: ForecastDecomposition | null;
 }
 
 export interface LoadedForecaster {
@@ -82,6 +88,11 @@ function horizonOf(requested: number | undefined, config: ForecasterConfig): num
   return requested;
 }
 
+/** The explanation of the first `horizon` weeks. */
+function explanationOf(decomposition: ForecastDecomposition, horizon: number) {
+  return { level: decomposition.level, trend: Array.from(decomposition.trend.subarray(0, horizon)), season: Array.from(decomposition.season.subarray(0, horizon)) };
+}
+
 function weeks(forecast: QuantileForecast, horizon: number, nextWeek: number | null, dated: boolean) {
   return Array.from({ length: horizon }, (_, k) => ({
     step: k + 1,
@@ -104,6 +115,10 @@ export const FORECASTS_SCHEMA = new Schema([
   new Field('p10', new Float64(), false),
   new Field('p50', new Float64(), false),
   new Field('p90', new Float64(), false),
+  // The p50's decomposition (explanations): level is the series', trend and season the step's.
+  new Field('level', new Float64(), true),
+  new Field('trend', new Float64(), true),
+  new Field('season', new Float64(), true),
 ]);
 
 /** Forecasts every series of the version's `series` artifact from its last week: the `forecasts` artifact deploy publishes. */
@@ -118,8 +133,9 @@ export async function batchForecast(rt: KindRuntime, model: ModelUnderTest): Pro
     const columns: Record<string, unknown[]> = Object.fromEntries(FORECASTS_SCHEMA.fields.map((f) => [f.name, []]));
     all.forEach((s, i) => {
       const scale = maseScale(s.original, config.seasonality);
+      const { level, trend, season } = decomposeForecast(modelInput(config, s.capped, s.original), forecasts[i].p50, config.seasonality);
       for (let k = 0; k < config.horizon; k++) {
-        const row = { series_id: s.id, method: forecasts[i].method, next_week: (s.firstWeek ?? 0) + s.original.length, dated: s.firstWeek !== null, scale: Number.isFinite(scale) && scale > 0 ? scale : null, step: k + 1, p10: forecasts[i].p10[k], p50: forecasts[i].p50[k], p90: forecasts[i].p90[k] };
+        const row = { series_id: s.id, method: forecasts[i].method, next_week: (s.firstWeek ?? 0) + s.original.length, dated: s.firstWeek !== null, scale: Number.isFinite(scale) && scale > 0 ? scale : null, step: k + 1, p10: forecasts[i].p10[k], p50: forecasts[i].p50[k], p90: forecasts[i].p90[k], level, trend: trend[k], season: season[k] };
         for (const [name, value] of Object.entries(row)) columns[name].push(value);
       }
     });
@@ -134,6 +150,7 @@ export async function batchForecast(rt: KindRuntime, model: ModelUnderTest): Pro
 function servedSeries(table: Awaited<ReturnType<typeof readTable>>, horizon: number): Map<string, ServedSeries> {
   const column = (name: string) => table.getChild(name)!;
   const [ids, methods, nextWeeks, dated, scales, p10, p50, p90] = ['series_id', 'method', 'next_week', 'dated', 'scale', 'p10', 'p50', 'p90'].map(column);
+  const [levels, trends, seasons] = ['level', 'trend', 'season'].map((name) => table.getChild(name));
   const series = new Map<string, ServedSeries>();
   for (let first = 0; first < table.numRows; first += horizon) {
     const slice = (values: typeof p10) => Float64Array.from({ length: horizon }, (_, k) => values.get(first + k) as number);
@@ -143,12 +160,14 @@ function servedSeries(table: Awaited<ReturnType<typeof readTable>>, horizon: num
       dated: dated.get(first) as boolean,
       scale,
       forecast: { p10: slice(p10), p50: slice(p50), p90: slice(p90), method: methods.get(first) as string },
+      decomposition: levels && trends && seasons && levels.get(first) !== null ? { level: levels.get(first) as number, trend: slice(trends), season: slice(seasons) } : null,
     });
   }
   return series;
 }
 
 export const forecastServing: ServingHandler<LoadedForecaster> = {
+  explanation: { method: 'decomposition', attributes: 'p50 per week -> recent level + trend + seasonality (the forecaster\'s seasonal adjustment)' },
   async load({ store, bundle, artifactKey }) {
     const config = bundle.config as unknown as ForecasterConfig;
     const forecaster = Forecaster.fromWeights(config, bundle.tensors);
@@ -172,8 +191,13 @@ export const forecastServing: ServingHandler<LoadedForecaster> = {
         if (!served) throw new ForecastRequestError(404, 'series', `no series "${query.series}" in this version's data (${loaded.series.size} series)`);
         const forecasts = weeks(served.forecast, horizon, served.nextWeek, served.dated);
         const now = Date.now();
+        let explanation: ReturnType<typeof explanationOf> | undefined;
+        if (host.explains(request)) {
+          if (!served.decomposition) throw new ForecastRequestError(404, 'explain', 'this version published its batch forecast without decompositions; POST the history to explain it');
+          explanation = explanationOf(served.decomposition, horizon);
+        }
         return {
-          body: { series_id: query.series, method: served.forecast.method, horizon, forecasts },
+          body: { series_id: query.series, method: served.forecast.method, horizon, forecasts, ...(explanation ? { explanation } : {}) },
           logged: forecasts.map((f) => ({ type: 'forecast', series_id: query.series, week: f.week, step: f.step, p10: f.p10, p50: f.p50, p90: f.p90, quantity: null, scale: served.scale, timestamp: now })),
         };
       });
@@ -189,8 +213,10 @@ export const forecastServing: ServingHandler<LoadedForecaster> = {
         const [forecast] = loaded.forecaster.forecast([body.history]);
         const forecasts = weeks(forecast, horizon, null, false);
         const now = Date.now();
+        // A posted history is forecast as given (capped and original alike), so it is what the decomposition reads.
+        const explanation = host.explains(request) ? explanationOf(decomposeForecast(body.history, forecast.p50, loaded.config.seasonality), horizon) : undefined;
         return {
-          body: { series_id: body.series_id ?? null, method: forecast.method, horizon, forecasts },
+          body: { series_id: body.series_id ?? null, method: forecast.method, horizon, forecasts, ...(explanation ? { explanation } : {}) },
           logged: forecasts.map((f) => ({ type: 'forecast', series_id: body.series_id ?? null, week: null, step: f.step, p10: f.p10, p50: f.p50, p90: f.p90, quantity: null, scale: null, timestamp: now })),
         };
       });

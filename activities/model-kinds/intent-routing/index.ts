@@ -9,6 +9,7 @@
  */
 import { fitLogisticRegression, IntentHyperparameters, IntentNetwork, LogisticHyperparameters, trainIntentNetwork, type IntentTrainingState, type IntentTrainResult } from '../../../ml/text/intent-model';
 import { Tokenizer, type EncodedText, type TokenizerSpec } from '../../../ml/text/tokenizer';
+import { explainTextSample } from '../../../ml/text/explain-text';
 import { artifactOf } from '../../kind-runtime';
 import { utterancesSource } from './sources';
 import { intentsOf, prepareUtterances, splitTexts } from './prepare';
@@ -28,6 +29,8 @@ interface Prepared {
   intents: string[];
   /** The texts of some splits, encoded by `tokenizer` (default: this run's). */
   read(splits: number[], tokenizer?: Tokenizer): { texts: EncodedText[]; labels: Int32Array };
+  /** The same texts as written. */
+  raw(splits: number[]): string[];
 }
 
 async function preparedData(rt: KindRuntime, prepared: PreprocessResult): Promise<Prepared> {
@@ -36,6 +39,7 @@ async function preparedData(rt: KindRuntime, prepared: PreprocessResult): Promis
   return {
     tokenizer,
     intents: intentsOf(table),
+    raw: (splits) => splitTexts(table, splits).texts,
     read(splits, encoder = tokenizer) {
       const rows = splitTexts(table, splits);
       return { texts: encoder.encodeAll(rows.texts), labels: rows.labels };
@@ -101,7 +105,9 @@ export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentMod
     for (const tensor of Object.values(target.bundle.tensors)) tensor.dispose();
     try {
       // Encoded with the model's own tokenizer: a served version scored on newer data keeps its vocabulary.
-      return evaluateOn(rt, data, network, config.threshold, new Tokenizer(config.tokenizer));
+      const tokenizer = new Tokenizer(config.tokenizer);
+      const explanations = explainTextSample(tokenizer, network, data.raw([SPLIT.test]), intentServing.explanation.method, "predicted intent's logit");
+      return { ...evaluateOn(rt, data, network, config.threshold, tokenizer), explanations };
     } finally {
       network.dispose();
     }

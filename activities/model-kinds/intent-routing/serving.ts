@@ -5,7 +5,9 @@
  *
  *   POST /intent/classify  {text, conversation_id?}, or an array of up to 100 of them
  *                          -> intent, confidence, top-3 intents with probabilities,
- *                             route (auto | human) and the threshold used
+ *                             route (auto | human) and the threshold used;
+ *                          ?explain=true adds explanation: the words by their share of the
+ *                             predicted intent's logit (integrated gradients)
  *   POST /feedback         {type: intent_confirmed | intent_corrected, request_id, intent?, item?}
  *                          or an array of up to 100: what the agent actually handled
  */
@@ -16,6 +18,8 @@ import { maskPersonalText } from '../../privacy/text-masking';
 import { IntentScorer } from '../../../ml/text/intent-scorer';
 import type { IntentNetworkConfig } from '../../../ml/text/intent-model';
 import { Tokenizer, type TokenizerSpec } from '../../../ml/text/tokenizer';
+import { explainText } from '../../../ml/text/explain-text';
+import type { Attribution } from '../../../ml/explain';
 import { MAX_TEXT_CHARS, utteranceText } from './rows';
 import { SCORING_ROUTE, type ServingHandler, type VersionToLoad } from '../contract';
 
@@ -97,7 +101,13 @@ export function classify(loaded: LoadedIntentModel, texts: readonly string[]): C
   });
 }
 
+/** The words of `text` by their share of the temperature-scaled logit of `intent`, largest magnitude first. */
+export function explainIntent(loaded: LoadedIntentModel, text: string, intent: string): Attribution[] {
+  return explainText(loaded.tokenizer, loaded.network, text, loaded.config.intents.indexOf(intent));
+}
+
 export const intentServing: ServingHandler<LoadedIntentModel> = {
+  explanation: { method: 'integrated-gradients', attributes: "message words -> the predicted intent's logit (from the empty message)" },
   load: async (version) => loadIntentModel(version),
   // Nothing to free: the scorer's weights are plain arrays.
   dispose: () => undefined,
@@ -109,8 +119,9 @@ export const intentServing: ServingHandler<LoadedIntentModel> = {
       host.check(parseTexts(request.body, MAX_TEXT_CHARS));
       return host.serve(request, reply, async (loaded) => {
         const items = host.check(parseTexts(request.body, loaded.config.maxTextChars));
-        // Scored as stored for training: with contact details masked.
-        const results = classify(loaded, items.map((i) => maskPersonalText(i.text)));
+        // Scored (and explained) as stored for training: with contact details masked.
+        const texts = items.map((i) => maskPersonalText(i.text));
+        const results = classify(loaded, texts);
         const now = Date.now();
         const logged = results.map((r, item) => ({
           type: 'prediction',
@@ -126,7 +137,15 @@ export const intentServing: ServingHandler<LoadedIntentModel> = {
           intent: null,
           timestamp: now,
         }));
-        const answers = results.map((r, i) => ({ intent: r.intent, confidence: r.confidence, intents: r.intents, route: r.route, ...(items[i].conversation_id ? { conversation_id: items[i].conversation_id } : {}) }));
+        const explain = host.explains(request);
+        const answers = results.map((r, i) => ({
+          intent: r.intent,
+          confidence: r.confidence,
+          intents: r.intents,
+          route: r.route,
+          ...(items[i].conversation_id ? { conversation_id: items[i].conversation_id } : {}),
+          ...(explain ? { explanation: explainIntent(loaded, texts[i], r.intent) } : {}),
+        }));
         const threshold = loaded.config.threshold;
         return { body: Array.isArray(request.body) ? { results: answers, threshold } : { ...answers[0], threshold }, logged };
       });

@@ -5,7 +5,9 @@
  */
 import { readBatches } from '../../storage/arrow-io';
 import { InputDataError } from '../../errors';
-import { evaluateRanking, popularityScorer, type BatchScorer } from '../../../ml/sequence/ranking';
+import { evaluateRanking, popularityScorer, type BatchScorer, type RankingCase } from '../../../ml/sequence/ranking';
+import { evenSample, globalExplanation, occlusion } from '../../../ml/explain';
+import type { NextItemModelConfig } from '../../../ml/sequence/next-item-model';
 import { trainingMemoryBytes, trainNextItemModel, useSampledSoftmax } from '../../../ml/sequence/train';
 import { RecommenderHyperparameters, RECOMMENDER_SEARCH_SPACE } from '../../../ml/sequence/hyperparameters';
 import { seededRng, shuffled } from '../../../ml/random';
@@ -13,7 +15,7 @@ import { syntheticStoreFiles } from './synthetic';
 import { SequenceBuilder, datasetFromTables, popularityCounts, sequencesTable, testCases, trainingSequences, validationCases, vocabularyTable, type SequenceDataset } from './sequences';
 import { catalogueSource, eventsSource } from './sources';
 import { nextItemFeedback } from './feedback';
-import { modelFromBundle, nextItemServing, type LoadedRecommender } from './serving';
+import { modelFromBundle, nextItemServing, topK, type LoadedRecommender } from './serving';
 import type { KindRuntime, MetricSpec, ModelKind, ModelUnderTest } from '../contract';
 import type { PreprocessResult } from '../../../schemas/steps';
 
@@ -47,6 +49,27 @@ async function loadDataset(rt: KindRuntime, prepared: PreprocessResult): Promise
  * vocabulary: histories are translated into its index space and its scores back into ours
  * (items it has never seen score -Infinity).
  */
+/**
+ * The global explanation: serving's occlusion of each sampled user's history for the top
+ * item it would be shown, by position from the most recent: how much each position drives the list.
+ */
+async function explainSample(cases: readonly RankingCase[], scorer: BatchScorer, width: number, maxLen: number) {
+  const explained = [];
+  for (const i of evenSample(cases.length)) {
+    const history = cases[i].history.subarray(Math.max(0, cases[i].history.length - maxLen));
+    const [top] = topK(await scorer([history]), 1, new Set(history));
+    if (!top) continue;
+    const attributions = await occlusion(scorer, history, top.index, width);
+    explained.push(Array.from(attributions, (attribution, p) => ({ input: positionName(history.length - p), attribution })));
+  }
+  return globalExplanation(nextItemServing.explanation.method, "top item's score", explained);
+}
+
+/** A history position counted back from the most recent item, `history[-1]`. */
+const positionName = (fromEnd: number) => `history[-${fromEnd}]`;
+
+const maxLenOf = (target: ModelUnderTest) => (target.bundle.config as unknown as NextItemModelConfig).maxLen;
+
 async function scorerFor(rt: KindRuntime, prepared: PreprocessResult, data: SequenceDataset, target: ModelUnderTest): Promise<{ scorer: BatchScorer; dispose: () => void }> {
   const model = modelFromBundle(target.bundle.config, target.bundle.tensors);
   const vocabularyKey = target.artifactKey('vocabulary');
@@ -133,7 +156,7 @@ export const nextItemKind: ModelKind<RecommenderHyperparameters, LoadedRecommend
     const { scorer, dispose } = await scorerFor(rt, prepared, data, target);
     try {
       const metrics = await evaluateRanking(cases, data.itemIds.length + 1, scorer, 256, (done) => rt.heartbeat({ evaluating: 'model', users: done, of: cases.length }));
-      return { metrics: rankingMetrics(metrics), evaluated: metrics.users };
+      return { metrics: rankingMetrics(metrics), evaluated: metrics.users, explanations: await explainSample(cases, scorer, data.itemIds.length + 1, maxLenOf(target)) };
     } finally {
       dispose();
     }

@@ -7,6 +7,10 @@
  *   GET  /recommendations?user=&k=     a known user's next items (history: training sequence + recent feedback)
  *   POST /recommendations              {items: [...], k, session?} for an anonymous session
  *   POST /feedback                     {type, user, item, request_id?, position?, timestamp?} or an array of them
+ *
+ * ?explain=true on either GET or POST adds explanation: each history item the model read, by
+ * how much the top item's score drops when that item is left out of the history (occlusion);
+ * null for a `popular` answer, which reads no history.
  */
 import { readTable } from '../../storage/arrow-io';
 import { datasetFromTables } from './sequences';
@@ -15,6 +19,7 @@ import { createNextItemModel } from '../../../ml/sequence/models';
 import { parseFeedbackBody, RecommendationQuery, SessionRecommendationBody } from '../../../schemas/serving';
 import type { NextItemModel, NextItemModelConfig } from '../../../ml/sequence/next-item-model';
 import { SCORING_ROUTE, type ServingHandler, type VersionToLoad } from '../contract';
+import { occlusion } from '../../../ml/explain';
 import * as tf from '@tensorflow/tfjs';
 
 export interface ScoredItem {
@@ -143,6 +148,23 @@ export class LoadedRecommender {
     return Int32Array.from(items);
   }
 
+  /**
+   * Leave-one-out occlusion of the history the model reads (its last maxLen items) for the
+   * score of `item`: per position, score(history) - score(history without it), all in one
+   * model call. Occlusion rather than gradients: item ids are discrete, and dropping an item
+   * is the counterfactual a person asks about ("would I still see this without X?").
+   */
+  async explain(history: Int32Array, itemId: string): Promise<{ input: string; position: number; attribution: number }[]> {
+    const item = this.indexOf.get(itemId);
+    const read = history.subarray(Math.max(0, history.length - this.maxLen));
+    if (item === undefined || read.length === 0) return [];
+    const attributions = await occlusion((sequences) => this.model.scoreNext(sequences), read, item, this.numItems + 1);
+    const offset = history.length - read.length;
+    return Array.from(read, (index, p) => ({ input: this.itemIds[index - 1], position: offset + p, attribution: attributions[p] })).sort(
+      (a, b) => Math.abs(b.attribution) - Math.abs(a.attribution),
+    );
+  }
+
   /** The k best items after `history`, none of which the history already holds. */
   async recommend(history: Int32Array, k: number): Promise<Recommendation> {
     const seen = new Set(history);
@@ -182,7 +204,16 @@ const RECENT_ITEMS_PER_USER = 200;
 /** Users whose recent feedback events are remembered for their next requests. */
 const RECENT_USERS = 100_000;
 
+/** The recommendation, with its explanation when the request asked for one. */
+async function answer(champion: LoadedRecommender, history: Int32Array, k: number, explain: boolean) {
+  const recommendation = await champion.recommend(history, k);
+  if (!explain) return recommendation;
+  const top = recommendation.items[0];
+  return { ...recommendation, explanation: recommendation.strategy === 'model' && top ? { item_id: top.item_id, history: await champion.explain(history, top.item_id) } : null };
+}
+
 export const nextItemServing: ServingHandler<LoadedRecommender> = {
+  explanation: { method: 'occlusion', attributes: "history items -> the top item's score (dropped when the item is left out)" },
   load: loadRecommender,
   dispose: (loaded) => loaded.model.dispose(),
   describe: (loaded) => ({ users: loaded.users, items: loaded.numItems }),
@@ -200,7 +231,7 @@ export const nextItemServing: ServingHandler<LoadedRecommender> = {
       const user = host.pseudonymOf(query.user);
       return host.serve(request, reply, async (champion) => {
         const history = champion.historyOf(user, champion.encode(recent.itemsOf(user)).indices);
-        const recommendation = await champion.recommend(history, query.k);
+        const recommendation = await answer(champion, history, query.k, host.explains(request));
         return { body: { ...recommendation, user: query.user }, logged: impressions(user, recommendation.items, request.id, query.timestamp) };
       });
     });
@@ -209,7 +240,7 @@ export const nextItemServing: ServingHandler<LoadedRecommender> = {
       const body = host.parse(SessionRecommendationBody, request.body);
       return host.serve(request, reply, async (champion) => {
         const { indices, unknown } = champion.encode(body.items);
-        const recommendation = await champion.recommend(Int32Array.from(indices), body.k);
+        const recommendation = await answer(champion, Int32Array.from(indices), body.k, host.explains(request));
         // Unknown items (new since training, or mistyped) cannot inform the model; say which were ignored.
         return { body: { ...recommendation, ignored_items: unknown }, logged: impressions(body.session ?? 'anonymous', recommendation.items, request.id, body.timestamp) };
       });

@@ -10,6 +10,7 @@
  * the title model where an offer has both, and served from base64 bytes or an S3 key.
  */
 import { Tokenizer, type TokenizerSpec } from '../../../ml/text/tokenizer';
+import { explainTextSample } from '../../../ml/text/explain-text';
 import { argmaxRows } from '../../../ml/text/intent-model';
 import { NearestCentroid } from '../../../ml/catalogue/nearest-centroid';
 import { chooseNewProductThreshold } from '../../../ml/catalogue/matching-metrics';
@@ -137,7 +138,8 @@ export const productCategorisationKind: ModelKind<CatalogueHyperparameters, Load
       const predicted = argmaxRows(served.probabilities, data.categories.length);
       const matched = networks.encoder && matchAgainstTraining(networks.encoder, data, SPLIT.test);
       const metrics = catalogueMetrics(categoryMetrics(test.labels, predicted, data.categories.length), matched && config.matching && { ...matched, threshold: config.matching.threshold });
-      return { metrics: { ...metrics, ...served.photoMetrics }, evaluated: test.labels.length };
+      const explanations = explainTextSample(new Tokenizer(config.tokenizer), networks.category, test.rows.map((i) => data.titles[i]), catalogueServing.explanation.method, "title model's logit of the predicted category");
+      return { metrics: { ...metrics, ...served.photoMetrics }, evaluated: test.labels.length, explanations };
     } finally {
       networks.dispose();
     }

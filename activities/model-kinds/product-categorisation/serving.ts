@@ -5,7 +5,10 @@
  *
  *   POST /catalogue/categorise  {title?, image?, merchant_id?}, or an array of up to 100
  *                               -> top-3 categories with probabilities, the matched known
- *                                  product with its similarity or new_product: true
+ *                                  product with its similarity or new_product: true;
+ *                               ?explain=true adds explanation: the title words by their share
+ *                                  of the title model's logit of the answered category
+ *                                  (integrated gradients; empty for a photo-only offer)
  *   POST /feedback              {type: category_confirmed | category_corrected |
  *                               match_confirmed | match_corrected, request_id, item?,
  *                               category?, product_id?, new_product?}, or an array of up to 100
@@ -23,6 +26,7 @@ import { identifier, idOrInteger } from '../../../schemas/events';
 import { bagOf, IntentScorer } from '../../../ml/text/intent-scorer';
 import { ProductIndex } from '../../../ml/catalogue/product-index';
 import { Tokenizer } from '../../../ml/text/tokenizer';
+import { explainText } from '../../../ml/text/explain-text';
 import { readTable, tableFromColumns } from '../../storage/arrow-io';
 import { artifactOf } from '../../kind-runtime';
 import { imageKey, MAX_TITLE_CHARS, offerTitle } from './rows';
@@ -315,6 +319,7 @@ export const OutcomeRequest = z
 const parseOutcomes = oneOrMany(OutcomeRequest, MAX_OFFERS_PER_REQUEST, 'outcome');
 
 export const catalogueServing: ServingHandler<LoadedCatalogueModel> = {
+  explanation: { method: 'integrated-gradients', attributes: "title words -> the title model's logit of the answered category (from the empty title); photos are not attributed" },
   load: (version) => loadCatalogueModel(version),
   // The title networks and the index are plain arrays; only the photo model holds tensors.
   dispose: (loaded) => loaded.image?.classifier.dispose(),
@@ -349,6 +354,8 @@ export const catalogueServing: ServingHandler<LoadedCatalogueModel> = {
           product_id: null,
           timestamp: now,
         }));
+        const explain = host.explains(request);
+        const classes = loaded.config.category.intents;
         const answers = results.map((r, i) => ({
           category: r.category,
           confidence: r.confidence,
@@ -358,6 +365,7 @@ export const catalogueServing: ServingHandler<LoadedCatalogueModel> = {
           ...(r.product && r.newProduct ? { nearest_product: { product_id: r.product.id, similarity: r.product.similarity } } : {}),
           ...(items[i].image !== undefined ? { image_used: r.imageClasses !== null, ...(r.imageClasses ? { image_classes: r.imageClasses } : {}) } : {}),
           ...(items[i].merchant_id !== undefined ? { merchant_id: items[i].merchant_id } : {}),
+          ...(explain ? { explanation: items[i].title === undefined ? [] : explainText(loaded.tokenizer, loaded.category, items[i].title!, classes.indexOf(r.category)) } : {}),
         }));
         const threshold = loaded.matching?.threshold ?? null;
         return { body: Array.isArray(request.body) ? { results: answers, new_product_threshold: threshold } : { ...answers[0], new_product_threshold: threshold }, logged };

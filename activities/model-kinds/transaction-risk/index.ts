@@ -8,6 +8,8 @@
  */
 import { fitLogisticBaseline, LogisticHyperparameters } from '../../../ml/tabular/logistic';
 import { FraudModel, TabularHyperparameters, trainFraudMlp } from '../../../ml/tabular/fraud-mlp';
+import { evenSample, globalExplanation } from '../../../ml/explain';
+import type { MlpScorer } from '../../../ml/tabular/mlp-scorer';
 import { artifactOf } from '../../kind-runtime';
 import { labelsSource, transactionsSource } from './sources';
 import { featureOptionsOf, prepareTransactions, splitRows, type SplitRows } from './prepare';
@@ -24,6 +26,16 @@ async function rowsOf(rt: KindRuntime, prepared: PreprocessResult, splits: numbe
 }
 
 const optionsOf = (rt: KindRuntime) => RiskOptions.parse(rt.ctx.config.options);
+
+/** The global explanation: serving's gradient x input over every feature, on an even sample of the test rows. */
+function explainSample(scorer: MlpScorer, x: Float32Array, rows: number) {
+  const width = scorer.config.featureNames.length;
+  const sample = evenSample(rows);
+  const picked = new Float32Array(sample.length * width);
+  sample.forEach((row, i) => picked.set(x.subarray(row * width, (row + 1) * width), i * width));
+  const cases = scorer.explain(picked, sample.length, width).map((row) => row.map((c) => ({ input: c.feature, attribution: c.contribution })));
+  return globalExplanation(riskServing.explanation.method, 'calibrated log-odds of fraud', cases);
+}
 
 export const transactionRiskKind: ModelKind<TabularHyperparameters, LoadedRiskModel> = {
   name: 'transaction-risk',
@@ -60,7 +72,7 @@ export const transactionRiskKind: ModelKind<TabularHyperparameters, LoadedRiskMo
     const model = FraudModel.fromWeights(config, target.bundle.tensors);
     for (const tensor of Object.values(target.bundle.tensors)) tensor.dispose();
     try {
-      return { metrics: riskMetrics(test, model.predict(test.x, test.y.length), optionsOf(rt).reviewBudget), evaluated: test.y.length };
+      return { metrics: riskMetrics(test, model.predict(test.x, test.y.length), optionsOf(rt).reviewBudget), evaluated: test.y.length, explanations: explainSample(model.frozen(), test.x, test.y.length) };
     } finally {
       model.dispose();
     }

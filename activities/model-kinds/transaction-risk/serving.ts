@@ -6,7 +6,8 @@
  *
  *   POST /risk/score   one transaction, or an array of up to 500:
  *                      {transaction_id, customer_id, terminal_id, tx_amount, tx_datetime?}
- *                      -> probability, decision (approve | review | decline), top feature contributions
+ *                      -> probability, decision (approve | review | decline), top feature contributions;
+ *                      ?explain=true adds explanation: every feature's contribution (gradient x input)
  *   POST /feedback     {transaction_id, label: fraud|genuine, reported_at?} or an array of up to 500
  */
 import { randomUUID } from 'node:crypto';
@@ -101,6 +102,7 @@ export async function loadRiskModel(version: Pick<VersionToLoad, 'store' | 'bund
 export const featureColumn = (name: string) => `f_${name}`;
 
 export const riskServing: ServingHandler<LoadedRiskModel> = {
+  explanation: { method: 'gradient-x-input', attributes: 'standardised features -> calibrated log-odds of fraud (from the training mean)' },
   load: loadRiskModel,
   // Nothing to free: the scorer's weights are plain arrays, and the feature state may live on in the next version.
   dispose: () => undefined,
@@ -124,8 +126,16 @@ export const riskServing: ServingHandler<LoadedRiskModel> = {
           times[i] = features.clockMs = Math.max(features.clockMs, tx.tx_datetime ?? Date.now());
           x.set(features.state.score({ transactionId: tx.transaction_id, timeMs: times[i], customerId: host.pseudonymOf(tx.customer_id), terminalId: tx.terminal_id, amount: tx.tx_amount }), i * width);
         }
-        const { probabilities, contributions } = model.score(x, transactions.length, TOP_CONTRIBUTIONS);
-        const results = transactions.map((tx, i) => ({ transaction_id: tx.transaction_id, probability: probabilities[i], decision: decide(probabilities[i], config.decision), contributions: contributions[i] }));
+        // The same gradient x input pass: every feature when asked to explain, else the analyst's top few.
+        const explain = host.explains(request);
+        const { probabilities, contributions } = model.score(x, transactions.length, explain ? width : TOP_CONTRIBUTIONS);
+        const results = transactions.map((tx, i) => ({
+          transaction_id: tx.transaction_id,
+          probability: probabilities[i],
+          decision: decide(probabilities[i], config.decision),
+          contributions: contributions[i].slice(0, TOP_CONTRIBUTIONS),
+          ...(explain ? { explanation: contributions[i].map((c) => ({ input: c.feature, attribution: c.contribution, value: x[i * width + config.featureNames.indexOf(c.feature)] })) } : {}),
+        }));
         const logged = transactions.map((tx, i) => ({
           type: 'score',
           transaction_id: tx.transaction_id,
