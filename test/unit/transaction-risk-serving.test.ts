@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { FraudModel } from '../../ml/tabular/fraud-mlp';
 import { MlpScorer } from '../../ml/tabular/mlp-scorer';
 import { FEATURE_NAMES, OnlineFeatureState } from '../../activities/model-kinds/transaction-risk/features';
-import { loadRiskModel, type LoadedRiskModel, type RiskModelConfig } from '../../activities/model-kinds/transaction-risk/serving';
+import { AlreadyScoredError, assertNotScored, loadRiskModel, type LoadedRiskModel, type RiskModelConfig } from '../../activities/model-kinds/transaction-risk/serving';
 import type { ObjectStore } from '../../activities/storage/object-store';
 
 const config = (labelDelayDays: number): RiskModelConfig => ({
@@ -39,5 +39,14 @@ describe('transaction-risk serving versions', () => {
       /rebuilds from its own artifact/,
       'other feature definitions start from the version\'s own state',
     );
+  });
+});
+
+describe('transaction-risk serving: a transaction is scored once', () => {
+  const held = new Set(['t1']);
+  it('refuses a scored id, or one twice in a batch, with a 409 naming it', () => {
+    assert.throws(() => assertNotScored(['t1'], (id) => held.has(id), false), (e: AlreadyScoredError) => e.statusCode === 409 && e.field === 'transaction_id');
+    assert.throws(() => assertNotScored(['t2', 't3', 't2'], (id) => held.has(id), true), (e: AlreadyScoredError) => e.field === '[2].transaction_id');
+    assert.doesNotThrow(() => assertNotScored(['t2', 't3'], (id) => held.has(id), true));
   });
 });

@@ -639,6 +639,11 @@ export class OnlineFeatureState {
     this.names = featureNames(options);
   }
 
+  /** Whether a transaction of this id is held (scored, and not yet forgotten). */
+  holds(transactionId: string): boolean {
+    return this.byId.has(transactionId);
+  }
+
   /**
    * Features of a transaction at its time, then records it. Transactions must arrive in
    * non-decreasing time; at equal times, in the order batch would see them (input order).

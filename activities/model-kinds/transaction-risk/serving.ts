@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { oneOrMany } from '../../../schemas/serving';
+import { quoted } from '../../../schemas/events';
 import { readBatches } from '../../storage/arrow-io';
 import { MlpScorer } from '../../../ml/tabular/mlp-scorer';
 import type { FraudModelConfig } from '../../../ml/tabular/fraud-mlp';
@@ -101,6 +102,25 @@ export async function loadRiskModel(version: Pick<VersionToLoad, 'store' | 'bund
 /** The feedback log's column of a feature. */
 export const featureColumn = (name: string) => `f_${name}`;
 
+/** A transaction id scored before, or twice in one batch: a 409 naming it, and nothing of the batch is recorded. */
+export class AlreadyScoredError extends Error {
+  readonly statusCode = 409;
+  constructor(
+    readonly field: string,
+    id: string,
+  ) {
+    super(`${field}: transaction ${quoted(id)} was already scored: each transaction is scored once, since scoring it again would count it twice in its customer's and terminal's features`);
+  }
+}
+
+export function assertNotScored(ids: readonly string[], held: (id: string) => boolean, batch: boolean): void {
+  const seen = new Set<string>();
+  ids.forEach((id, i) => {
+    if (held(id) || seen.has(id)) throw new AlreadyScoredError(batch ? `[${i}].transaction_id` : 'transaction_id', id);
+    seen.add(id);
+  });
+}
+
 export const riskServing: ServingHandler<LoadedRiskModel> = {
   explanation: { method: 'gradient-x-input', attributes: 'standardised features -> calibrated log-odds of fraud (from the training mean)' },
   load: loadRiskModel,
@@ -117,6 +137,8 @@ export const riskServing: ServingHandler<LoadedRiskModel> = {
       const transactions = host.check(parseTransactions(request.body));
       return host.serve(request, reply, async (loaded) => {
         const { config, model, features } = loaded;
+        // Checked before any is recorded, so a refused batch leaves the online state as it was.
+        assertNotScored(transactions.map((tx) => tx.transaction_id), (id) => features.state.holds(id), Array.isArray(request.body));
         const width = config.featureNames.length;
         const x = new Float32Array(transactions.length * width);
         const order = [...transactions.keys()].sort((a, b) => (transactions[a].tx_datetime ?? Date.now()) - (transactions[b].tx_datetime ?? Date.now()));
