@@ -1,6 +1,6 @@
 /** The lifecycle workflow's result: one run of one model kind, as the CLI, the report and the history show it. */
 import type { ApprovalState, StepProgress } from './progress';
-import type { ChosenHyperparameters, FeedbackResult, Metrics, OptimizeResult, RetrainRequest } from './steps';
+import type { ChosenHyperparameters, FeedbackResult, Metrics, OptimizeResult, RetrainRequest, SegmentReport } from './steps';
 
 export interface LifecycleSummary {
   kind: string;
@@ -18,6 +18,8 @@ export interface LifecycleSummary {
   baselineLabel: string;
   champion: Metrics | null;
   championVersion: string | null;
+  /** Per-segment metrics of the candidate and the champion (absent in summaries written before segments existed). */
+  segments?: SegmentReport;
   promoted: boolean;
   /** The approval gate's outcome; null when the input did not ask for approval or nothing was to be promoted. */
   approval: ApprovalState | null;

@@ -221,6 +221,7 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     baselineLabel: evaluation.baselineLabel,
     champion: evaluation.champion,
     championVersion: evaluation.championRef?.version ?? null,
+    segments: evaluation.segments,
     promoted: deployed.promoted,
     approval,
     version: deployed.version,

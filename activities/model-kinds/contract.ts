@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type * as tf from '@tensorflow/tfjs';
 import type { ArtifactRef } from '../../schemas/artifacts';
+import type { SegmentAttribute } from '../../schemas/steps';
 import type { DatasetSnapshot, DriftMeasure, FeedbackResult, Hyperparameters, Metrics, PreprocessResult, StepContext } from '../../schemas/steps';
 import type { FeedbackConfig, SearchDimension } from '../../schemas/lifecycle-input';
 import type { NamedTensor, TrainingHooks, TrainingOutcome } from '../../ml/training-hooks';
@@ -21,6 +22,8 @@ import type { VersionManifest } from '../registry/serving-registry';
 import type { ObjectStore } from '../storage/object-store';
 import type { RowSchema } from '../collect/raw-files';
 import type { LifecycleSummary } from '../../schemas/summary';
+
+export type { SegmentAttribute } from '../../schemas/steps';
 
 export interface MetricSpec {
   /** Key in every metrics record, e.g. "ndcg@10", "ap", "cardPrecision@100". */
@@ -112,10 +115,15 @@ export interface ModelUnderTest {
   artifactKey(name: string): string;
 }
 
-export interface Evaluation {
+export interface Evaluation extends SegmentedEvaluation {
   metrics: Metrics;
   /** Cases scored (users, transactions, ...). */
   evaluated: number;
+}
+
+/** The fairness part of an evaluation (activities/fairness.ts): one entry per attribute the kind declares. */
+export interface SegmentedEvaluation {
+  segments?: SegmentAttribute[];
 }
 
 /** The kind's serving side, mounted by the host (serving/server.ts). */
@@ -231,6 +239,11 @@ export interface ModelKind<HP extends Hyperparameters = Hyperparameters, Loaded 
     /** What early stopping and the search rank by (computed on a validation split, never the test split). */
     validation: MetricSpec;
   };
+  /**
+   * The attributes the kind's evaluate segments the test split by (every one, every time);
+   * the input's `evaluation.segments` may pick some. Extra per-segment metrics (not in `specs`) are shown too.
+   */
+  segments?: readonly { name: string; label: string }[];
   baseline: { label: string; evaluate(rt: KindRuntime, prepared: PreprocessResult): Promise<Evaluation> };
   /** Configuration of preprocessing that its cache key must include (from the input), e.g. protocol dates. */
   preprocessKey?(ctx: StepContext): unknown;
