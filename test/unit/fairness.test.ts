@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { decidePromotion } from '../../activities/evaluate';
 import { disparity, disparityGate, segmentBy, selectSegments, tierBoundaries, tierOf } from '../../activities/fairness';
+import { intentSegments, languageOf } from '../../activities/model-kinds/intent-routing/evaluation';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
 import type { MetricSpec } from '../../activities/model-kinds/contract';
 import type { SegmentAttribute } from '../../schemas/steps';
@@ -98,5 +99,20 @@ describe('fairness: segments, tiers and input', () => {
     assert.equal(config.promotion.maxDisparity, 0.05);
     assert.deepEqual(config.evaluation, { segments: ['language'], minSegmentCases: 30 });
     assert.throws(() => parseLifecycleInput({ promotion: { maxDisparity: -1 } }), /maxDisparity/);
+  });
+});
+
+describe('fairness: intent-routing segments', () => {
+  it('segments test rows by script and by length tiers from the training texts', () => {
+    assert.equal(languageOf('我的订单在哪里'), 'zh');
+    assert.equal(languageOf('where is my order 123'), 'latin');
+    const train = ['ab', 'abcd', 'abcdef', 'abcdefgh', 'abcdefghij', 'abcdefghijkl']; // length terciles cut at 6 and 10
+    const test = ['a', '我的订单在哪里啊', 'abcdefghijk'];
+    const seen: number[][] = [];
+    const attributes = intentSegments(train, test, (rows) => (seen.push(rows), { accuracy: rows.length }));
+    assert.deepEqual(attributes.map((a) => a.attribute), ['language', 'length']);
+    assert.deepEqual(attributes[0].segments.map((s) => [s.segment, s.cases]), [['latin', 2], ['zh', 1]]);
+    assert.deepEqual(attributes[1].segments.map((s) => [s.segment, s.cases]), [['short', 1], ['medium', 1], ['long', 1]]);
+    assert.deepEqual(seen[0], [0, 2]);
   });
 });
