@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { decidePromotion } from '../../activities/evaluate';
 import { disparity, disparityGate, segmentBy, selectSegments, tierBoundaries, tierOf } from '../../activities/fairness';
 import { intentSegments, languageOf } from '../../activities/model-kinds/intent-routing/evaluation';
+import { volumeTiers } from '../../activities/model-kinds/demand-forecast/evaluation';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
 import type { MetricSpec } from '../../activities/model-kinds/contract';
 import type { SegmentAttribute } from '../../schemas/steps';
@@ -114,5 +115,13 @@ describe('fairness: intent-routing segments', () => {
     assert.deepEqual(attributes[0].segments.map((s) => [s.segment, s.cases]), [['latin', 2], ['zh', 1]]);
     assert.deepEqual(attributes[1].segments.map((s) => [s.segment, s.cases]), [['short', 1], ['medium', 1], ['long', 1]]);
     assert.deepEqual(seen[0], [0, 2]);
+  });
+});
+
+describe('fairness: demand-forecast segments', () => {
+  it('volume tiers cut at terciles of the history means', () => {
+    const window = (mean: number) => ({ history: Float64Array.of(mean, mean), originalHistory: Float64Array.of(mean, mean), actual: Float64Array.of(mean) });
+    const tiers = volumeTiers([1, 50, 2, 100, 3, 60].map(window)); // sorted means 1 2 3 50 60 100: cut at 3 and 60
+    assert.deepEqual(tiers, { low: [0, 2], medium: [1, 4], high: [3, 5] });
   });
 });
