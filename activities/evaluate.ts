@@ -65,7 +65,7 @@ export async function evaluateCandidate(store: ObjectStore, log: Logger, kind: A
   const rt = createKindRuntime(store, log, ctx);
   const modelName = servingModelName(ctx.config);
   const spec = metricSpec(kind, ctx.config.promotion.metric ?? kind.metrics.primary);
-  const attributes = selectSegments(kind.name, (kind.segments ?? []).map((s) => s.name), ctx.config.evaluation.segments);
+  const attributes = selectSegments(kind, ctx.config.evaluation.segments);
 
   const candidateModel: ModelUnderTest = { bundle: await loadModelBundle(store, trained.model.key, kind.name, trained.model.sha256), artifactKey: (name) => artifactOf(prepared, name) };
   const candidate = await kind.evaluate(rt, prepared, candidateModel);

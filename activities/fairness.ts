@@ -3,8 +3,8 @@
  * segments in evaluate), the disparity of each segment to the best one, and the promotion
  * rule `promotion.maxDisparity`. Pure functions: the evaluate step and the run report use them.
  */
-import type { MetricSpec, SegmentAttribute, SegmentedEvaluation } from './model-kinds/contract';
-import { DEFAULT_MIN_SEGMENT_CASES } from '../schemas/lifecycle-input';
+import type { AnyModelKind, MetricSpec, SegmentAttribute, SegmentedEvaluation } from './model-kinds/contract';
+import { DEFAULT_MIN_SEGMENT_CASES, InvalidWorkflowInputError } from '../schemas/lifecycle-input';
 import type { Metrics } from '../schemas/steps';
 
 
@@ -57,12 +57,13 @@ export function disparity(spec: MetricSpec, attribute: SegmentAttribute, minCase
   };
 }
 
-/** The attributes to report: all the kind computed, or those the input names (each checked against the kind's). */
-export function selectSegments(kindName: string, declared: readonly string[], requested: readonly string[] | undefined): string[] {
-  if (!requested) return [...declared];
+/** The attributes to report: all the kind computes, or those the input names (each checked against the kind's: an input error). */
+export function selectSegments(kind: Pick<AnyModelKind, 'name' | 'segments'>, requested: readonly string[] | undefined): string[] {
+  const declared = (kind.segments ?? []).map((s) => s.name);
+  if (!requested) return declared;
   const unknown = requested.filter((name) => !declared.includes(name));
   if (unknown.length > 0) {
-    throw new Error(`evaluation.segments: ${kindName} cannot segment by ${unknown.map((u) => `"${u}"`).join(', ')}; it segments by ${declared.length > 0 ? declared.join(', ') : 'nothing'}`);
+    throw new InvalidWorkflowInputError(`evaluation.segments: ${kind.name} cannot segment by ${unknown.map((u) => `"${u}"`).join(', ')}; it segments by ${declared.length > 0 ? declared.join(', ') : 'nothing'}`);
   }
   return [...requested];
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { decidePromotion } from '../../activities/evaluate';
 import { disparity, disparityGate, segmentBy, selectSegments, tierBoundaries, tierOf } from '../../activities/fairness';
-import { intentSegments, languageOf } from '../../activities/model-kinds/intent-routing/evaluation';
+import { INTENT_SEGMENTS, intentSegments, languageOf } from '../../activities/model-kinds/intent-routing/evaluation';
 import { volumeTiers } from '../../activities/model-kinds/demand-forecast/evaluation';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
 import type { MetricSpec } from '../../activities/model-kinds/contract';
@@ -90,9 +90,11 @@ describe('fairness: segments, tiers and input', () => {
   });
 
   it('evaluation.segments is checked against what the kind can segment by', () => {
-    assert.deepEqual(selectSegments('intent-routing', ['language', 'length'], undefined), ['language', 'length']);
-    assert.deepEqual(selectSegments('intent-routing', ['language', 'length'], ['length']), ['length']);
-    assert.throws(() => selectSegments('intent-routing', ['language', 'length'], ['merchant']), /evaluation\.segments: intent-routing cannot segment by "merchant"; it segments by language, length/);
+    const kind = { name: 'intent-routing', segments: INTENT_SEGMENTS };
+    assert.deepEqual(selectSegments(kind, undefined), ['language', 'length']);
+    assert.deepEqual(selectSegments(kind, ['length']), ['length']);
+    assert.throws(() => selectSegments(kind, ['merchant']), /evaluation\.segments: intent-routing cannot segment by "merchant"; it segments by language, length/);
+    assert.throws(() => selectSegments({ name: 'next-item' }, ['activity']), /next-item cannot segment by "activity"; it segments by nothing/);
   });
 
   it('the input takes promotion.maxDisparity and evaluation.segments', () => {
