@@ -40,7 +40,7 @@ function metricsTable(kind: AnyModelKind, s: Omit<LifecycleSummary, 'runReport'>
 }
 
 /** One table per attribute: each segment's cases, metric, ratio and difference to the best segment, candidate vs champion. */
-function segmentTables(kind: AnyModelKind, s: Omit<LifecycleSummary, 'runReport'>): string {
+export function segmentTables(kind: AnyModelKind, s: Omit<LifecycleSummary, 'runReport'>): string {
   const report = s.segments;
   if (!report || report.candidate.length === 0) return `${kind.name} declares no segments.`;
   const spec = kind.metrics.specs.find((m) => m.name === s.primaryMetric)!;

@@ -3,6 +3,8 @@ import { decidePromotion } from '../../activities/evaluate';
 import { disparity, disparityGate, segmentBy, selectSegments, tierBoundaries, tierOf } from '../../activities/fairness';
 import { INTENT_SEGMENTS, intentSegments, languageOf } from '../../activities/model-kinds/intent-routing/evaluation';
 import { volumeTiers } from '../../activities/model-kinds/demand-forecast/evaluation';
+import { intentRoutingKind } from '../../activities/model-kinds/intent-routing';
+import { segmentTables } from '../../activities/run-report';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
 import type { MetricSpec } from '../../activities/model-kinds/contract';
 import type { SegmentAttribute } from '../../schemas/steps';
@@ -125,5 +127,24 @@ describe('fairness: demand-forecast segments', () => {
     const window = (mean: number) => ({ history: Float64Array.of(mean, mean), originalHistory: Float64Array.of(mean, mean), actual: Float64Array.of(mean) });
     const tiers = volumeTiers([1, 50, 2, 100, 3, 60].map(window)); // sorted means 1 2 3 50 60 100: cut at 3 and 60
     assert.deepEqual(tiers, { low: [0, 2], medium: [1, 4], high: [3, 5] });
+  });
+});
+
+describe('fairness: run report segment table', () => {
+  it('one table per attribute, candidate beside champion, small segments marked', () => {
+    const summary = {
+      primaryMetric: 'accuracy',
+      segments: {
+        candidate: [attribute('language', [['latin', 100, 0.9], ['zh', 50, 0.72], ['xx', 3, 0.1]])],
+        champion: [attribute('language', [['latin', 100, 0.88], ['zh', 50, 0.83]])],
+        minCases: 30,
+      },
+    } as unknown as Parameters<typeof segmentTables>[1];
+    const markdown = segmentTables(intentRoutingKind, summary);
+    assert.match(markdown, /### By language/);
+    assert.match(markdown, /Worst: new zh \(0\.1800\); champion zh \(0\.0500\)\./);
+    assert.match(markdown, /\| zh \| 50 \| 72\.00% \| 0\.800 \| 0\.1800 \| 50 \| 83\.00% \| 0\.943 \| 0\.0500 \|/);
+    assert.match(markdown, /\| xx \* \| 3 \|/);
+    assert.match(segmentTables(intentRoutingKind, { ...summary, segments: undefined }), /declares no segments/);
   });
 });
