@@ -10,9 +10,10 @@ import { artifactOf, createKindRuntime } from './kind-runtime';
 import { metricSpec } from './model-kinds/registry';
 import { servingModelName } from '../schemas/lifecycle-input';
 import { selectBackend } from '../ml/backend';
+import { disparityGate, segmentsOf, selectSegments } from './fairness';
 import type { AnyModelKind, MetricSpec, ModelUnderTest } from './model-kinds/contract';
 import type { ObjectStore } from './storage/object-store';
-import type { EvaluateResult, GlobalExplanation, Metrics, PreprocessResult, StepContext, TrainResult } from '../schemas/steps';
+import type { EvaluateResult, GlobalExplanation, Metrics, PreprocessResult, SegmentAttribute, StepContext, TrainResult } from '../schemas/steps';
 import type { Logger } from 'pino';
 
 /** True when `a` is better than `b` by more than `margin`, in the metric's direction. */
@@ -26,11 +27,13 @@ export interface PromotionInput {
   candidate: Metrics;
   baseline: Metrics;
   baselineLabel: string;
-  champion: { version: string; metrics: Metrics; sameWeights: boolean } | null;
+  champion: { version: string; metrics: Metrics; sameWeights: boolean; segments?: SegmentAttribute[] } | null;
+  /** `promotion.maxDisparity` with the candidate's segments; without a champion there is nothing to compare with. */
+  disparity?: { maxDisparity: number; minCases: number; candidate: SegmentAttribute[] };
 }
 
 /** The champion-vs-challenger gate: beat the champion (or, without one, the baseline), and never fall to the baseline. */
-export function decidePromotion({ spec, minImprovement, candidate, baseline, baselineLabel, champion }: PromotionInput): { promote: boolean; reasons: string[] } {
+export function decidePromotion({ spec, minImprovement, candidate, baseline, baselineLabel, champion, disparity }: PromotionInput): { promote: boolean; reasons: string[] } {
   const name = spec.name;
   const fmt = (m: Metrics) => m[name].toFixed(4);
   const reasons: string[] = [];
@@ -49,6 +52,11 @@ export function decidePromotion({ spec, minImprovement, candidate, baseline, bas
     promote = false;
     reasons.push(`the candidate does not beat the ${baselineLabel} (${fmt(candidate)} vs ${fmt(baseline)}, ${spec.direction} is better)`);
   }
+  if (disparity && champion && !champion.sameWeights) {
+    const gate = disparityGate({ spec, maxDisparity: disparity.maxDisparity, minCases: disparity.minCases, candidate: disparity.candidate, champion: { version: champion.version, segments: champion.segments ?? [] } });
+    if (gate.block) promote = false;
+    reasons.push(...gate.reasons);
+  }
   return { promote, reasons };
 }
 
@@ -57,6 +65,7 @@ export async function evaluateCandidate(store: ObjectStore, log: Logger, kind: A
   const rt = createKindRuntime(store, log, ctx);
   const modelName = servingModelName(ctx.config);
   const spec = metricSpec(kind, ctx.config.promotion.metric ?? kind.metrics.primary);
+  const attributes = selectSegments(kind, ctx.config.evaluation.segments);
 
   const candidateModel: ModelUnderTest = { bundle: await loadModelBundle(store, trained.model.key, kind.name, trained.model.sha256), artifactKey: (name) => artifactOf(prepared, name) };
   const candidate = await kind.evaluate(rt, prepared, candidateModel);
@@ -70,10 +79,21 @@ export async function evaluateCandidate(store: ObjectStore, log: Logger, kind: A
     if (manifest.kind !== kind.name) throw new Error(`${modelName} ${live.alias.version} is a ${manifest.kind} model, not ${kind.name}`);
     const bundle = await loadVersionBundle(store, manifest);
     const scored = await kind.evaluate(rt, prepared, { bundle, artifactKey: (name) => versionArtifactKey(store, manifest, name) });
-    champion = { version: live.alias.version, metrics: scored.metrics, sameWeights: manifest.lineage.weightsSha256 === candidateModel.bundle.weightsSha256 };
+    champion = { version: live.alias.version, metrics: scored.metrics, sameWeights: manifest.lineage.weightsSha256 === candidateModel.bundle.weightsSha256, segments: segmentsOf(scored, attributes) };
     championExplanation = scored.explanations ?? null;
   }
-  const { promote, reasons } = decidePromotion({ spec, minImprovement: ctx.config.promotion.minImprovement, candidate: candidate.metrics, baseline: baseline.metrics, baselineLabel: kind.baseline.label, champion });
+  const { maxDisparity } = ctx.config.promotion;
+  const { minSegmentCases: minCases } = ctx.config.evaluation;
+  const segments = { candidate: segmentsOf(candidate, attributes), champion: champion?.segments ?? null, minCases };
+  const { promote, reasons } = decidePromotion({
+    spec,
+    minImprovement: ctx.config.promotion.minImprovement,
+    candidate: candidate.metrics,
+    baseline: baseline.metrics,
+    baselineLabel: kind.baseline.label,
+    champion,
+    disparity: maxDisparity === undefined ? undefined : { maxDisparity, minCases, candidate: segments.candidate },
+  });
 
   const explanations = { candidate: candidate.explanations ?? null, champion: championExplanation };
   const report = await store.putJsonArtifact(`reports/${modelName}`, {
@@ -90,7 +110,8 @@ export async function evaluateCandidate(store: ObjectStore, log: Logger, kind: A
     training: trained,
     evaluated: candidate.evaluated,
     explanations,
+    segments,
     data: prepared.stats,
   });
-  return { primaryMetric: spec.name, candidate: candidate.metrics, baseline: baseline.metrics, baselineLabel: kind.baseline.label, champion: champion?.metrics ?? null, championRef: live?.ref ?? null, promote, reasons, report, evaluated: candidate.evaluated, explanations };
+  return { primaryMetric: spec.name, candidate: candidate.metrics, baseline: baseline.metrics, baselineLabel: kind.baseline.label, champion: champion?.metrics ?? null, championRef: live?.ref ?? null, promote, reasons, report, evaluated: candidate.evaluated, explanations, segments };
 }

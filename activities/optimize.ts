@@ -8,6 +8,7 @@
  * The search itself is a workflow (workflows/hyperparameter-search.ts); these activities
  * plan its candidates, score its trials and store its winner.
  */
+import { selectSegments } from './fairness';
 import { seededRng, type Rng } from '../ml/random';
 import { describeIssues } from '../schemas/operator-input';
 import { InvalidWorkflowInputError, SearchDimension, servingModelName } from '../schemas/lifecycle-input';
@@ -98,6 +99,7 @@ export async function chooseHyperparameters(store: ObjectStore, kind: AnyModelKi
   const fallback = parseHyperparameters(kind, ctx.config.hyperparameters);
   parseKindOptions(kind, ctx.config.options);
   if (ctx.config.promotion.metric) metricSpec(kind, ctx.config.promotion.metric);
+  selectSegments(kind, ctx.config.evaluation.segments);
   if (ctx.config.optimize.search.enabled) searchSpace(kind, ctx);
   if (inputSetsHyperparameters) return { source: 'input', searchWorkflowId: null, values: fallback, note: 'set by the run input' };
   if (!ctx.config.optimize.useSearchedHyperparameters) return { source: 'defaults', searchWorkflowId: null, values: fallback, note: 'optimize.useSearchedHyperparameters is off' };

@@ -11,6 +11,7 @@ import { servingModelName } from '../schemas/lifecycle-input';
 import { readRunHistory } from './optimize';
 import { lineChart, barChart } from './svg-charts';
 import { formatMetric } from './model-kinds/registry';
+import { disparity } from './fairness';
 import type { AnyModelKind } from './model-kinds/contract';
 import type { ObjectStore } from './storage/object-store';
 import type { ModelJson } from './storage/model-bundles';
@@ -70,6 +71,36 @@ export function explanationSection(s: Pick<LifecycleSummary, 'explanations' | 'c
   ].filter(Boolean).join('\n\n');
 }
 
+/** One table per attribute: each segment's cases, metric, ratio and difference to the best segment, candidate vs champion. */
+export function segmentTables(kind: AnyModelKind, s: Omit<LifecycleSummary, 'runReport'>): string {
+  const report = s.segments;
+  if (!report || report.candidate.length === 0) return `${kind.name} declares no segments.`;
+  const spec = kind.metrics.specs.find((m) => m.name === s.primaryMetric)!;
+  const note = `Difference: how far a segment is behind the best one in ${spec.label} (${spec.direction} is better); ratio: its ${spec.label} over the best's. Segments under ${report.minCases} cases are shown, marked *, and left out of the disparity.`;
+  const tables = report.candidate.map((attribute) => {
+    const ours = disparity(spec, attribute, report.minCases);
+    const championAttribute = report.champion?.find((a) => a.attribute === attribute.attribute);
+    const theirs = championAttribute ? disparity(spec, championAttribute, report.minCases) : null;
+    const extra = [...new Set(attribute.segments.flatMap((seg) => Object.keys(seg.metrics)))].filter((name) => name !== spec.name);
+    const rows = ours.segments.map((seg) => {
+      const champ = theirs?.segments.find((c) => c.segment === seg.segment);
+      const metrics = attribute.segments.find((a) => a.segment === seg.segment)!.metrics;
+      return [
+        seg.included ? seg.segment : `${seg.segment} *`, seg.cases, formatMetric(spec, seg.value), fixed(seg.ratio, 3), fixed(seg.difference),
+        champ ? champ.cases : '–', formatMetric(spec, champ?.value), fixed(champ?.ratio, 3), fixed(champ?.difference),
+        ...extra.map((name) => fixed(metrics[name])),
+      ];
+    });
+    const worst = (w: typeof ours.worst) => (w ? `${w.segment} (${fixed(w.difference)})` : '–');
+    return [
+      `### By ${attribute.label}`,
+      `Worst: new ${worst(ours.worst)}; champion ${theirs ? worst(theirs.worst) : '(none)'}.`,
+      table(['segment', 'cases', spec.label, 'ratio', 'difference', 'champion cases', `champion ${spec.label}`, 'champion ratio', 'champion difference', ...extra], rows),
+    ].join('\n\n');
+  });
+  return [note, ...tables].join('\n\n');
+}
+
 export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx: StepContext, s: Omit<LifecycleSummary, 'runReport'>, model: ArtifactRef): Promise<{ key: string; uri: string }> {
   const prefix = runReportPrefix(servingModelName(ctx.config), ctx.workflowId);
   const bundle = await store.getJson<ModelJson>(model.key);
@@ -111,6 +142,8 @@ export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx
     `## Offline metrics (test split; **${primary.label}** decides, ${primary.direction} is better)`,
     metricsTable(kind, s),
     explanationSection(s),
+    '## Segments (fairness and bias, test split)',
+    segmentTables(kind, s),
     '## Training',
     `${s.training.epochs} epochs (best ${s.training.bestEpoch}) on ${s.backend}, ${Math.round(s.training.samplesPerSecond)} samples/s${s.training.cached ? ', from the step cache' : ''}.`,
     `![training loss and ${validation.label} per epoch](training.svg)`,

@@ -97,6 +97,9 @@ export const OptimizeConfig = z
   .strict();
 export type OptimizeConfig = z.output<typeof OptimizeConfig>;
 
+/** Segments with fewer test cases are shown but left out of the disparity (their metric is noise). */
+export const DEFAULT_MIN_SEGMENT_CASES = 30;
+
 export const LifecycleInput = z
   .object({
     /** Which model kind runs the lifecycle (activities/model-kinds/registry.ts); checked by the first step. */
@@ -146,9 +149,22 @@ export const LifecycleInput = z
         metric: z.string().min(1).max(100).optional(),
         /** The new model must beat the champion by at least this much (absolute). */
         minImprovement: z.number().min(0).default(0),
+        /**
+         * Blocks a candidate whose worst disparity in the primary metric (difference to the best
+         * segment, per attribute) exceeds the champion's on the same split by more than this.
+         */
+        maxDisparity: z.number().min(0).optional(),
       })
       .strict()
       .default({ minImprovement: 0 }),
+    /** Fairness report: which of the kind's segment attributes to report (default all), and the smallest segment the disparity counts. */
+    evaluation: z
+      .object({
+        segments: z.array(z.string().min(1).max(100)).max(20).optional(),
+        minSegmentCases: z.number().int().min(1).default(DEFAULT_MIN_SEGMENT_CASES),
+      })
+      .strict()
+      .default({ minSegmentCases: DEFAULT_MIN_SEGMENT_CASES }),
     feedback: FeedbackConfig.default(FeedbackConfig.parse({})),
     optimize: OptimizeConfig.default(OptimizeConfig.parse({})),
     /** Set on a retrain that a drift or online-metric alarm started: which run raised it, and why. A retrain never starts another. */

@@ -143,6 +143,25 @@ export interface ChampionRef {
   aliasEtag: string;
 }
 
+/**
+ * The test split cut by one attribute (spending tier, language, ...): each segment's metrics
+ * (at least the primary one) and case count. Tier boundaries come from the training split.
+ */
+export interface SegmentAttribute {
+  /** One of the kind's `segments` names. */
+  attribute: string;
+  label: string;
+  segments: { segment: string; cases: number; metrics: Metrics }[];
+}
+
+/** The fairness report of an evaluation: the reported attributes of the candidate and of the champion (same split). */
+export interface SegmentReport {
+  candidate: SegmentAttribute[];
+  champion: SegmentAttribute[] | null;
+  /** Segments with fewer cases are shown but left out of the disparity. */
+  minCases: number;
+}
+
 export interface EvaluateResult {
   /** The metric that decided, and its direction. */
   primaryMetric: string;
@@ -159,6 +178,7 @@ export interface EvaluateResult {
   evaluated: number;
   /** Global explanations of the candidate and the champion, when the kind computes them. */
   explanations: { candidate: GlobalExplanation | null; champion: GlobalExplanation | null };
+  segments: SegmentReport;
 }
 
 export interface DeployResult {

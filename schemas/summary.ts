@@ -1,6 +1,6 @@
 /** The lifecycle workflow's result: one run of one model kind, as the CLI, the report and the history show it. */
 import type { ApprovalState, StepProgress } from './progress';
-import type { ChosenHyperparameters, DataPrivacy, FeedbackResult, GlobalExplanation, Metrics, OptimizeResult, RetrainRequest } from './steps';
+import type { ChosenHyperparameters, DataPrivacy, FeedbackResult, GlobalExplanation, Metrics, OptimizeResult, RetrainRequest, SegmentReport } from './steps';
 
 export interface LifecycleSummary {
   kind: string;
@@ -20,6 +20,8 @@ export interface LifecycleSummary {
   championVersion: string | null;
   /** Global explanations (test-split sample) of the new model and the champion; null where the kind computes none. */
   explanations: { candidate: GlobalExplanation | null; champion: GlobalExplanation | null };
+  /** Per-segment metrics of the candidate and the champion (absent in summaries written before segments existed). */
+  segments?: SegmentReport;
   promoted: boolean;
   /** The approval gate's outcome; null when the input did not ask for approval or nothing was to be promoted. */
   approval: ApprovalState | null;

@@ -223,6 +223,7 @@ export async function modelLifecycle(input: LifecycleInputFields = {}): Promise<
     championVersion: evaluation.championRef?.version ?? null,
     // An evaluate result recorded before global explanations existed has none (a replayed or resumed run).
     explanations: evaluation.explanations ?? { candidate: null, champion: null },
+    segments: evaluation.segments,
     promoted: deployed.promoted,
     approval,
     version: deployed.version,

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type * as tf from '@tensorflow/tfjs';
 import type { ArtifactRef } from '../../schemas/artifacts';
-import type { DatasetSnapshot, DriftMeasure, FeedbackResult, GlobalExplanation, Hyperparameters, Metrics, PreprocessResult, StepContext } from '../../schemas/steps';
+import type { DatasetSnapshot, DriftMeasure, FeedbackResult, GlobalExplanation, Hyperparameters, Metrics, PreprocessResult, SegmentAttribute, StepContext } from '../../schemas/steps';
 import type { FeedbackConfig, SearchDimension } from '../../schemas/lifecycle-input';
 import type { NamedTensor, TrainingHooks, TrainingOutcome } from '../../ml/training-hooks';
 import type { VersionManifest } from '../registry/serving-registry';
@@ -22,6 +22,8 @@ import type { ObjectStore } from '../storage/object-store';
 import type { RowSchema } from '../collect/raw-files';
 import type { LifecycleSummary } from '../../schemas/summary';
 import type { PersonalFields } from '../privacy/personal-data';
+
+export type { SegmentAttribute } from '../../schemas/steps';
 
 export interface MetricSpec {
   /** Key in every metrics record, e.g. "ndcg@10", "ap", "cardPrecision@100". */
@@ -126,7 +128,7 @@ export interface ModelUnderTest {
   artifactKey(name: string): string;
 }
 
-export interface Evaluation {
+export interface Evaluation extends SegmentedEvaluation {
   metrics: Metrics;
   /** Cases scored (users, transactions, ...). */
   evaluated: number;
@@ -136,6 +138,11 @@ export interface Evaluation {
    * A kind's `evaluate` returns it; a baseline need not.
    */
   explanations?: GlobalExplanation;
+}
+
+/** The fairness part of an evaluation (activities/fairness.ts): one entry per attribute the kind declares. */
+export interface SegmentedEvaluation {
+  segments?: SegmentAttribute[];
 }
 
 /** The kind's serving side, mounted by the host (serving/server.ts). */
@@ -278,6 +285,11 @@ export interface ModelKind<HP extends Hyperparameters = Hyperparameters, Loaded 
     /** What early stopping and the search rank by (computed on a validation split, never the test split). */
     validation: MetricSpec;
   };
+  /**
+   * The attributes the kind's evaluate segments the test split by (every one, every time);
+   * the input's `evaluation.segments` may pick some. Extra per-segment metrics (not in `specs`) are shown too.
+   */
+  segments?: readonly { name: string; label: string }[];
   baseline: { label: string; evaluate(rt: KindRuntime, prepared: PreprocessResult): Promise<Evaluation> };
   /** Configuration of preprocessing that its cache key must include (from the input), e.g. protocol dates. */
   preprocessKey?(ctx: StepContext): unknown;

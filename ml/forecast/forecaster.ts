@@ -307,9 +307,14 @@ export interface ForecastEvaluation {
 }
 
 /** Scores the forecaster on windows (the test window in the pipeline), against Naive2 on the same series and steps. */
-export function evaluateForecaster(forecaster: Forecaster, windows: readonly ForecastSeries[]): ForecastEvaluation {
-  const { horizon, seasonality } = forecaster.config;
+export function evaluateForecaster(forecaster: Forecaster, windows: readonly ForecastSeries[], subsets: Record<string, number[]> = {}): ForecastEvaluation & { subsets: Record<string, ForecastEvaluation> } {
   const forecasts = forecaster.forecast(windows.map((w) => w.history), windows.map((w) => w.originalHistory));
+  const scored = (rows: readonly number[]) => scoreForecasts(forecaster.config, rows.map((i) => windows[i]), rows.map((i) => forecasts[i]));
+  return { ...scored(windows.map((_, i) => i)), subsets: Object.fromEntries(Object.entries(subsets).map(([name, rows]) => [name, scored(rows)])) };
+}
+
+/** Accuracy and OWA of given forecasts of some windows (a subset scores against Naive2 on the same windows). */
+function scoreForecasts({ horizon, seasonality }: { horizon: number; seasonality: number }, windows: readonly ForecastSeries[], forecasts: readonly QuantileForecast[]): ForecastEvaluation {
   const model = accuracyOf(windows, forecasts.map((f) => f.p50), seasonality, { lower: forecasts.map((f) => f.p10), upper: forecasts.map((f) => f.p90) });
   const naive2 = naive2Accuracy(windows, horizon, seasonality);
   return { model: { ...model, owa: owa(model, naive2) }, naive2, series: windows.length, fallbackSeries: forecasts.filter((f) => f.method === 'fallback').length };

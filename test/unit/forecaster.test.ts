@@ -38,6 +38,11 @@ describe('demand forecaster', () => {
     const evaluation = evaluateForecaster(forecaster, full.map((s) => ({ history: s.slice(0, -horizon), originalHistory: s.slice(0, -horizon), actual: s.slice(-horizon) })));
     assert.equal(evaluation.naive2.series, 12);
     assert.ok(evaluation.model.owa < 1, `seasonal data: the chosen model beats Naive2 (OWA ${evaluation.model.owa})`);
+    // Segments score the same forecasts on subsets of the windows, each against Naive2 on its own series.
+    const segmented = evaluateForecaster(forecaster, full.map((s) => ({ history: s.slice(0, -horizon), originalHistory: s.slice(0, -horizon), actual: s.slice(-horizon) })), { all: full.map((_, i) => i), firstHalf: [0, 1, 2, 3, 4, 5] });
+    assert.equal(segmented.subsets.all.model.owa, evaluation.model.owa);
+    assert.equal(segmented.subsets.firstHalf.series, 6);
+    assert.ok(Number.isFinite(segmented.subsets.firstHalf.model.owa));
     forecaster.dispose();
   });
 });

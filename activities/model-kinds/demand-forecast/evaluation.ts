@@ -1,5 +1,6 @@
 /** The kind's metrics on the test window, M4's definitions (ml/forecast/metrics.ts): OWA against Naive2 (primary), sMAPE, MASE, and the 80% interval's coverage and MSIS. */
-import { evaluateForecaster, type ForecastSeries, type Forecaster } from '../../../ml/forecast/forecaster';
+import { evaluateForecaster, type ForecastEvaluation, type ForecastSeries, type Forecaster } from '../../../ml/forecast/forecaster';
+import { tierBoundaries, tierOf } from '../../fairness';
 import { SPLIT } from './protocol';
 import { decomposeForecast, modelInput } from '../../../ml/forecast/decomposition';
 import { evenSample, globalExplanation } from '../../../ml/explain';
@@ -25,10 +26,29 @@ export function testWindows(series: readonly PreparedSeries[], history: 'capped'
     .map(({ s, testStart }) => ({ history: s[history].subarray(0, testStart), originalHistory: s.original.subarray(0, testStart), actual: s.original.subarray(testStart) }));
 }
 
+export const FORECAST_SEGMENTS = [{ name: 'volume', label: 'series volume tier' }] as const;
+
+const VOLUME_TIERS = ['low', 'medium', 'high'];
+
+/**
+ * Each test window's volume tier: its series' mean value before the test window, cut at the
+ * terciles of those means over all series (history only, never the test window's values).
+ */
+export function volumeTiers(windows: readonly ForecastSeries[]): Record<string, number[]> {
+  const volumes = windows.map((w) => Array.from(w.originalHistory).reduce((sum, v) => sum + v, 0) / Math.max(1, w.originalHistory.length));
+  const boundaries = tierBoundaries(volumes, VOLUME_TIERS.length);
+  const tiers: Record<string, number[]> = {};
+  volumes.forEach((volume, i) => (tiers[tierOf(volume, boundaries, VOLUME_TIERS)] ??= []).push(i));
+  return tiers;
+}
+
+const metricsOf = (model: ForecastEvaluation['model']) => ({ owa: model.owa, smape: model.smape, mase: model.mase, coverage80: model.coverage, msis: model.msis });
+
 export function forecastEvaluation(forecaster: Forecaster, series: readonly PreparedSeries[], history: 'capped' | 'original' = 'capped'): Evaluation {
   const windows = testWindows(series, history);
-  const { model } = evaluateForecaster(forecaster, windows);
-  return { metrics: { owa: model.owa, smape: model.smape, mase: model.mase, coverage80: model.coverage, msis: model.msis }, evaluated: windows.length };
+  const { model, subsets } = evaluateForecaster(forecaster, windows, volumeTiers(windows));
+  const segments = VOLUME_TIERS.filter((tier) => subsets[tier]).map((tier) => ({ segment: tier, cases: subsets[tier].series, metrics: metricsOf(subsets[tier].model) }));
+  return { metrics: metricsOf(model), evaluated: windows.length, segments: [{ attribute: 'volume', label: FORECAST_SEGMENTS[0].label, segments }] };
 }
 
 /**

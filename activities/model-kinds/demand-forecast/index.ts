@@ -11,7 +11,7 @@ import { artifactOf } from '../../kind-runtime';
 import { salesSource, seriesSource } from './sources';
 import { prepareForecastData, seriesFromTable, type PreparedSeries } from './prepare';
 import { ForecastOptions } from './protocol';
-import { beforeTest, explainForecasts, FORECAST_METRICS, forecastEvaluation, testWindows } from './evaluation';
+import { beforeTest, explainForecasts, FORECAST_METRICS, forecastEvaluation, FORECAST_SEGMENTS, testWindows } from './evaluation';
 import { forecastFeedback } from './feedback';
 import { batchForecast, forecastServing, type LoadedForecaster } from './serving';
 import { syntheticSalesFiles } from './synthetic';
@@ -38,6 +38,7 @@ export const demandForecastKind: ModelKind<ForecastHyperparameters, LoadedForeca
     primary: 'owa',
     validation: { name: 'owa', label: 'validation OWA', direction: 'lower', format: 'ratio' },
   },
+  segments: FORECAST_SEGMENTS,
   preprocessKey: (ctx) => ({ dataCutoff: ctx.config.dataCutoff, options: ForecastOptions.parse(ctx.config.options) }),
   preprocess: (rt, snapshot) => prepareForecastData(rt, snapshot, optionsOf(rt)),
 

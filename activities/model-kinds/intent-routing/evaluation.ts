@@ -4,7 +4,8 @@
  * time for the target automatic accuracy): the share answered automatically and their accuracy.
  */
 import { accuracy, expectedCalibrationError, macroF1, predictionsOf, routingAt, routingThreshold } from '../../../ml/text/metrics';
-import type { MetricSpec } from '../contract';
+import { segmentBy, tierBoundaries, tierOf } from '../../fairness';
+import type { MetricSpec, SegmentAttribute } from '../contract';
 import type { Metrics } from '../../../schemas/steps';
 
 export const INTENT_METRICS: MetricSpec[] = [
@@ -47,4 +48,27 @@ export function chooseThreshold(labels: Int32Array, probabilities: Float32Array,
   // Infinity does not survive JSON (the model config): null stands for "never automatic".
   const threshold = routingThreshold(predictions.confidence, (row) => predictions.predicted[row] === labels[row], target);
   return Number.isFinite(threshold) ? threshold : null;
+}
+
+export const INTENT_SEGMENTS = [
+  { name: 'language', label: 'language (by script)' },
+  { name: 'length', label: 'message length tier' },
+] as const;
+
+const LENGTH_TIERS = ['short', 'medium', 'long'];
+
+/** Chinese when the message has Han characters, else Latin-script (the synthetic and public data's two languages). */
+export const languageOf = (text: string) => (/\p{Script=Han}/u.test(text) ? 'zh' : 'latin');
+
+/**
+ * The test rows by language and by length tier (terciles of the training split's message
+ * lengths, in characters); `metricsOf` scores a set of test rows.
+ */
+export function intentSegments(trainTexts: readonly string[], testTexts: readonly string[], metricsOf: (rows: number[]) => Metrics): SegmentAttribute[] {
+  const rows = testTexts.map((_, i) => i);
+  const boundaries = tierBoundaries(trainTexts.map((t) => [...t].length), LENGTH_TIERS.length);
+  return [
+    { ...INTENT_SEGMENTS[0], attribute: 'language', segments: segmentBy(rows, (row) => languageOf(testTexts[row]), metricsOf) },
+    { ...INTENT_SEGMENTS[1], attribute: 'length', segments: segmentBy(rows, (row) => tierOf([...testTexts[row]].length, boundaries, LENGTH_TIERS), metricsOf, LENGTH_TIERS) },
+  ].map(({ attribute, label, segments }) => ({ attribute, label, segments }));
 }

@@ -14,7 +14,7 @@ import { artifactOf } from '../../kind-runtime';
 import { utterancesSource } from './sources';
 import { intentsOf, prepareUtterances, splitTexts } from './prepare';
 import { IntentOptions, SPLIT } from './protocol';
-import { chooseThreshold, INTENT_METRICS, intentMetrics } from './evaluation';
+import { chooseThreshold, INTENT_METRICS, INTENT_SEGMENTS, intentMetrics, intentSegments } from './evaluation';
 import { intentFeedback } from './feedback';
 import { intentServing, type IntentModelConfig, type LoadedIntentModel } from './serving';
 import { syntheticUtteranceFiles } from './synthetic';
@@ -63,7 +63,18 @@ function evaluateOn(rt: KindRuntime, data: Prepared, network: IntentNetwork, thr
   const test = data.read([SPLIT.test], tokenizer);
   const { oosLabel } = optionsOf(rt);
   const oosClass = oosLabel === undefined ? -1 : data.intents.indexOf(oosLabel);
-  return { metrics: intentMetrics(test.labels, network.predict(test.texts), data.intents.length, threshold, oosClass), evaluated: test.labels.length };
+  const probabilities = network.predict(test.texts);
+  const metricsOf = (rows: number[]) => {
+    const classes = data.intents.length;
+    const subset = new Float32Array(rows.length * classes);
+    rows.forEach((row, i) => subset.set(probabilities.subarray(row * classes, (row + 1) * classes), i * classes));
+    return intentMetrics(Int32Array.from(rows, (row) => test.labels[row]), subset, classes, threshold, oosClass);
+  };
+  return {
+    metrics: intentMetrics(test.labels, probabilities, data.intents.length, threshold, oosClass),
+    evaluated: test.labels.length,
+    segments: intentSegments(data.raw([SPLIT.train]), data.raw([SPLIT.test]), metricsOf),
+  };
 }
 
 export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentModel> = {
@@ -80,6 +91,7 @@ export const intentRoutingKind: ModelKind<IntentHyperparameters, LoadedIntentMod
     primary: 'accuracy',
     validation: { name: 'accuracy', label: 'validation accuracy', direction: 'higher', format: 'percent' },
   },
+  segments: INTENT_SEGMENTS,
   preprocessKey: (ctx) => ({ dataCutoff: ctx.config.dataCutoff, options: IntentOptions.parse(ctx.config.options) }),
   preprocess: (rt, snapshot) => prepareUtterances(rt, snapshot, optionsOf(rt)),
 
