@@ -7,7 +7,6 @@ import type { AnyModelKind, MetricSpec, SegmentAttribute, SegmentedEvaluation } 
 import { DEFAULT_MIN_SEGMENT_CASES, InvalidWorkflowInputError } from '../schemas/lifecycle-input';
 import type { Metrics } from '../schemas/steps';
 
-
 export interface SegmentDisparity {
   segment: string;
   cases: number;

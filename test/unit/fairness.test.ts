@@ -3,6 +3,8 @@ import { decidePromotion } from '../../activities/evaluate';
 import { disparity, disparityGate, segmentBy, selectSegments, tierBoundaries, tierOf } from '../../activities/fairness';
 import { INTENT_SEGMENTS, intentSegments, languageOf } from '../../activities/model-kinds/intent-routing/evaluation';
 import { volumeTiers } from '../../activities/model-kinds/demand-forecast/evaluation';
+import { falsePositiveRate, riskSegments } from '../../activities/model-kinds/transaction-risk/evaluation';
+import type { SplitRows } from '../../activities/model-kinds/transaction-risk/prepare';
 import { intentRoutingKind } from '../../activities/model-kinds/intent-routing';
 import { segmentTables } from '../../activities/run-report';
 import { parseLifecycleInput } from '../../schemas/lifecycle-input';
@@ -146,5 +148,35 @@ describe('fairness: run report segment table', () => {
     assert.match(markdown, /\| zh \| 50 \| 72\.00% \| 0\.800 \| 0\.1800 \| 50 \| 83\.00% \| 0\.943 \| 0\.0500 \|/);
     assert.match(markdown, /\| xx \* \| 3 \|/);
     assert.match(segmentTables(intentRoutingKind, { ...summary, segments: undefined }), /declares no segments/);
+  });
+});
+
+describe('fairness: transaction-risk segments', () => {
+  // Two features per row: transactions and mean amount over 30 days.
+  const names = ['customer_nb_tx_30d', 'customer_avg_amount_30d'];
+  const rowsOf = (values: [number, number][], y: number[]): SplitRows => ({
+    x: Float32Array.from(values.flat()),
+    y: Uint8Array.from(y),
+    day: new Int32Array(y.length),
+    card: Int32Array.from(y.keys()),
+    ids: y.map((_, i) => `t${i}`),
+    names,
+  });
+
+  it('false-positive rate: the genuine transactions flagged, over all genuine ones', () => {
+    // Genuine rows 0, 1, 3; flagged 1 and 2 (a fraud): one of three good customers bothered.
+    assert.equal(falsePositiveRate([0, 0, 1, 0], (r) => r === 1 || r === 2, [0, 1, 2, 3]), 1 / 3);
+    assert.ok(Number.isNaN(falsePositiveRate([1, 1], () => true, [0, 1])));
+  });
+
+  it('tiers come from the training rows, and each segment has its own false-positive rate at the review threshold', () => {
+    // Training: amounts 10..90 (terciles cut at 40 and 70), counts 1..9 (first decile 1).
+    const train = rowsOf(Array.from({ length: 9 }, (_, i) => [i + 1, (i + 1) * 10]), new Array(9).fill(0));
+    // Test: two low spenders, one new (0 transactions); two high spenders.
+    const test = rowsOf([[0, 5], [3, 20], [5, 80], [6, 95]], [0, 0, 1, 0]);
+    const scores = Float32Array.from([0.9, 0.1, 0.8, 0.6]);
+    const [spending, tenure] = riskSegments(train, test, scores, 1, 0.5);
+    assert.deepEqual(spending.segments.map((s) => [s.segment, s.cases, s.metrics.falsePositiveRate]), [['low', 2, 0.5], ['high', 2, 1]]);
+    assert.deepEqual(tenure.segments.map((s) => [s.segment, s.cases, s.metrics.falsePositiveRate]), [['new', 1, 1], ['established', 3, 0.5]]);
   });
 });

@@ -14,7 +14,7 @@ import { artifactOf } from '../../kind-runtime';
 import { labelsSource, transactionsSource } from './sources';
 import { featureOptionsOf, prepareTransactions, splitRows, type SplitRows } from './prepare';
 import { RiskOptions, SPLIT } from './protocol';
-import { RISK_METRICS, riskMetrics } from './evaluation';
+import { RISK_METRICS, RISK_SEGMENTS, riskMetrics, riskSegments } from './evaluation';
 import { riskFeedback } from './feedback';
 import { riskServing, type LoadedRiskModel, type RiskModelConfig } from './serving';
 import { syntheticTransactionFiles } from './synthetic';
@@ -51,6 +51,7 @@ export const transactionRiskKind: ModelKind<TabularHyperparameters, LoadedRiskMo
     primary: 'ap',
     validation: { name: 'ap', label: 'validation AP', direction: 'higher', format: 'ratio' },
   },
+  segments: RISK_SEGMENTS,
   preprocessKey: (ctx) => ({ dataCutoff: ctx.config.dataCutoff, options: RiskOptions.parse(ctx.config.options) }),
   preprocess: (rt, snapshot) => prepareTransactions(rt, snapshot, optionsOf(rt)),
 
@@ -64,7 +65,8 @@ export const transactionRiskKind: ModelKind<TabularHyperparameters, LoadedRiskMo
   },
 
   async evaluate(rt, prepared, target) {
-    const test = await rowsOf(rt, prepared, [SPLIT.test]);
+    const table = await rt.readTable(artifactOf(prepared, 'features'));
+    const [train, test] = [splitRows(table, [SPLIT.train]), splitRows(table, [SPLIT.test])];
     const config = target.bundle.config as unknown as RiskModelConfig;
     if (config.featureNames.join() !== test.names.join()) {
       throw new Error(`the model was trained on features ${config.featureNames.join(', ')}; this run computes ${test.names.join(', ')}`);
@@ -72,7 +74,14 @@ export const transactionRiskKind: ModelKind<TabularHyperparameters, LoadedRiskMo
     const model = FraudModel.fromWeights(config, target.bundle.tensors);
     for (const tensor of Object.values(target.bundle.tensors)) tensor.dispose();
     try {
-      return { metrics: riskMetrics(test, model.predict(test.x, test.y.length), optionsOf(rt).reviewBudget), evaluated: test.y.length, explanations: explainSample(model.frozen(), test.x, test.y.length) };
+      const scores = model.predict(test.x, test.y.length);
+      const { reviewBudget } = optionsOf(rt);
+      return {
+        metrics: riskMetrics(test, scores, reviewBudget),
+        evaluated: test.y.length,
+        explanations: explainSample(model.frozen(), test.x, test.y.length),
+        segments: riskSegments(train, test, scores, reviewBudget, config.decision.review),
+      };
     } finally {
       model.dispose();
     }
