@@ -67,6 +67,8 @@ export async function evaluateRanking(
   scorer: BatchScorer,
   batchSize = 256,
   onProgress?: (done: number) => void,
+  /** Each case's rank as it is scored (index into `cases`), for metrics per segment. */
+  onRank?: (index: number, rank: number) => void,
 ): Promise<RankingMetrics> {
   const metrics = new RankingAccumulator();
   for (let start = 0; start < cases.length; start += batchSize) {
@@ -75,8 +77,9 @@ export async function evaluateRanking(
     batch.forEach((c, row) => {
       const rowScores = scores.subarray(row * numScores, (row + 1) * numScores);
       // A target the model has never seen (outside its vocabulary) cannot be ranked: a miss.
-      if (c.target <= 0 || c.target >= numScores) metrics.add(Number.POSITIVE_INFINITY);
-      else metrics.add(rankOfTarget(rowScores, c.target, c.history));
+      const rank = c.target <= 0 || c.target >= numScores ? Number.POSITIVE_INFINITY : rankOfTarget(rowScores, c.target, c.history);
+      metrics.add(rank);
+      onRank?.(start + row, rank);
     });
     onProgress?.(Math.min(start + batchSize, cases.length));
   }

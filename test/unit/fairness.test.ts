@@ -3,6 +3,7 @@ import { decidePromotion } from '../../activities/evaluate';
 import { disparity, disparityGate, segmentBy, selectSegments, tierBoundaries, tierOf } from '../../activities/fairness';
 import { INTENT_SEGMENTS, intentSegments, languageOf } from '../../activities/model-kinds/intent-routing/evaluation';
 import { volumeTiers } from '../../activities/model-kinds/demand-forecast/evaluation';
+import { activitySegments } from '../../activities/model-kinds/next-item';
 import { falsePositiveRate, riskSegments } from '../../activities/model-kinds/transaction-risk/evaluation';
 import type { SplitRows } from '../../activities/model-kinds/transaction-risk/prepare';
 import { intentRoutingKind } from '../../activities/model-kinds/intent-routing';
@@ -178,5 +179,19 @@ describe('fairness: transaction-risk segments', () => {
     const [spending, tenure] = riskSegments(train, test, scores, 1, 0.5);
     assert.deepEqual(spending.segments.map((s) => [s.segment, s.cases, s.metrics.falsePositiveRate]), [['low', 2, 0.5], ['high', 2, 1]]);
     assert.deepEqual(tenure.segments.map((s) => [s.segment, s.cases, s.metrics.falsePositiveRate]), [['new', 1, 1], ['established', 3, 0.5]]);
+  });
+});
+
+describe('fairness: next-item segments', () => {
+  it('ranks each test case into its activity tier, cut at the training sequences\' length terciles', () => {
+    // Training lengths 1..9: terciles cut at 4 and 7.
+    const training = Array.from({ length: 9 }, (_, i) => new Int32Array(i + 1));
+    const cases = [2, 3, 5, 8].map((length) => ({ history: new Int32Array(length), target: 1 }));
+    const activity = activitySegments(training, cases);
+    // Ranks 0 (a hit at the top), 30 (a miss), 0, 1.
+    [0, 30, 0, 1].forEach((rank, i) => activity.onRank(i, rank));
+    const { segments } = activity.result();
+    assert.deepEqual(segments.map((s) => [s.segment, s.cases, s.metrics['hr@10']]), [['light', 2, 0.5], ['medium', 1, 1], ['heavy', 1, 1]]);
+    assert.equal(segments[2].metrics['ndcg@10'], 1 / Math.log2(3));
   });
 });

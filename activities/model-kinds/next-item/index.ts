@@ -5,7 +5,8 @@
  */
 import { readBatches } from '../../storage/arrow-io';
 import { InputDataError } from '../../errors';
-import { evaluateRanking, popularityScorer, type BatchScorer, type RankingCase } from '../../../ml/sequence/ranking';
+import { evaluateRanking, popularityScorer, RankingAccumulator, type BatchScorer, type RankingCase } from '../../../ml/sequence/ranking';
+import { tierBoundaries, tierOf } from '../../fairness';
 import { evenSample, globalExplanation, occlusion } from '../../../ml/explain';
 import type { NextItemModelConfig } from '../../../ml/sequence/next-item-model';
 import { trainingMemoryBytes, trainNextItemModel, useSampledSoftmax } from '../../../ml/sequence/train';
@@ -17,7 +18,7 @@ import { catalogueSource, eventsSource } from './sources';
 import { nextItemFeedback } from './feedback';
 import { modelFromBundle, nextItemServing, topK, type LoadedRecommender } from './serving';
 import type { KindRuntime, MetricSpec, ModelKind, ModelUnderTest } from '../contract';
-import type { PreprocessResult } from '../../../schemas/steps';
+import type { PreprocessResult, SegmentAttribute } from '../../../schemas/steps';
 
 /** Retrying cannot help: there is nothing to train on until data arrives. */
 export class EmptyDatasetError extends InputDataError {
@@ -39,6 +40,26 @@ const METRICS: MetricSpec[] = [
 ];
 
 const rankingMetrics = (m: { 'hr@10': number; 'ndcg@10': number; 'hr@20': number; 'ndcg@20': number }) => ({ 'hr@10': m['hr@10'], 'ndcg@10': m['ndcg@10'], 'hr@20': m['hr@20'], 'ndcg@20': m['ndcg@20'] });
+
+export const NEXT_ITEM_SEGMENTS = [{ name: 'activity', label: 'user activity tier (interactions before the target)' }] as const;
+const ACTIVITY_TIERS = ['light', 'medium', 'heavy'];
+
+/**
+ * Ranking metrics per user activity tier: the test case's history length, cut at the terciles
+ * of the training sequences' lengths. Fed one rank at a time while the whole split is ranked.
+ */
+export function activitySegments(training: readonly Int32Array[], cases: readonly RankingCase[]): { onRank: (index: number, rank: number) => void; result: () => SegmentAttribute } {
+  const boundaries = tierBoundaries(training.map((s) => s.length), ACTIVITY_TIERS.length);
+  const tiers = new Map(ACTIVITY_TIERS.map((tier) => [tier, new RankingAccumulator()]));
+  return {
+    onRank: (index, rank) => tiers.get(tierOf(cases[index].history.length, boundaries, ACTIVITY_TIERS))!.add(rank),
+    result: () => ({
+      attribute: NEXT_ITEM_SEGMENTS[0].name,
+      label: NEXT_ITEM_SEGMENTS[0].label,
+      segments: ACTIVITY_TIERS.map((tier) => tiers.get(tier)!.result()).flatMap((r, i) => (r.users > 0 ? [{ segment: ACTIVITY_TIERS[i], cases: r.users, metrics: rankingMetrics(r) }] : [])),
+    }),
+  };
+}
 
 async function loadDataset(rt: KindRuntime, prepared: PreprocessResult): Promise<SequenceDataset> {
   return datasetFromTables(await rt.readTable(prepared.artifacts.vocabulary.key), await rt.readTable(prepared.artifacts.sequences.key));
@@ -104,6 +125,7 @@ export const nextItemKind: ModelKind<RecommenderHyperparameters, LoadedRecommend
     primary: 'ndcg@10',
     validation: { name: 'ndcg@10', label: 'validation NDCG@10', direction: 'higher', format: 'ratio' },
   },
+  segments: NEXT_ITEM_SEGMENTS,
   preprocessKey: (ctx) => ({ dataCutoff: ctx.config.dataCutoff }),
 
   async preprocess(rt, snapshot) {
@@ -155,8 +177,14 @@ export const nextItemKind: ModelKind<RecommenderHyperparameters, LoadedRecommend
     const cases = testCases(data);
     const { scorer, dispose } = await scorerFor(rt, prepared, data, target);
     try {
-      const metrics = await evaluateRanking(cases, data.itemIds.length + 1, scorer, 256, (done) => rt.heartbeat({ evaluating: 'model', users: done, of: cases.length }));
-      return { metrics: rankingMetrics(metrics), evaluated: metrics.users, explanations: await explainSample(cases, scorer, data.itemIds.length + 1, maxLenOf(target)) };
+      const activity = activitySegments(trainingSequences(data), cases);
+      const metrics = await evaluateRanking(cases, data.itemIds.length + 1, scorer, 256, (done) => rt.heartbeat({ evaluating: 'model', users: done, of: cases.length }), activity.onRank);
+      return {
+        metrics: rankingMetrics(metrics),
+        evaluated: metrics.users,
+        explanations: await explainSample(cases, scorer, data.itemIds.length + 1, maxLenOf(target)),
+        segments: [activity.result()],
+      };
     } finally {
       dispose();
     }
