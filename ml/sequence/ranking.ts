@@ -67,8 +67,8 @@ export async function evaluateRanking(
   scorer: BatchScorer,
   batchSize = 256,
   onProgress?: (done: number) => void,
-  /** Each case's rank as it is scored (index into `cases`), for metrics per segment. */
-  onRank?: (index: number, rank: number) => void,
+  /** Each case as it is ranked (index into `cases`), with its scores, the history's items excluded: for metrics per segment, or of the lists. */
+  onCase?: (index: number, rank: number, scores: Float32Array) => void,
 ): Promise<RankingMetrics> {
   const metrics = new RankingAccumulator();
   for (let start = 0; start < cases.length; start += batchSize) {
@@ -79,7 +79,7 @@ export async function evaluateRanking(
       // A target the model has never seen (outside its vocabulary) cannot be ranked: a miss.
       const rank = c.target <= 0 || c.target >= numScores ? Number.POSITIVE_INFINITY : rankOfTarget(rowScores, c.target, c.history);
       metrics.add(rank);
-      onRank?.(start + row, rank);
+      onCase?.(start + row, rank, rowScores);
     });
     onProgress?.(Math.min(start + batchSize, cases.length));
   }

@@ -3,7 +3,7 @@ import { decidePromotion } from '../../activities/evaluate';
 import { disparity, disparityGate, segmentBy, selectSegments, tierBoundaries, tierOf } from '../../activities/fairness';
 import { INTENT_SEGMENTS, intentSegments, languageOf } from '../../activities/model-kinds/intent-routing/evaluation';
 import { volumeTiers } from '../../activities/model-kinds/demand-forecast/evaluation';
-import { activitySegments } from '../../activities/model-kinds/next-item';
+import { activitySegments, tailExposure } from '../../activities/model-kinds/next-item';
 import { falsePositiveRate, riskSegments } from '../../activities/model-kinds/transaction-risk/evaluation';
 import type { SplitRows } from '../../activities/model-kinds/transaction-risk/prepare';
 import { intentRoutingKind } from '../../activities/model-kinds/intent-routing';
@@ -193,5 +193,18 @@ describe('fairness: next-item segments', () => {
     const { segments } = activity.result();
     assert.deepEqual(segments.map((s) => [s.segment, s.cases, s.metrics['hr@10']]), [['light', 2, 0.5], ['medium', 1, 1], ['heavy', 1, 1]]);
     assert.equal(segments[2].metrics['ndcg@10'], 1 / Math.log2(3));
+  });
+});
+
+describe('fairness: popularity bias of ranked lists', () => {
+  it('counts the long-tail items (outside the 80% head of interactions) among the top-10 slots', () => {
+    // Items 1..12: item 1 has 80 of 100 interactions (the head), items 2..11 two each, item 12 none.
+    const counts = [0, 80, ...new Array(10).fill(2), 0];
+    const tail = tailExposure(counts);
+    assert.ok(Math.abs(tail.interactionShare - 0.2) < 1e-12, String(tail.interactionShare));
+    // A list led by the head item: 1 head + 9 tail slots; a list of tail items only: 10 tail slots.
+    tail.add(Float32Array.from([0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0.5, 0.4, 0.3]));
+    tail.add(Float32Array.from([0, -1, 8, 7, 6, 5, 4, 3, 2, 1, 0.5, 0.4, 0.3]));
+    assert.equal(tail.exposure(), 19 / 20);
   });
 });

@@ -37,9 +37,61 @@ const METRICS: MetricSpec[] = [
   { name: 'ndcg@10', label: 'NDCG@10', direction: 'higher', format: 'ratio' },
   { name: 'hr@20', label: 'HR@20', direction: 'higher', format: 'ratio' },
   { name: 'ndcg@20', label: 'NDCG@20', direction: 'higher', format: 'ratio' },
+  // Popularity bias: how much of what users are shown comes from the long tail (against `longTailShare` of interactions, in the data stats).
+  { name: 'tailExposure@10', label: 'long-tail share of top-10 slots', direction: 'higher', format: 'percent' },
 ];
 
 const rankingMetrics = (m: { 'hr@10': number; 'ndcg@10': number; 'hr@20': number; 'ndcg@20': number }) => ({ 'hr@10': m['hr@10'], 'ndcg@10': m['ndcg@10'], 'hr@20': m['hr@20'], 'ndcg@20': m['ndcg@20'] });
+
+/** The head: the most interacted items that together hold this share of training interactions; the rest is the long tail. */
+const HEAD_SHARE = 0.8;
+const EXPOSURE_SLOTS = 10;
+
+/**
+ * Popularity bias of ranked lists: the share of top-10 slots filled by long-tail items, and
+ * the long tail's share of training interactions (dense item counts, index 0 unused).
+ */
+export function tailExposure(itemCounts: ArrayLike<number>): { interactionShare: number; add(scores: Float32Array): void; exposure(): number } {
+  const items = Array.from({ length: itemCounts.length - 1 }, (_, i) => i + 1).sort((a, b) => itemCounts[b] - itemCounts[a] || a - b);
+  const total = items.reduce((n, i) => n + itemCounts[i], 0);
+  const isTail = new Uint8Array(itemCounts.length).fill(1);
+  let held = 0;
+  for (const item of items) {
+    if (held >= HEAD_SHARE * total) break;
+    isTail[item] = 0;
+    held += itemCounts[item];
+  }
+  let slots = 0;
+  let tailSlots = 0;
+  return {
+    interactionShare: total === 0 ? 0 : 1 - held / total,
+    add(scores) {
+      for (const { index } of topK(scores, EXPOSURE_SLOTS, new Set())) {
+        slots++;
+        tailSlots += isTail[index];
+      }
+    },
+    exposure: () => (slots === 0 ? 0 : tailSlots / slots),
+  };
+}
+
+/** Item interactions in the training sequences, by dense index. */
+function trainingItemCounts(data: SequenceDataset): Float64Array {
+  const counts = new Float64Array(data.itemIds.length + 1);
+  for (const sequence of trainingSequences(data)) for (const item of sequence) counts[item]++;
+  return counts;
+}
+
+/** Ranks the test cases with `scorer`: the ranking metrics, long-tail exposure, and the metrics per activity tier. */
+async function rankTestCases(data: SequenceDataset, cases: RankingCase[], scorer: BatchScorer, onProgress?: (done: number) => void) {
+  const activity = activitySegments(trainingSequences(data), cases);
+  const tail = tailExposure(trainingItemCounts(data));
+  const ranked = await evaluateRanking(cases, data.itemIds.length + 1, scorer, 256, onProgress, (index, rank, scores) => {
+    activity.onRank(index, rank);
+    tail.add(scores);
+  });
+  return { metrics: { ...rankingMetrics(ranked), 'tailExposure@10': tail.exposure() }, evaluated: ranked.users, segments: [activity.result()] };
+}
 
 export const NEXT_ITEM_SEGMENTS = [{ name: 'activity', label: 'user activity tier (interactions before the target)' }] as const;
 const ACTIVITY_TIERS = ['light', 'medium', 'heavy'];
@@ -147,7 +199,7 @@ export const nextItemKind: ModelKind<RecommenderHyperparameters, LoadedRecommend
     const data = builder.build();
     if (data.itemIds.length === 0) throw new EmptyDatasetError(dataset, partitions.length);
     const interactions = data.sequences.reduce((n, s) => n + s.length, 0);
-    const stats = { ...builder.stats, users: data.userIds.length, evaluableUsers: validationCases(data).length, items: data.itemIds.length, interactions };
+    const stats = { ...builder.stats, users: data.userIds.length, evaluableUsers: validationCases(data).length, items: data.itemIds.length, interactions, longTailShare: tailExposure(trainingItemCounts(data)).interactionShare };
     return {
       artifacts: { sequences: await rt.putTable('sequences', sequencesTable(data)), vocabulary: await rt.putTable('vocabulary', vocabularyTable(data)) },
       stats,
@@ -177,14 +229,8 @@ export const nextItemKind: ModelKind<RecommenderHyperparameters, LoadedRecommend
     const cases = testCases(data);
     const { scorer, dispose } = await scorerFor(rt, prepared, data, target);
     try {
-      const activity = activitySegments(trainingSequences(data), cases);
-      const metrics = await evaluateRanking(cases, data.itemIds.length + 1, scorer, 256, (done) => rt.heartbeat({ evaluating: 'model', users: done, of: cases.length }), activity.onRank);
-      return {
-        metrics: rankingMetrics(metrics),
-        evaluated: metrics.users,
-        explanations: await explainSample(cases, scorer, data.itemIds.length + 1, maxLenOf(target)),
-        segments: [activity.result()],
-      };
+      const ranked = await rankTestCases(data, cases, scorer, (done) => rt.heartbeat({ evaluating: 'model', users: done, of: cases.length }));
+      return { ...ranked, explanations: await explainSample(cases, scorer, data.itemIds.length + 1, maxLenOf(target)) };
     } finally {
       dispose();
     }
@@ -195,8 +241,8 @@ export const nextItemKind: ModelKind<RecommenderHyperparameters, LoadedRecommend
     async evaluate(rt, prepared) {
       const data = await loadDataset(rt, prepared);
       const cases = testCases(data);
-      const metrics = await evaluateRanking(cases, data.itemIds.length + 1, popularityScorer(popularityCounts(cases, data.itemIds.length)));
-      return { metrics: rankingMetrics(metrics), evaluated: metrics.users };
+      const { metrics, evaluated } = await rankTestCases(data, cases, popularityScorer(popularityCounts(cases, data.itemIds.length)));
+      return { metrics, evaluated };
     },
   },
 
