@@ -24,7 +24,7 @@ import { PreconditionFailedError, stableJson, type ObjectStore } from '../storag
 import { parseRawFile, readRawFile, InvalidInputFileError } from './raw-files';
 import { describeProblem, type RowProblem } from '../../schemas/events';
 import { QUARANTINE_SCHEMA } from '../../schemas/quarantine';
-import { RowProtector, UndeclaredPersonalColumnError, undeclaredPersonalColumns } from '../privacy/personal-data';
+import { personalColumns, RowProtector, UndeclaredPersonalColumnError, undeclaredPersonalColumns, type PersonalField } from '../privacy/personal-data';
 import { PseudonymKeyError, pseudonymiserFromEnv, type Pseudonymiser } from '../privacy/pseudonyms';
 import type { CollectResult, DataPrivacy, DatasetSnapshot, IngestedFile, SourceState } from '../../schemas/steps';
 import type { ArtifactRef } from '../../schemas/artifacts';
@@ -160,7 +160,7 @@ export function withReplacements(previous: SourceState, ingested: (IngestedFile 
   };
 }
 
-const hasIdentifiers = (source: AnySource) => Object.values(source.personal ?? {}).includes('identifier');
+const hasIdentifiers = (source: AnySource) => personalColumns(source.personal, 'identifier').length > 0;
 
 /**
  * Refuses to mix pseudonyms of one key with ids hashed by another key, or stored as given:
@@ -289,7 +289,7 @@ export async function collectSources(store: ObjectStore, log: Logger, options: C
 }
 
 function dataPrivacy(sources: readonly AnySource[], pseudonyms: Pseudonymiser, rawFilesDeleted: number): DataPrivacy {
-  const columns = (how: 'identifier' | 'free-text') => sources.flatMap((s) => Object.entries(s.personal ?? {}).filter(([, h]) => h === how).map(([c]) => `${s.name}.${c}`));
+  const columns = (how: PersonalField) => sources.flatMap((s) => personalColumns(s.personal, how).map((c) => `${s.name}.${c}`));
   const identifiers = columns('identifier');
   return { pseudonymised: pseudonyms.enabled ? identifiers : [], inTheClear: pseudonyms.enabled ? [] : identifiers, masked: columns('free-text'), rawFilesDeleted };
 }

@@ -30,6 +30,7 @@ import { sha256Hex } from '../../schemas/artifacts';
 import { stableJson, type ObjectStore } from '../storage/object-store';
 import type { AnyModelKind, AnySourceContract } from '../model-kinds/contract';
 import type { SourceState } from '../../schemas/steps';
+import { personalColumns } from './personal-data';
 import type { Pseudonymiser } from './pseudonyms';
 import type { Logger } from 'pino';
 
@@ -94,7 +95,7 @@ const CACHE_PREFIX = 'cache/';
 /** Identifier column names of every kind's sources and feedback logs. */
 function identifierColumns(kinds: readonly AnyModelKind[]): Set<string> {
   const declared = kinds.flatMap((k) => [...k.sources.map((s) => s.personal ?? {}), k.feedback.personal ?? {}]);
-  return new Set(declared.flatMap((personal) => Object.entries(personal).filter(([, how]) => how === 'identifier').map(([column]) => column)));
+  return new Set(declared.flatMap((personal) => personalColumns(personal, 'identifier')));
 }
 
 /** What names the customer's rows: their id and pseudonym in identifier columns, and the linked values found in those rows. */
@@ -131,7 +132,7 @@ function matchingRows(table: Table, subject: Subject): Set<number> {
 function collectLinkedValues(table: Table, rows: Set<number>, subject: Subject): void {
   for (const column of subject.linkedColumns) {
     const vector = table.getChild(column) as Vector | null;
-    if (!vector || !table.schema.fields.some((f) => subject.identifierColumns.has(f.name))) continue;
+    if (!vector) continue;
     const values = subject.linked.get(column) ?? new Set<string>();
     for (const row of rows) values.add(String(vector.get(row)));
     subject.linked.set(column, values);
@@ -155,7 +156,7 @@ function withoutRows(table: Table, removed: Set<number>): Table {
 async function rawFileNames(store: ObjectStore, key: string, source: AnySourceContract, targets: Set<string>, pseudonyms: Pseudonymiser): Promise<boolean> {
   const found = await store.getStreamWithEtag(key);
   if (!found) return false;
-  const fields = Object.entries(source.personal ?? {}).filter(([, how]) => how === 'identifier').map(([f]) => f);
+  const fields = personalColumns(source.personal, 'identifier');
   let names = false;
   await readRawFile(key, found.body, source.row, source.required, (row) => {
     const values = row as Record<string, unknown>;
@@ -166,7 +167,7 @@ async function rawFileNames(store: ObjectStore, key: string, source: AnySourceCo
 
 /** Step 1's plan: the ingested raw files to delete; throws before any change when one is not ingested. */
 async function rawFilesToDelete(store: ObjectStore, request: ErasureRequest, targets: Set<string>): Promise<string[]> {
-  const sources = new Map(request.kinds.flatMap((k) => k.sources).filter((s) => Object.values(s.personal ?? {}).includes('identifier')).map((s) => [s.name, s]));
+  const sources = new Map(request.kinds.flatMap((k) => k.sources).filter((s) => personalColumns(s.personal, 'identifier').length > 0).map((s) => [s.name, s]));
   const toDelete: string[] = [];
   const blocked: string[] = [];
   const ingestedByState = new Map<string, Set<string>>();
@@ -229,10 +230,10 @@ export async function eraseCustomer(store: ObjectStore, log: Logger, request: Er
   const everything = (await store.list('')).filter((o) => inScope(o.key));
   const arrowObjects = everything.filter((o) => o.key.endsWith('.arrow') && !o.key.startsWith('raw/'));
   // First the linked values (the customer's transaction ids), from the tables that name the customer by id.
-  for (const [index, object] of arrowObjects.entries()) {
+  for (const [index, object] of subject.linkedColumns.size > 0 ? arrowObjects.entries() : []) {
     request.onProgress?.(index + 1, arrowObjects.length, 'find');
     const table = await readTable(store, object.key);
-    if (subject.linkedColumns.size > 0 && table.schema.fields.some((f) => subject.identifierColumns.has(f.name))) collectLinkedValues(table, matchingRows(table, subject), subject);
+    if (table.schema.fields.some((f) => subject.identifierColumns.has(f.name))) collectLinkedValues(table, matchingRows(table, subject), subject);
   }
   const replacements = new Map<string, Replacement>();
   const rewritten: ErasureResult['rewritten'] = [];

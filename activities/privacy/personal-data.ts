@@ -10,6 +10,11 @@ import type { Pseudonymiser } from './pseudonyms';
 export type PersonalField = 'identifier' | 'free-text';
 export type PersonalFields = Readonly<Record<string, PersonalField>>;
 
+/** The columns a declaration protects in one way (every source, feedback log and erasure asks this). */
+export function personalColumns(personal: PersonalFields | undefined, how: PersonalField): string[] {
+  return Object.entries(personal ?? {}).filter(([, protection]) => protection === how).map(([column]) => column);
+}
+
 /**
  * Column names that usually hold personal data. With a pseudonym key set, a stored column
  * whose name ends in one of these (or one of these and `_id`) and that its contract neither marks personal nor lists as `notPersonal`
