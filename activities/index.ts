@@ -7,6 +7,8 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { collectSources } from './collect/collect';
+import { reportEpsilonNeedsKey } from './privacy/noisy-counts';
+import { pseudonymiserFromEnv } from './privacy/pseudonyms';
 import { deployModel, type DeployInput } from './deploy';
 import { evaluateCandidate } from './evaluate';
 import { createLearningLoopActivities } from './learning-loop';
@@ -45,6 +47,8 @@ export function createActivities({ store, log, client }: ActivityDeps) {
   return {
     collect: (ctx: StepContext): Promise<CollectResult> =>
       step('collect', ctx, log, () => {
+        // The first step checks what the last one (the run report) will need, before anything is trained.
+        if (ctx.config.report.epsilon !== undefined && !pseudonymiserFromEnv().enabled) throw reportEpsilonNeedsKey();
         let lastSignal = 0;
         const onProgress = (rowsAccepted: number, file: string) => {
           heartbeat({ rowsAccepted, file });

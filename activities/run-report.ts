@@ -12,6 +12,8 @@ import { readRunHistory } from './optimize';
 import { lineChart, barChart } from './svg-charts';
 import { formatMetric } from './model-kinds/registry';
 import { disparity } from './fairness';
+import { NoisyCounts } from './privacy/noisy-counts';
+import { pseudonymiserFromEnv } from './privacy/pseudonyms';
 import type { AnyModelKind } from './model-kinds/contract';
 import type { ObjectStore } from './storage/object-store';
 import type { ModelJson } from './storage/model-bundles';
@@ -71,8 +73,25 @@ export function explanationSection(s: Pick<LifecycleSummary, 'explanations' | 'c
   ].filter(Boolean).join('\n\n');
 }
 
+/** A count as the report shows it: exact, or with differential-privacy noise (`report.epsilon`). */
+export type ShownCount = (name: string, value: number) => number;
+const exactCount: ShownCount = (_name, value) => value;
+
+/** The report's counts, noised when the input asks for it (activities/privacy/noisy-counts.ts). */
+function reportCounts(ctx: StepContext): { shown: ShownCount; statement: () => string | null } {
+  const { epsilon } = ctx.config.report;
+  if (epsilon === undefined) return { shown: exactCount, statement: () => null };
+  const noisy = new NoisyCounts(epsilon, pseudonymiserFromEnv(), ctx.workflowId);
+  return {
+    shown: (name, value) => noisy.count(name, value),
+    statement: () =>
+      `Differential privacy: the ${noisy.released} counts in this report (rows, the data statistics that are whole numbers, segment cases, requests) carry discrete Laplace noise, ε = ${epsilon} each, so a row counted in all of them is protected at ε = ${+(noisy.released * epsilon).toFixed(3)}. ` +
+      'Metrics, ratios and shares are exact, as are the evaluation record, the workflow result, the CLI and the serving metrics; which segments are marked * follows the exact counts.',
+  };
+}
+
 /** One table per attribute: each segment's cases, metric, ratio and difference to the best segment, candidate vs champion. */
-export function segmentTables(kind: AnyModelKind, s: Omit<LifecycleSummary, 'runReport'>): string {
+export function segmentTables(kind: AnyModelKind, s: Omit<LifecycleSummary, 'runReport'>, shown: ShownCount = exactCount): string {
   const report = s.segments;
   if (!report || report.candidate.length === 0) return `${kind.name} declares no segments.`;
   const spec = kind.metrics.specs.find((m) => m.name === s.primaryMetric)!;
@@ -85,9 +104,11 @@ export function segmentTables(kind: AnyModelKind, s: Omit<LifecycleSummary, 'run
     const rows = ours.segments.map((seg) => {
       const champ = theirs?.segments.find((c) => c.segment === seg.segment);
       const metrics = attribute.segments.find((a) => a.segment === seg.segment)!.metrics;
+      // One name for one count: the champion is scored on the same cases, and a count shown twice must not get two draws of noise.
+      const cases = `cases of ${attribute.attribute} = ${seg.segment}`;
       return [
-        seg.included ? seg.segment : `${seg.segment} *`, seg.cases, formatMetric(spec, seg.value), fixed(seg.ratio, 3), fixed(seg.difference),
-        champ ? champ.cases : '–', formatMetric(spec, champ?.value), fixed(champ?.ratio, 3), fixed(champ?.difference),
+        seg.included ? seg.segment : `${seg.segment} *`, shown(cases, seg.cases), formatMetric(spec, seg.value), fixed(seg.ratio, 3), fixed(seg.difference),
+        champ ? shown(champ.cases === seg.cases ? cases : `champion ${cases}`, champ.cases) : '–', formatMetric(spec, champ?.value), fixed(champ?.ratio, 3), fixed(champ?.difference),
         ...extra.map((name) => fixed(metrics[name])),
       ];
     });
@@ -127,6 +148,9 @@ export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx
 
   const { drift } = s.feedback;
   const search = s.optimize.search;
+  const { shown, statement } = reportCounts(ctx);
+  const stats = Object.entries(s.data.stats).map(([k, v]) => `${k} ${Number.isInteger(v) && v >= 0 ? shown(`data statistic ${k}`, v) : v}`);
+  const segments = segmentTables(kind, s, shown);
   const sections = [
     `# ${s.model}: run ${s.workflowId}`,
     table(['', ''], [
@@ -134,7 +158,7 @@ export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx
       ['data cut-off', s.dataCutoff ?? 'all collected data'],
       ['decision', s.promoted ? `**promoted ${s.version}**` : `not promoted (champion stays ${s.championVersion ?? 'none'})`],
       ['hyperparameters', `${s.hyperparameters.source} (${s.hyperparameters.note})`],
-      ['data', `${s.data.totalRows} rows collected (${s.data.quarantinedRows} quarantined); ${Object.entries(s.data.stats).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+      ['data', `${shown('rows collected', s.data.totalRows)} rows collected (${shown('rows quarantined', s.data.quarantinedRows)} quarantined); ${stats.join(', ')}`],
       ['personal data', privacyStatement(s.data.privacy)],
       ['retrain', s.retrain ? `started ${s.retrain.workflowId}: ${s.retrain.reasons.join('; ')}` : 'none'],
     ]),
@@ -143,7 +167,7 @@ export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx
     metricsTable(kind, s),
     explanationSection(s),
     '## Segments (fairness and bias, test split)',
-    segmentTables(kind, s),
+    segments,
     '## Training',
     `${s.training.epochs} epochs (best ${s.training.bestEpoch}) on ${s.backend}, ${Math.round(s.training.samplesPerSecond)} samples/s${s.training.cached ? ', from the step cache' : ''}.`,
     `![training loss and ${validation.label} per epoch](training.svg)`,
@@ -158,7 +182,7 @@ export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx
       ? 'No feedback in the window yet.'
       : [
           '![online metrics per version](online.svg)',
-          table(['version', 'requests', ...online.map((m) => m.label)], versions.map(([v, o]) => [v, o.requests, ...online.map((m) => formatMetric(m, o.metrics[m.name]))])),
+          table(['version', 'requests', ...online.map((m) => m.label)], versions.map(([v, o]) => [v, shown(`requests of ${v}`, o.requests), ...online.map((m) => formatMetric(m, o.metrics[m.name]))])),
         ].join('\n\n'),
     '## Drift: training data vs recent traffic',
     table(['measure', 'PSI', 'threshold', 'sample'], Object.values(drift).map((d) => [d.label, fixed(d.psi, 3), d.threshold, d.sample])),
@@ -173,7 +197,10 @@ export async function writeRunReport(store: ObjectStore, kind: AnyModelKind, ctx
         ].join('\n\n')
       : 'Off for this run (`optimize.search.enabled`).',
   ];
-  sections.push(...(kind.reportSections?.(s) ?? []));
+  sections.push(...(kind.reportSections?.(s, shown) ?? []));
+  // Last, once every count is drawn: it says how many there are.
+  const privacy = statement();
+  if (privacy) sections.splice(2, 0, privacy);
   for (const [name, svg] of Object.entries(charts)) await store.put(`${prefix}/${name}`, svg, 'image/svg+xml');
   const markdown = `${sections.join('\n\n')}\n`;
   await store.put(`${prefix}/report.md`, markdown, 'text/markdown');

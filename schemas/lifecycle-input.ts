@@ -165,6 +165,15 @@ export const LifecycleInput = z
       })
       .strict()
       .default({ minSegmentCases: DEFAULT_MIN_SEGMENT_CASES }),
+    /**
+     * The run report (activities/run-report.ts). `epsilon`: differential privacy for the counts it
+     * shows (rows, segment cases, requests), each with discrete Laplace noise of this ε; needs
+     * STORELOOP_PSEUDONYM_KEY on the pipeline worker (activities/privacy/noisy-counts.ts).
+     */
+    report: z
+      .object({ epsilon: z.number().positive().max(10).optional() })
+      .strict()
+      .default({}),
     feedback: FeedbackConfig.default(FeedbackConfig.parse({})),
     optimize: OptimizeConfig.default(OptimizeConfig.parse({})),
     /** Set on a retrain that a drift or online-metric alarm started: which run raised it, and why. A retrain never starts another. */

@@ -310,8 +310,8 @@ export interface ModelKind<HP extends Hyperparameters = Hyperparameters, Loaded 
   feedback: FeedbackHandler;
   /** The embedded default data, when a dataset has none. */
   synthetic(): RawFile[];
-  /** Extra run-report sections (Markdown), after the host's. */
-  reportSections?(summary: Omit<LifecycleSummary, 'runReport'>): string[];
+  /** Extra run-report sections (Markdown), after the host's; every count they show goes through `shown` (noised under `report.epsilon`). */
+  reportSections?(summary: Omit<LifecycleSummary, 'runReport'>, shown: (name: string, value: number) => number): string[];
 }
 
 /** Any registered kind, whatever its hyperparameter and serving types. */

@@ -54,6 +54,11 @@ export class Pseudonymiser {
     return this.key ? this.hmac('storeloop pseudonym key fingerprint').toString('hex').slice(0, 16) : null;
   }
 
+  /** A key for another use of the same secret (report noise), separated from the pseudonyms' by `purpose`; null without a key. */
+  derivedKey(purpose: string): Buffer | null {
+    return this.key ? this.hmac(`storeloop derived key: ${purpose}`) : null;
+  }
+
   private hmac(text: string): Buffer {
     return createHmac('sha256', this.key!).update(text, 'utf8').digest();
   }

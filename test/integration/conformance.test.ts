@@ -3,7 +3,7 @@
  * embedded synthetic data it beats its baseline on its primary metric and is promoted; its
  * serving route answers, and with `?explain=true` adds a non-empty explanation; the row its
  * prediction logged is read back by the feedback step;
- * its run report renders its metrics; a tampered file of its served version is refused.
+ * its run report renders its metrics and a segment table per declared attribute; a tampered file of its served version is refused.
  * A new kind passes this before anything else.
  */
 import assert from 'node:assert/strict';
@@ -93,6 +93,9 @@ for (const kind of MODEL_KINDS.values()) {
       const report = new TextDecoder().decode(await store.getBytes(store.keyOf(s.runReport)));
       for (const spec of kind.metrics.specs) assert.ok(report.includes(spec.label), `the report names ${spec.label}`);
       assert.ok(report.includes(s.baselineLabel));
+      // Every kind reports its primary metric per declared segment (fairness), and the report shows each table.
+      assert.deepEqual(s.segments?.candidate.map((a) => a.attribute), kind.segments?.map((a) => a.name), 'every declared segment attribute is measured');
+      for (const attribute of kind.segments ?? []) assert.ok(report.includes(attribute.label), `the report has the ${attribute.label} segment table`);
 
       // A served version is verified when it loads: one flipped byte in any of its files is refused by name.
       const manifest = await readVersionManifest(store, model, version);

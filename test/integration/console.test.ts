@@ -95,6 +95,7 @@ describe('the web console in a real browser @integration', function () {
     await page.getByText('Run report').waitFor();
     assert.equal(await page.locator('h2:has-text("Steps") + table tbody tr').count(), 7);
     assert.ok((await page.locator('.report img').count()) >= 1, 'the report\'s charts are shown');
+    await page.locator('.report h3:has-text("By user activity tier") + p + table').waitFor();
     await page.screenshot({ path: path.join(SCREENSHOTS, 'console-run.png'), fullPage: true });
   });
 });

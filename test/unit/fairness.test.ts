@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { decidePromotion } from '../../activities/evaluate';
 import { disparity, disparityGate, segmentBy, selectSegments, tierBoundaries, tierOf } from '../../activities/fairness';
 import { INTENT_SEGMENTS, intentSegments, languageOf } from '../../activities/model-kinds/intent-routing/evaluation';
+import { catalogueSegments } from '../../activities/model-kinds/product-categorisation/evaluation';
 import { volumeTiers } from '../../activities/model-kinds/demand-forecast/evaluation';
 import { activitySegments, tailExposure } from '../../activities/model-kinds/next-item';
 import { falsePositiveRate, riskSegments } from '../../activities/model-kinds/transaction-risk/evaluation';
@@ -125,6 +126,26 @@ describe('fairness: intent-routing segments', () => {
   });
 });
 
+describe('fairness: product-categorisation segments', () => {
+  it('the largest merchants by test offers on their own (ties by name), the rest pooled', () => {
+    const merchants = ['a', 'a', 'a', 'b', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
+    const test = merchants.map((_, i) => i);
+    const [byMerchant] = catalogueSegments(merchants, [], test, (positions) => ({ accuracy: positions.length }));
+    assert.equal(byMerchant.attribute, 'merchant');
+    assert.deepEqual(byMerchant.segments.map((s) => [s.segment, s.cases]), [['a', 3], ['b', 2], ['c', 1], ['d', 1], ['e', 1], ['f', 1], ['g', 1], ['h', 1], ['other merchants', 1]]);
+  });
+
+  it('merchant size tiers cut at the terciles of the training offers\' merchant sizes', () => {
+    // x lists 4 offers, y 2, z 1; training offers' sizes 4 4 4 2 1, sorted 1 2 4 4 4: cut at 2 and 4.
+    const merchants = ['x', 'x', 'x', 'x', 'y', 'y', 'z'];
+    const seen: number[][] = [];
+    const [, bySize] = catalogueSegments(merchants, [0, 1, 2, 4, 6], [3, 5], (positions) => (seen.push(positions), { accuracy: positions.length }));
+    assert.equal(bySize.attribute, 'merchantSize');
+    assert.deepEqual(bySize.segments.map((s) => [s.segment, s.cases]), [['mid', 1], ['large', 1]]);
+    assert.deepEqual(seen.slice(-2), [[1], [0]], 'metrics are asked for positions in the test rows');
+  });
+});
+
 describe('fairness: demand-forecast segments', () => {
   it('volume tiers cut at terciles of the history means', () => {
     const window = (mean: number) => ({ history: Float64Array.of(mean, mean), originalHistory: Float64Array.of(mean, mean), actual: Float64Array.of(mean) });
@@ -149,6 +170,18 @@ describe('fairness: run report segment table', () => {
     assert.match(markdown, /\| zh \| 50 \| 72\.00% \| 0\.800 \| 0\.1800 \| 50 \| 83\.00% \| 0\.943 \| 0\.0500 \|/);
     assert.match(markdown, /\| xx \* \| 3 \|/);
     assert.match(segmentTables(intentRoutingKind, { ...summary, segments: undefined }), /declares no segments/);
+  });
+
+  it('shows each case count through the report\'s count function, one name per count (report.epsilon)', () => {
+    const summary = {
+      primaryMetric: 'accuracy',
+      segments: { candidate: [attribute('language', [['latin', 100, 0.9], ['zh', 50, 0.72]])], champion: [attribute('language', [['latin', 100, 0.88], ['zh', 49, 0.83]])], minCases: 30 },
+    } as unknown as Parameters<typeof segmentTables>[1];
+    const names: string[] = [];
+    const markdown = segmentTables(intentRoutingKind, summary, (name, value) => (names.push(name), value + 1000));
+    assert.match(markdown, /\| latin \| 1100 \| 90\.00% \| 1\.000 \| 0\.0000 \| 1100 \|/);
+    assert.match(markdown, /\| zh \| 1050 \| 72\.00% \| .* \| 1049 \|/);
+    assert.deepEqual(names, ['cases of language = latin', 'cases of language = latin', 'cases of language = zh', 'champion cases of language = zh']);
   });
 });
 

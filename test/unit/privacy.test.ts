@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { maskPersonalText } from '../../activities/privacy/text-masking';
 import { Field, Schema, Utf8 } from 'apache-arrow';
 import { Pseudonymiser, isPseudonym, PseudonymKeyError } from '../../activities/privacy/pseudonyms';
+import { NoisyCounts } from '../../activities/privacy/noisy-counts';
 import { RowProtector, UndeclaredPersonalColumnError, undeclaredPersonalColumns } from '../../activities/privacy/personal-data';
 import { buildRegistry, MODEL_KINDS } from '../../activities/model-kinds/registry';
 import type { AnyModelKind, AnySourceContract } from '../../activities/model-kinds/contract';
@@ -104,5 +105,47 @@ describe('privacy: personal columns', () => {
 
   it('finds personal-looking columns by their name, not by a word inside it', () => {
     assert.deepEqual(undeclaredPersonalColumns(['user_id', 'f_customer_nb_tx_1d', 'item_id', 'billing_address', 'phone']), ['user_id', 'billing_address', 'phone']);
+  });
+});
+
+describe('privacy: differentially private report counts', () => {
+  const pseudonyms = new Pseudonymiser(KEY);
+  const noiseOf = (counts: NoisyCounts, names: number) => Array.from({ length: names }, (_, i) => counts.count(`count ${i}`, 1_000_000) - 1_000_000);
+
+  it('draws the same noise for the same run and count (a retried report is identical), other noise for another run', () => {
+    const [a, b, otherRun] = [new NoisyCounts(0.5, pseudonyms, 'run-1'), new NoisyCounts(0.5, pseudonyms, 'run-1'), new NoisyCounts(0.5, pseudonyms, 'run-2')];
+    assert.deepEqual(noiseOf(a, 50), noiseOf(b, 50));
+    assert.notDeepEqual(noiseOf(a, 50), noiseOf(otherRun, 50));
+    assert.notDeepEqual(noiseOf(new NoisyCounts(0.5, new Pseudonymiser('x'.repeat(40)), 'run-1'), 50), noiseOf(a, 50), 'another key, other noise');
+  });
+
+  it('is the two-sided geometric distribution of ε: P(0) = (1 - α)/(1 + α), variance 2α/(1 - α)², symmetric', () => {
+    for (const epsilon of [0.1, 1]) {
+      const alpha = Math.exp(-epsilon);
+      const noise = noiseOf(new NoisyCounts(epsilon, pseudonyms, `distribution ${epsilon}`), 20_000);
+      const mean = noise.reduce((a, b) => a + b, 0) / noise.length;
+      const variance = noise.reduce((a, b) => a + (b - mean) ** 2, 0) / noise.length;
+      const expectedVariance = (2 * alpha) / (1 - alpha) ** 2; // ε 1: 1.84; ε 0.1: 199.0
+      assert.ok(Math.abs(mean) < 4 * Math.sqrt(expectedVariance / noise.length), `ε ${epsilon}: mean ${mean}`);
+      assert.ok(Math.abs(variance / expectedVariance - 1) < 0.06, `ε ${epsilon}: variance ${variance} vs ${expectedVariance}`);
+      const zeroShare = noise.filter((n) => n === 0).length / noise.length;
+      assert.ok(Math.abs(zeroShare - (1 - alpha) / (1 + alpha)) < 0.015, `ε ${epsilon}: P(0) ${zeroShare} vs ${(1 - alpha) / (1 + alpha)}`);
+      const [below, above] = [noise.filter((n) => n < 0).length, noise.filter((n) => n > 0).length];
+      assert.ok(Math.abs(below - above) < 4 * Math.sqrt(below + above), `ε ${epsilon}: ${below} below vs ${above} above`);
+    }
+  });
+
+  it('rounds, never shows a negative count, and counts the distinct counts it released', () => {
+    const counts = new NoisyCounts(0.05, pseudonyms, 'small');
+    const shown = Array.from({ length: 200 }, (_, i) => counts.count(`tiny ${i}`, 0.4));
+    assert.ok(shown.every((v) => Number.isInteger(v) && v >= 0));
+    assert.ok(shown.some((v) => v > 0), 'noise of scale 20 moves some counts up');
+    counts.count('tiny 0', 0.4);
+    assert.equal(counts.released, 200, 'a count shown twice is released once');
+  });
+
+  it('needs the pseudonym key, and a positive ε', () => {
+    assert.throws(() => new NoisyCounts(1, new Pseudonymiser(null), 'run'), (error: Error) => error instanceof PseudonymKeyError && /report\.epsilon needs STORELOOP_PSEUDONYM_KEY/.test(error.message));
+    assert.throws(() => new NoisyCounts(0, pseudonyms, 'run'), RangeError);
   });
 });

@@ -16,9 +16,9 @@ import { NearestCentroid } from '../../../ml/catalogue/nearest-centroid';
 import { chooseNewProductThreshold } from '../../../ml/catalogue/matching-metrics';
 import { artifactOf } from '../../kind-runtime';
 import { offersSource } from './sources';
-import { prepareOffers, preparedOffers } from './prepare';
+import { prepareOffers, preparedOffers, rowsOf } from './prepare';
 import { CatalogueOptions, imageLimitsOf, SPLIT } from './protocol';
-import { CATALOGUE_METRICS, catalogueMetrics, categoryMetrics } from './evaluation';
+import { CATALOGUE_METRICS, CATALOGUE_SEGMENTS, catalogueMetrics, catalogueSegments, categoryMetrics } from './evaluation';
 import { CatalogueHyperparameters, encodeOffers, labelledPhotos, matchAgainstTraining, networksOf, productRows, trainCatalogueModel, trainingProducts, type CatalogueModelConfig, type EncodedOffers, type PhotoLoader } from './model';
 import { loadOfferImages } from './images';
 import { accuracy } from '../../../ml/text/metrics';
@@ -97,6 +97,7 @@ export const productCategorisationKind: ModelKind<CatalogueHyperparameters, Load
     primary: 'accuracy',
     validation: { name: 'accuracy', label: 'validation category accuracy', direction: 'higher', format: 'percent' },
   },
+  segments: CATALOGUE_SEGMENTS,
   preprocessKey: (ctx) => ({ dataCutoff: ctx.config.dataCutoff, options: CatalogueOptions.parse(ctx.config.options) }),
   preprocess: (rt, snapshot) => prepareOffers(rt, snapshot, optionsOf(rt)),
 
@@ -139,7 +140,9 @@ export const productCategorisationKind: ModelKind<CatalogueHyperparameters, Load
       const matched = networks.encoder && matchAgainstTraining(networks.encoder, data, SPLIT.test);
       const metrics = catalogueMetrics(categoryMetrics(test.labels, predicted, data.categories.length), matched && config.matching && { ...matched, threshold: config.matching.threshold });
       const explanations = explainTextSample(new Tokenizer(config.tokenizer), networks.category, test.rows.map((i) => data.titles[i]), catalogueServing.explanation.method, "title model's logit of the predicted category");
-      return { metrics: { ...metrics, ...served.photoMetrics }, evaluated: test.labels.length, explanations };
+      const subsetMetrics = (positions: number[]) => categoryMetrics(Int32Array.from(positions, (k) => test.labels[k]), Int32Array.from(positions, (k) => predicted[k]), data.categories.length);
+      const segments = catalogueSegments(data.merchants, rowsOf(data, [SPLIT.train], 'category'), test.rows, subsetMetrics);
+      return { metrics: { ...metrics, ...served.photoMetrics }, evaluated: test.labels.length, explanations, segments };
     } finally {
       networks.dispose();
     }
