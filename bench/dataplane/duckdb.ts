@@ -106,7 +106,7 @@ export async function collectSource(db: DuckDBConnection, source: string, rawFil
   const names = Object.keys(sql.columns);
   // Every field read as text, as the CSV reader hands them to the row contract.
   await db.run(
-    `CREATE OR REPLACE TEMP TABLE checked AS SELECT *, ${sql.valid} AS valid FROM (` +
+    `CREATE OR REPLACE TEMP TABLE checked AS SELECT *, coalesce(${sql.valid}, false) AS valid FROM (` +
       `SELECT ${typed}, ${names.map((n) => `"${n}" AS raw_${n}`).join(', ')}, filename AS file, row_number() OVER () AS row ` +
       `FROM read_csv(${files(rawFiles)}, header = true, all_varchar = true, filename = true))`,
   );
