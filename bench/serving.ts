@@ -4,12 +4,15 @@
  * Starts the real service (`serving/main.ts`) as its own process on loopback, serving the
  * model's champion from the configured storage, and drives it with autocannon from this
  * process at a few concurrency levels (closed loop: each connection sends its next request when
- * the last one is answered), and open loop at fixed offered rates (`--rate`, 1,000 req/s by
- * default, the rate the latency target names). Every kind is loaded with its serving handler's
+ * the last one is answered), and open loop at fixed offered rates (`--rate`, 250, 500, 1,000
+ * and 2,000 req/s by default; 1,000 is the rate the latency target names). The fixed rates run
+ * twice, in the same run: on a batched service (`--max-batch`, `--batch-window-ms`) and on an
+ * unbatched one (`--max-batch 1`: each request its own model call), each a fresh process, before
+ * any feedback is posted. Every kind is loaded with its serving handler's
  * sample request (a fresh one per request). For next-item also: GET /recommendations for
  * known users, POST /recommendations for anonymous sessions, POST /feedback clicks, and the
  * floor to compare with, the model's own scoring time in this process (same code path, no
- * HTTP), one request at a time. Feedback goes to a bench prefix that is deleted afterwards, so the
+ * HTTP, unbatched), one request at a time. Feedback goes to a bench prefix that is deleted afterwards, so the
  * benchmark's traffic never counts as the model's online feedback.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
