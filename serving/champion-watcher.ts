@@ -8,6 +8,7 @@
  * its serving handler loads and disposes it.
  */
 import { readChampion, readVersionManifest, servingPrefix, loadVersionBundle, versionArtifactKey, type VersionManifest } from '../activities/registry/serving-registry';
+import { DynamicBatcher } from './batcher';
 import type { AnyModelKind, ServingSettings } from '../activities/model-kinds/contract';
 import type { ObjectStore } from '../activities/storage/object-store';
 import type { Logger } from 'pino';
@@ -56,7 +57,23 @@ export async function loadVersion(store: ObjectStore, kind: AnyModelKind, model:
   const manifest = await readVersionManifest(store, model, version);
   if (manifest.kind !== kind.name) throw new Error(`${model} ${version} is a ${manifest.kind} model, not ${kind.name}`);
   const bundle = await loadVersionBundle(store, manifest);
-  const loaded = await kind.serving.load({ store, manifest, bundle, artifactKey: (name) => versionArtifactKey(store, manifest, name), settings, log }, previous?.loaded);
+  const loaded = await kind.serving.load(
+    {
+      store,
+      manifest,
+      bundle,
+      artifactKey: (name) => versionArtifactKey(store, manifest, name),
+      hasArtifact: (name) => name in manifest.lineage.servingArtifacts || name in manifest.lineage.artifacts,
+      settings,
+      // A batcher per version: each batch is scored by this version alone.
+      batch: (scoreMany) => {
+        const batcher = new DynamicBatcher(scoreMany, { maxBatch: settings.maxScoringBatch, windowMs: settings.batchWindowMs });
+        return (input) => batcher.score(input);
+      },
+      log,
+    },
+    previous?.loaded,
+  );
   return new ServedVersion(manifest, loaded, () => kind.serving.dispose(loaded));
 }
 

@@ -13,6 +13,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number of at least 0');
+  return n;
+}
+
 const env = (name: string) => process.env[name] || undefined;
 
 const program = new Command('serve')
@@ -24,8 +30,10 @@ const program = new Command('serve')
   .option('--feedback-batch <rows>', 'rows per feedback file (env STORELOOP_FEEDBACK_BATCH_ROWS)', positiveInt, Number(env('STORELOOP_FEEDBACK_BATCH_ROWS') ?? SERVING_DEFAULTS.feedback.batchRows))
   .option('--feedback-flush-ms <n>', 'longest a feedback row waits before it is written (env STORELOOP_FEEDBACK_FLUSH_MS)', positiveInt, Number(env('STORELOOP_FEEDBACK_FLUSH_MS') ?? SERVING_DEFAULTS.feedback.flushIntervalMs))
   .option('--feedback-capacity <rows>', 'unwritten feedback rows held before requests wait (env STORELOOP_FEEDBACK_CAPACITY_ROWS)', positiveInt, Number(env('STORELOOP_FEEDBACK_CAPACITY_ROWS') ?? SERVING_DEFAULTS.feedback.capacityRows))
+  .option('--max-batch <n>', 'most concurrent requests scored in one model call, 1 to score each alone (env STORELOOP_SERVE_MAX_BATCH)', positiveInt, Number(env('STORELOOP_SERVE_MAX_BATCH') ?? SERVING_DEFAULTS.maxScoringBatch))
+  .option('--batch-window-ms <ms>', 'longest a request waits for others to share its model call (env STORELOOP_SERVE_BATCH_WINDOW_MS)', nonNegative, Number(env('STORELOOP_SERVE_BATCH_WINDOW_MS') ?? SERVING_DEFAULTS.batchWindowMs))
   .option('--feedback-prefix <prefix>', 'S3 prefix for feedback files, ending in "/" (default feedback/<model>/, where the feedback step reads)')
-  .action(async (options: { model: string; host: string; port: number; pollMs: number; feedbackBatch: number; feedbackFlushMs: number; feedbackCapacity: number; feedbackPrefix?: string }) => {
+  .action(async (options: { model: string; host: string; port: number; pollMs: number; feedbackBatch: number; feedbackFlushMs: number; feedbackCapacity: number; maxBatch: number; batchWindowMs: number; feedbackPrefix?: string }) => {
     const log = createLogger('serving');
     const server = await startServingServer({
       model: options.model,
@@ -34,6 +42,8 @@ const program = new Command('serve')
       pollIntervalMs: options.pollMs,
       feedback: { batchRows: options.feedbackBatch, flushIntervalMs: options.feedbackFlushMs, capacityRows: options.feedbackCapacity },
       feedbackPrefix: options.feedbackPrefix,
+      maxScoringBatch: options.maxBatch,
+      batchWindowMs: options.batchWindowMs,
       log,
     });
     let closing: Promise<void> | undefined;

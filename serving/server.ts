@@ -46,8 +46,10 @@ export interface ServingOptions {
   feedback?: { batchRows?: number; flushIntervalMs?: number; capacityRows?: number };
   /** Where impressions and events go; `feedback/<model>/` (read by the feedback step) unless given. */
   feedbackPrefix?: string;
-  /** Most concurrent requests scored in one model call. */
+  /** Most concurrent requests scored in one model call (1: each alone). */
   maxScoringBatch?: number;
+  /** Longest a request waits for others to share its model call, in ms. */
+  batchWindowMs?: number;
   /** Bearer tokens that writes need; STORELOOP_SERVING_WRITE_TOKEN unless given, and none: writes only from loopback. */
   writeTokens?: string[];
   /** Feedback events allowed per client and per user; the STORELOOP_FEEDBACK_* variables unless given. */
@@ -71,7 +73,9 @@ export const SERVING_DEFAULTS = {
   port: 8080,
   pollIntervalMs: 1000,
   feedback: { batchRows: 1000, flushIntervalMs: 5000, capacityRows: 20_000 },
+  // Measured with bench:serving (README, "Latency and throughput").
   maxScoringBatch: 64,
+  batchWindowMs: 2,
 } as const;
 
 /** Answers remembered so an outcome posted with their request_id is credited to the version that gave them. */
@@ -108,7 +112,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
   const store = options.store ?? new ObjectStore({ ...loadConfig().s3, outageToleranceSeconds: 0 });
   await selectBackend(log);
 
-  const settings = { maxScoringBatch: options.maxScoringBatch ?? SERVING_DEFAULTS.maxScoringBatch };
+  const settings = { maxScoringBatch: options.maxScoringBatch ?? SERVING_DEFAULTS.maxScoringBatch, batchWindowMs: options.batchWindowMs ?? SERVING_DEFAULTS.batchWindowMs };
   const watcher = new ChampionWatcher({ store, model, kind, log, pollIntervalMs: options.pollIntervalMs ?? SERVING_DEFAULTS.pollIntervalMs, settings });
   const feedback = new FeedbackLog({ store, log, schema: kind.feedback.arrow, prefix: options.feedbackPrefix ?? feedbackPrefix(model), ...SERVING_DEFAULTS.feedback, ...options.feedback });
   const servedBy = new LRUCache<string, string>({ max: SERVED_REQUESTS_REMEMBERED });
@@ -190,7 +194,7 @@ export async function startServingServer(options: ServingOptions): Promise<Servi
 
   app.get('/ready', async (_request, reply) => {
     const champion = watcher.champion;
-    const body = { model, kind: kind.name, version: champion?.version ?? null, loadedAt: watcher.loadedAt, lastError: watcher.lastError, feedback: feedback.snapshot() };
+    const body = { model, kind: kind.name, version: champion?.version ?? null, loadedAt: watcher.loadedAt, lastError: watcher.lastError, feedback: feedback.snapshot(), batching: settings };
     if (!champion) return reply.status(503).send({ status: 'loading', ...body });
     return { status: 'ready', ...body, explanation: kind.serving.explanation, ...kind.serving.describe(champion.loaded) };
   });

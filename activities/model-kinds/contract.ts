@@ -183,18 +183,32 @@ export interface ExplanationSpec {
  */
 export const SCORING_ROUTE = { config: { scoring: true } } as const;
 
-/** Host knobs a kind's loader may use. */
+/** Host knobs of dynamic batching (serving/batcher.ts). */
 export interface ServingSettings {
-  /** Most concurrent requests scored in one model call. */
+  /** Most concurrent requests scored in one model call; 1 scores each request alone. */
   maxScoringBatch: number;
+  /** Longest a request waits for others to join its batch, in ms (0: only those that arrive in the same turn of the event loop). */
+  batchWindowMs: number;
 }
+
+/** Scores many requests' inputs in one model call: one output per input, in their order. */
+export type BatchScoring<Input, Output> = (inputs: Input[]) => Promise<Output[]>;
 
 export interface VersionToLoad {
   store: ObjectStore;
   manifest: VersionManifest;
   bundle: ModelBundle;
   artifactKey(name: string): string;
+  /** Whether the version has an artifact (a precomputed one is absent from versions published before the kind computed it). */
+  hasArtifact(name: string): boolean;
   settings: ServingSettings;
+  /**
+   * The host's dynamic batcher over `scoreMany`, for this version only: concurrent requests'
+   * inputs are scored together (up to settings.maxScoringBatch, waiting at most
+   * settings.batchWindowMs), and each request gets its own output or its own error. A kind
+   * whose model can score a batch wraps its model call in it; one that cannot needs nothing.
+   */
+  batch<Input, Output>(scoreMany: BatchScoring<Input, Output>): (input: Input) => Promise<Output>;
   log: Logger;
 }
 

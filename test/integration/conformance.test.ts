@@ -53,7 +53,7 @@ for (const kind of MODEL_KINDS.values()) {
       let version: string;
       try {
         assert.equal(server.version(), s.version);
-        const served = await loadVersion(store, kind, model, s.version!, { maxScoringBatch: 8 }, log);
+        const served = await loadVersion(store, kind, model, s.version!, { maxScoringBatch: 8, batchWindowMs: 0 }, log);
         // A fresh sample per request: a sample may name something that can be scored only once (a transaction id).
         const [sample, explainedSample, refusedSample] = [0, 1, 2].map(() => kind.serving.sampleRequest(served.loaded));
         served.retire();
@@ -106,12 +106,12 @@ for (const kind of MODEL_KINDS.values()) {
         tampered[Math.floor(tampered.length / 2)] ^= 0x01;
         await store.put(key, tampered);
         try {
-          await assert.rejects(loadVersion(store, kind, model, version, { maxScoringBatch: 8 }, log), (error: Error) => error instanceof IntegrityError && error.key === key, `a tampered ${key} is refused`);
+          await assert.rejects(loadVersion(store, kind, model, version, { maxScoringBatch: 8, batchWindowMs: 0 }, log), (error: Error) => error instanceof IntegrityError && error.key === key, `a tampered ${key} is refused`);
         } finally {
           await store.put(key, original);
         }
       }
-      (await loadVersion(store, kind, model, version, { maxScoringBatch: 8 }, log)).retire();
+      (await loadVersion(store, kind, model, version, { maxScoringBatch: 8, batchWindowMs: 0 }, log)).retire();
     });
   });
 }

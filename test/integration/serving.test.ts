@@ -28,6 +28,7 @@ interface RecommendationResponse {
   model: string;
   version: string;
   strategy: 'model' | 'popular';
+  path: 'precomputed' | 'online';
   items: { item_id: string; score: number }[];
   ignored_items?: string[];
 }
@@ -103,6 +104,7 @@ describe('serving the champion recommender @integration', () => {
     assert.match(answer.request_id, /^[0-9a-f-]{36}$/);
     assert.equal(headers.get('x-request-id'), answer.request_id);
     assert.equal(answer.strategy, 'model');
+    assert.equal(answer.path, 'precomputed', 'a known user without new events is answered from what deploy computed');
 
     // The same ranking computed here straight from the published bundle.
     const bundle = await loadModelBundle(store, `${versionPrefix(model, champion)}/model.json`, 'next-item');
@@ -176,6 +178,7 @@ describe('serving the champion recommender @integration', () => {
     const batch = await call(`${server.url}/feedback`, { method: 'POST', body: [{ type: 'add_to_cart', user: knownUser, item: clicked }, { type: 'purchase', user: knownUser, item: clicked, timestamp: '2026-11-02T10:00:00Z' }] });
     assert.equal(batch.body.accepted, 2);
     const next = (await call(`${server.url}/recommendations?user=${knownUser}&k=5`)).body as unknown as RecommendationResponse;
+    assert.equal(next.path, 'online', 'a user with new events is scored online');
     assert.ok(!next.items.some((i) => i.item_id === clicked), 'the clicked item is now part of the history');
   });
 

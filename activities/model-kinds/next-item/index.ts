@@ -16,7 +16,7 @@ import { syntheticStoreFiles } from './synthetic';
 import { SequenceBuilder, datasetFromTables, popularityCounts, sequencesTable, testCases, trainingSequences, validationCases, vocabularyTable, type SequenceDataset } from './sequences';
 import { catalogueSource, eventsSource } from './sources';
 import { nextItemFeedback } from './feedback';
-import { modelFromBundle, nextItemServing, topK, type LoadedRecommender } from './serving';
+import { modelFromBundle, nextItemServing, precomputeTopItems, topK, type LoadedRecommender } from './serving';
 import type { KindRuntime, MetricSpec, ModelKind, ModelUnderTest } from '../contract';
 import type { PreprocessResult, SegmentAttribute } from '../../../schemas/steps';
 
@@ -247,6 +247,7 @@ export const nextItemKind: ModelKind<RecommenderHyperparameters, LoadedRecommend
   },
 
   servingArtifacts: ['vocabulary'],
+  precompute: (rt, _prepared, model) => precomputeTopItems(rt, model),
   serving: nextItemServing,
   feedback: nextItemFeedback,
 

@@ -4,8 +4,9 @@
  * version was trained from (their known history), and the items by popularity for users
  * without any history.
  *
- *   GET  /recommendations?user=&k=     a known user's next items (history: training sequence + recent feedback)
- *   POST /recommendations              {items: [...], k, session?} for an anonymous session
+ *   GET  /recommendations?user=&k=     a known user's next items (history: training sequence + recent feedback);
+ *                                      `path: "precomputed"` when read from the top items deploy computed, "online" when scored now
+ *   POST /recommendations              {items: [...], k, session?} for an anonymous session (always "online")
  *   POST /feedback                     {type, user, item, request_id?, position?, timestamp?} or an array of them
  *
  * ?explain=true on either GET or POST adds explanation: each history item the model read, by
@@ -18,7 +19,9 @@ import { RecentActivity } from './recent-activity';
 import { createNextItemModel } from '../../../ml/sequence/models';
 import { parseFeedbackBody, RecommendationQuery, SessionRecommendationBody } from '../../../schemas/serving';
 import type { NextItemModel, NextItemModelConfig } from '../../../ml/sequence/next-item-model';
-import { SCORING_ROUTE, type ServingHandler, type VersionToLoad } from '../contract';
+import { PRECOMPUTED_K, TOP_ITEMS, precomputedAnswers, topItemsTable, type PrecomputedAnswer } from './precomputed';
+import { SCORING_ROUTE, type KindRuntime, type ModelUnderTest, type ServingHandler, type VersionToLoad } from '../contract';
+import type { ArtifactRef } from '../../../schemas/artifacts';
 import { occlusion } from '../../../ml/explain';
 import * as tf from '@tensorflow/tfjs';
 
@@ -32,6 +35,9 @@ export interface Recommendation {
   strategy: 'model' | 'popular';
   items: ScoredItem[];
 }
+
+/** How a known user's answer was made: read from the version's precomputed top items, or scored now. */
+export type AnswerPath = 'precomputed' | 'online';
 
 /** The k highest-scoring dense indices, best first, skipping `excluded` and padding (0). */
 export function topK(scores: Float32Array, k: number, excluded: ReadonlySet<number>): { index: number; score: number }[] {
@@ -48,59 +54,28 @@ export function topK(scores: Float32Array, k: number, excluded: ReadonlySet<numb
   return best;
 }
 
-/**
- * Scores the histories of concurrent requests in one model call: requests that arrive in the
- * same turn of the event loop share a batch, which costs little more than a single history.
- */
-class ScoringBatcher {
-  private queue: { history: Int32Array; resolve: (row: Float32Array) => void; reject: (error: unknown) => void }[] = [];
-  private running = false;
-
-  constructor(
-    private readonly model: NextItemModel,
-    private readonly maxBatch: number,
-  ) {}
-
-  score(history: Int32Array): Promise<Float32Array> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ history, resolve, reject });
-      if (this.running) return; // the running loop picks it up with the next batch
-      this.running = true;
-      setImmediate(() => void this.run());
-    });
-  }
-
-  private async run(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      try {
-        const scores = await this.model.scoreNext(batch.map((b) => b.history));
-        const width = scores.length / batch.length;
-        batch.forEach((b, row) => b.resolve(scores.subarray(row * width, (row + 1) * width)));
-      } catch (error) {
-        for (const b of batch) b.reject(error);
-      }
-    }
-    this.running = false;
-  }
-}
-
 export class LoadedRecommender {
   private readonly indexOf: Map<string, number>;
   /** Dense indices by interactions, most first. */
   private readonly popularity: Int32Array;
-  private readonly batcher: ScoringBatcher;
 
   constructor(
     readonly model: NextItemModel,
     private readonly itemIds: string[],
     private readonly itemCounts: number[],
     private readonly histories: Map<string, Int32Array>,
-    maxBatch: number,
+    /** One history's scores over every dense index: the host's batcher around the model, or the model alone. */
+    private readonly score: (history: Int32Array) => Promise<Float32Array>,
+    /** Known users' top items computed at deploy; empty for a version published without them. */
+    private readonly precomputed: ReadonlyMap<string, PrecomputedAnswer> = new Map(),
   ) {
     this.indexOf = new Map(itemIds.map((id, i) => [id, i + 1]));
     this.popularity = Int32Array.from(itemIds.keys(), (i) => i + 1).sort((a, b) => itemCounts[b - 1] - itemCounts[a - 1] || a - b);
-    this.batcher = new ScoringBatcher(model, maxBatch);
+  }
+
+  /** Users whose answer is precomputed. */
+  get precomputedUsers(): number {
+    return this.precomputed.size;
   }
 
   get maxLen(): number {
@@ -173,9 +148,58 @@ export class LoadedRecommender {
       for (const index of this.popularity.subarray(0, k)) items.push({ item_id: this.itemIds[index - 1], score: this.itemCounts[index - 1] });
       return { strategy: 'popular', items };
     }
-    const scores = await this.batcher.score(history.subarray(Math.max(0, history.length - this.maxLen)));
+    const scores = await this.score(history.subarray(Math.max(0, history.length - this.maxLen)));
     const best = topK(scores, k, seen);
     return { strategy: 'model', items: best.map((b) => ({ item_id: this.itemIds[b.index - 1], score: b.score })) };
+  }
+
+  /**
+   * A user's k best items: the precomputed answer while it is still theirs (no events since the
+   * version's data, and k within what was kept), else scored now from the joined history.
+   */
+  async recommendUser(user: string, recent: readonly string[], k: number): Promise<Recommendation & { path: AnswerPath }> {
+    const stored = recent.length === 0 && k <= PRECOMPUTED_K ? this.precomputed.get(user) : undefined;
+    if (stored) {
+      const items = Array.from(stored.items.subarray(0, k), (index, i) => ({ item_id: this.itemIds[index - 1], score: stored.scores[i] }));
+      return { strategy: 'model', items, path: 'precomputed' };
+    }
+    return { ...(await this.recommend(this.historyOf(user, this.encode(recent).indices), k)), path: 'online' };
+  }
+}
+
+/** Scores of each history in one model call, split per history. */
+async function scoreEach(model: NextItemModel, histories: Int32Array[]): Promise<Float32Array[]> {
+  const scores = await model.scoreNext(histories);
+  const width = scores.length / histories.length;
+  return histories.map((_, row) => scores.subarray(row * width, (row + 1) * width));
+}
+
+/** Users scored per model call while precomputing. */
+const PRECOMPUTE_BATCH = 256;
+
+/** The kind's `precompute`: every known user's top PRECOMPUTED_K items with this version's model, as GET would rank them (precomputed.ts). */
+export async function precomputeTopItems(rt: KindRuntime, target: ModelUnderTest): Promise<Record<string, ArtifactRef>> {
+  const model = modelFromBundle(target.bundle.config, target.bundle.tensors);
+  try {
+    const data = datasetFromTables(await rt.readTable(target.artifactKey('vocabulary')), await rt.readTable(target.artifactKey('sequences')));
+    const columns: { user_id: string[]; items: number[][]; scores: number[][] } = { user_id: [], items: [], scores: [] };
+    // A user without history is answered by popularity, which needs no precomputing.
+    const known = data.userIds.flatMap((user, i) => (data.sequences[i].length > 0 ? [{ user, history: data.sequences[i] }] : []));
+    for (let start = 0; start < known.length; start += PRECOMPUTE_BATCH) {
+      const batch = known.slice(start, start + PRECOMPUTE_BATCH);
+      const scores = await scoreEach(model, batch.map(({ history }) => history.subarray(Math.max(0, history.length - model.config.maxLen))));
+      batch.forEach(({ user, history }, row) => {
+        const best = topK(scores[row], PRECOMPUTED_K, new Set(history));
+        columns.user_id.push(user);
+        columns.items.push(best.map((b) => b.index));
+        columns.scores.push(best.map((b) => b.score));
+      });
+      rt.heartbeat({ precomputing: TOP_ITEMS, users: start + batch.length, of: known.length });
+    }
+    rt.log.info({ users: known.length, k: PRECOMPUTED_K }, "known users' top items precomputed");
+    return { [TOP_ITEMS]: await rt.putTable(TOP_ITEMS, topItemsTable(target.bundle.weightsSha256, columns)) };
+  } finally {
+    model.dispose();
   }
 }
 
@@ -187,16 +211,23 @@ export function modelFromBundle(config: Record<string, unknown>, tensors: Record
 }
 
 /** A published version: the bundle, its vocabulary, and the sequences artifact named in its lineage (the users' histories as of its training data). */
-export async function loadRecommender({ store, bundle, artifactKey, settings }: Pick<VersionToLoad, 'store' | 'bundle' | 'artifactKey' | 'settings'>): Promise<LoadedRecommender> {
+export async function loadRecommender({ store, bundle, artifactKey, hasArtifact, batch }: Pick<VersionToLoad, 'store' | 'bundle' | 'artifactKey' | 'hasArtifact' | 'batch'>): Promise<LoadedRecommender> {
   const model = modelFromBundle(bundle.config, bundle.tensors);
-  const [vocabulary, sequences] = await Promise.all([readTable(store, artifactKey('vocabulary')), readTable(store, artifactKey('sequences'))]);
-  const data = datasetFromTables(vocabulary, sequences);
-  if (data.itemIds.length !== model.config.numItems) {
+  try {
+    const [vocabulary, sequences, topItems] = await Promise.all([
+      readTable(store, artifactKey('vocabulary')),
+      readTable(store, artifactKey('sequences')),
+      hasArtifact(TOP_ITEMS) ? readTable(store, artifactKey(TOP_ITEMS)) : null,
+    ]);
+    const data = datasetFromTables(vocabulary, sequences);
+    if (data.itemIds.length !== model.config.numItems) throw new Error(`vocabulary has ${data.itemIds.length} items, the model ${model.config.numItems}`);
+    const histories = new Map(data.userIds.map((user, i) => [user, data.sequences[i]]));
+    const score = batch((many: Int32Array[]) => scoreEach(model, many));
+    return new LoadedRecommender(model, data.itemIds, data.itemCounts, histories, score, topItems ? precomputedAnswers(topItems, bundle.weightsSha256) : undefined);
+  } catch (error) {
     model.dispose();
-    throw new Error(`vocabulary has ${data.itemIds.length} items, the model ${model.config.numItems}`);
+    throw error;
   }
-  const histories = new Map(data.userIds.map((user, i) => [user, data.sequences[i]]));
-  return new LoadedRecommender(model, data.itemIds, data.itemCounts, histories, settings.maxScoringBatch);
 }
 
 /** Enough to exclude what a user saw lately; the model itself reads only its last maxLen items. */
@@ -204,19 +235,18 @@ const RECENT_ITEMS_PER_USER = 200;
 /** Users whose recent feedback events are remembered for their next requests. */
 const RECENT_USERS = 100_000;
 
-/** The recommendation, with its explanation when the request asked for one. */
-async function answer(champion: LoadedRecommender, history: Int32Array, k: number, explain: boolean) {
-  const recommendation = await champion.recommend(history, k);
+/** The recommendation, with its explanation of `history` when the request asked for one. */
+async function explained<R extends Recommendation>(champion: LoadedRecommender, recommendation: R, history: () => Int32Array, explain: boolean) {
   if (!explain) return recommendation;
   const top = recommendation.items[0];
-  return { ...recommendation, explanation: recommendation.strategy === 'model' && top ? { item_id: top.item_id, history: await champion.explain(history, top.item_id) } : null };
+  return { ...recommendation, explanation: recommendation.strategy === 'model' && top ? { item_id: top.item_id, history: await champion.explain(history(), top.item_id) } : null };
 }
 
 export const nextItemServing: ServingHandler<LoadedRecommender> = {
   explanation: { method: 'occlusion', attributes: "history items -> the top item's score (dropped when the item is left out)" },
   load: loadRecommender,
   dispose: (loaded) => loaded.model.dispose(),
-  describe: (loaded) => ({ users: loaded.users, items: loaded.numItems }),
+  describe: (loaded) => ({ users: loaded.users, items: loaded.numItems, precomputedUsers: loaded.precomputedUsers, precomputedK: PRECOMPUTED_K }),
   sampleRequest: (loaded) => ({ method: 'GET', url: `/recommendations?user=${encodeURIComponent(loaded.knownUsers(1)[0] ?? 'anonymous')}&k=10` }),
   routes(app, host) {
     // Kept by store item id, not dense index, so it survives a swap to a version with another vocabulary.
@@ -230,8 +260,9 @@ export const nextItemServing: ServingHandler<LoadedRecommender> = {
       // Histories are stored by the user's pseudonym (the id itself without a pseudonym key).
       const user = host.pseudonymOf(query.user);
       return host.serve(request, reply, async (champion) => {
-        const history = champion.historyOf(user, champion.encode(recent.itemsOf(user)).indices);
-        const recommendation = await answer(champion, history, query.k, host.explains(request));
+        const since = recent.itemsOf(user);
+        const history = () => champion.historyOf(user, champion.encode(since).indices);
+        const recommendation = await explained(champion, await champion.recommendUser(user, since, query.k), history, host.explains(request));
         return { body: { ...recommendation, user: query.user }, logged: impressions(user, recommendation.items, request.id, query.timestamp) };
       });
     });
@@ -240,7 +271,8 @@ export const nextItemServing: ServingHandler<LoadedRecommender> = {
       const body = host.parse(SessionRecommendationBody, request.body);
       return host.serve(request, reply, async (champion) => {
         const { indices, unknown } = champion.encode(body.items);
-        const recommendation = await answer(champion, Int32Array.from(indices), body.k, host.explains(request));
+        const history = Int32Array.from(indices);
+        const recommendation = await explained(champion, { ...(await champion.recommend(history, body.k)), path: 'online' as AnswerPath }, () => history, host.explains(request));
         // Unknown items (new since training, or mistyped) cannot inform the model; say which were ignored.
         return { body: { ...recommendation, ignored_items: unknown }, logged: impressions(body.session ?? 'anonymous', recommendation.items, request.id, body.timestamp) };
       });
