@@ -26,6 +26,28 @@ function scoreEachWith(model: NextItemModel, calls: number[] = []) {
   };
 }
 
+/**
+ * Batched and single scoring agree to float rounding: a native backend picks other kernels for
+ * other batch sizes (the JavaScript backend is exact). Any other request's scores differ by far more.
+ */
+const ROUNDING = 1e-5;
+function assertSameScores(actual: ArrayLike<number>, expected: ArrayLike<number>, message?: string): void {
+  assert.equal(actual.length, expected.length, message);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+  assert.ok(worst <= ROUNDING, `${message ?? 'scores'}: differ by ${worst}`);
+}
+
+/** The same list to rounding: items may trade places only where their scores tie to rounding. */
+function assertSameRanking(actual: { item_id: string; score: number }[], expected: { item_id: string; score: number }[], message: string): void {
+  assertSameScores(actual.map((i) => i.score), expected.map((i) => i.score), message);
+  actual.forEach((item, i) => {
+    if (item.item_id === expected[i].item_id) return;
+    const tied = [actual[i - 1], actual[i + 1]].some((other) => other && Math.abs(other.score - item.score) <= ROUNDING);
+    assert.ok(tied, `${message}: ${item.item_id} at ${i} where ${expected[i].item_id} was expected, without a tie`);
+  });
+}
+
 describe('serving: dynamic batching', () => {
   let model: NextItemModel;
   let alone: Float32Array[];
@@ -38,7 +60,7 @@ describe('serving: dynamic batching', () => {
 
   after(() => model.dispose());
 
-  it('scores the requests of one window in one model call, each answered with exactly its unbatched scores, in its own order', async () => {
+  it('scores the requests of one window in one model call, each answered with its unbatched scores, in its own order', async () => {
     const calls: number[] = [];
     const batcher = new DynamicBatcher(scoreEachWith(model, calls), { maxBatch: 64, windowMs: 20 });
     // Arrivals spread over the window, not in one turn of the event loop.
@@ -49,7 +71,7 @@ describe('serving: dynamic batching', () => {
     }
     const scores = await Promise.all(answers);
     assert.deepEqual(calls, [HISTORIES.length], 'one model call for the whole window');
-    scores.forEach((row, i) => assert.deepEqual(row, alone[i], `request ${i} got its own scores, bit for bit`));
+    scores.forEach((row, i) => assertSameScores(row, alone[i], `request ${i} got its own scores`));
   });
 
   it('starts a call as soon as maxBatch inputs wait, and scores what arrived meanwhile next, without a new window', async () => {
@@ -60,7 +82,7 @@ describe('serving: dynamic batching', () => {
     assert.deepEqual(calls, [3], 'the full batch went at once');
     const scores = await Promise.all(answers);
     assert.deepEqual(calls, [3, 2]);
-    scores.forEach((row, i) => assert.deepEqual(row, alone[i]));
+    scores.forEach((row, i) => assertSameScores(row, alone[i]));
   });
 
   it('with maxBatch 1 scores each request in its own call, as the unbatched path does', async () => {
@@ -68,7 +90,7 @@ describe('serving: dynamic batching', () => {
     const batcher = new DynamicBatcher(scoreEachWith(model, calls), { maxBatch: 1, windowMs: 2 });
     const scores = await Promise.all(HISTORIES.slice(0, 3).map((history) => batcher.score(history)));
     assert.deepEqual(calls, [1, 1, 1]);
-    scores.forEach((row, i) => assert.deepEqual(row, alone[i]));
+    scores.forEach((row, i) => assertSameScores(row, alone[i]));
   });
 
   it('fails only the request whose input the model refuses; the others of its batch get their scores', async () => {
@@ -85,8 +107,8 @@ describe('serving: dynamic batching', () => {
     const settled = await Promise.allSettled([batcher.score(HISTORIES[0]), batcher.score(bad), batcher.score(HISTORIES[2])]);
     assert.equal(settled[0].status, 'fulfilled');
     assert.equal(settled[2].status, 'fulfilled');
-    assert.deepEqual((settled[0] as PromiseFulfilledResult<Float32Array>).value, alone[0]);
-    assert.deepEqual((settled[2] as PromiseFulfilledResult<Float32Array>).value, alone[2]);
+    assertSameScores((settled[0] as PromiseFulfilledResult<Float32Array>).value, alone[0]);
+    assertSameScores((settled[2] as PromiseFulfilledResult<Float32Array>).value, alone[2]);
     assert.equal(settled[1].status, 'rejected');
     assert.match(String((settled[1] as PromiseRejectedResult).reason), /batch of 1$/, 'its error is that of its own call');
     assert.deepEqual(calls, [1, 1], 'after the failed batch, the others were scored alone');
@@ -114,8 +136,8 @@ describe('serving: dynamic batching', () => {
     const onNew = afterSwap.loaded.score(HISTORIES[3]);
     assert.deepEqual(disposed, [], 'not disposed under a pending batch');
     const [oldScores, newScores] = await Promise.all([pending, onNew]);
-    assert.deepEqual(oldScores, alone[3], 'scored by the old version');
-    assert.deepEqual(newScores, await other.scoreNext([HISTORIES[3]]), 'the new version scored its own request');
+    assertSameScores(oldScores, alone[3], 'scored by the old version');
+    assertSameScores(newScores, await other.scoreNext([HISTORIES[3]]), 'the new version scored its own request');
     assert.deepEqual([oldCalls, newCalls], [[1], [1]], 'no batch mixed the two versions');
     lease.release();
     assert.deepEqual(disposed, ['v1'], 'disposed once its last request is done');
@@ -175,8 +197,8 @@ describe('serving: precomputed answers for known users', () => {
       assert.equal(answer.path, 'precomputed');
       const scored = await online.recommendUser(user, [], 10);
       assert.equal(scored.path, 'online', 'a version published without the table scores online');
-      assert.deepEqual(answer.items.map((i) => i.item_id), scored.items.map((i) => i.item_id), user);
-      assert.deepEqual(answer.items.map((i) => i.score), scored.items.map((i) => i.score), user);
+      // Precomputed in batches, scored online alone: the same list to rounding.
+      assertSameRanking(answer.items, scored.items, user);
     }
   });
 
