@@ -51,8 +51,11 @@ export interface EpochLoop<State extends LoopState> extends TrainingHooks<State>
   batchesPerEpoch: number;
   /** One optimizer step on batch `position` of the current epoch: its loss (which the loop disposes) and the examples it trained on. */
   step(position: number): { loss: tf.Scalar; samples: number };
-  /** The epoch's validation score, higher is better. */
-  validate(): Promise<number>;
+  /**
+   * The epoch's validation score, higher is better. Without one (a refit on all the data for
+   * an epoch count chosen earlier) the loop runs every epoch, reports NaN and keeps the last weights.
+   */
+  validate?(): Promise<number>;
   /** Prepares the state for the epoch after `state.epoch` (e.g. a new batch order). */
   nextEpoch?(state: State): void;
   /** Stop after this many optimizer steps (benchmarks); validation still runs once at the end. */
@@ -71,7 +74,7 @@ export function loopOutcome(state: LoopState, startedMs: number): TrainingOutcom
   };
 }
 
-/** Runs epochs until `epochs`, early stopping or `maxSteps`, and leaves the best epoch's weights in `variables`. */
+/** Runs epochs until `epochs`, early stopping or `maxSteps`, and leaves the best epoch's weights in `variables` (the last one's without `validate`). */
 export async function runEpochs<State extends LoopState>(loop: EpochLoop<State>): Promise<void> {
   const { state, variables, optimizer } = loop;
   let bestWeights = loop.restoredBest && Object.keys(loop.restoredBest).length > 0 ? tf.tidy(() => Object.fromEntries(Object.entries(loop.restoredBest!).map(([n, t]) => [n, tf.clone(t)]))) : undefined;
@@ -108,7 +111,7 @@ export async function runEpochs<State extends LoopState>(loop: EpochLoop<State>)
       }
       state.epochSeconds += (Date.now() - segmentStart) / 1000;
       const validationStart = Date.now();
-      const validation = await loop.validate();
+      const validation = loop.validate ? await loop.validate() : Number.NaN;
       const memory = tf.memory();
       const report: EpochReport = {
         epoch: state.epoch,
@@ -125,7 +128,9 @@ export async function runEpochs<State extends LoopState>(loop: EpochLoop<State>)
       state.samplesSeen += state.epochSamples;
       state.stepSeconds += state.epochSeconds;
       let stop = stepsExhausted();
-      if (state.bestValidation === null || validation > state.bestValidation) {
+      if (!loop.validate) {
+        // Nothing to select on: the last epoch's weights are the model.
+      } else if (state.bestValidation === null || validation > state.bestValidation) {
         if (bestWeights) tf.dispose(Object.values(bestWeights));
         bestWeights = cloneVariables(variables);
         state.bestValidation = validation;

@@ -2,7 +2,8 @@
  * The transaction-risk model: a feed-forward network (ReLU hidden layers, dropout) that
  * scores a transaction's standardised features, trained with Adam on a class-weighted
  * binary cross-entropy, early-stopped on validation average precision, and Platt-scaled on
- * the validation split so that its outputs are probabilities. Deterministic for a seed on a
+ * the validation split so that its outputs are probabilities; with `refit`, a second network
+ * then trains on training + validation for the chosen number of epochs. Deterministic for a seed on a
  * given backend; checkpoints and resumes as the next-item training loop (ml/sequence/train.ts)
  * does, through the host's TrainingHooks (ml/training-hooks.ts). Its epochs' `validation`
  * is the validation average precision of the uncalibrated logits (calibration keeps the
@@ -12,10 +13,10 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { FlatAdam } from '../adam';
 import { dense, denseVariables, dropout, initialDenseVariables, type DenseShape } from '../layers';
-import { seededRng, shuffled, statefulRng } from '../random';
+import { seededRng, shuffled, statefulRng, type StatefulRng } from '../random';
 import { splitCheckpointTensors } from '../training-hooks';
-import { freshLoopState, loopOutcome, runEpochs, type LoopState } from '../training-loop';
-import type { Checkpoint as GenericCheckpoint, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
+import { freshLoopState, runEpochs, type LoopState } from '../training-loop';
+import type { Checkpoint as GenericCheckpoint, EpochReport, NamedTensor, TrainingHooks, TrainingOutcome } from '../training-hooks';
 import { calibrate, fitPlattScaling, IDENTITY_CALIBRATION, type PlattCalibration } from './calibration';
 import { averagePrecision } from './metrics';
 import { MlpScorer } from './mlp-scorer';
@@ -51,6 +52,12 @@ export const TabularHyperparameters = z
      * (its square root).
      */
     positiveWeight: z.union([z.enum(['balanced', 'sqrt-balanced']), z.number().min(1).max(100000)]).default('sqrt-balanced'),
+    /**
+     * After early stopping picks the epoch count on the validation cards, train a new network
+     * on training + validation for that many epochs: the model then learns from every card of
+     * the training window (the validation share is 20% of them, and of their frauds).
+     */
+    refit: z.boolean().default(false),
     seed: z.number().int().min(0).default(42),
   })
   .strict();
@@ -150,6 +157,8 @@ export class FraudModel {
 export interface TabularTrainingState extends LoopState {
   /** Identifies the data and hyperparameters; a checkpoint of another run is refused. */
   run: string;
+  /** Set in the refit's checkpoints: what early stopping chose (the loop fields then count the refit's epochs). */
+  selection?: Selection;
 }
 
 /** Tensors are named `model/<weight>`, `optimizer/<index>/<name>` and `best/<weight>`. */
@@ -173,8 +182,10 @@ export interface TabularTrainOptions extends TrainingHooks<TabularTrainingState>
 /** `samples` counts training rows; `trainSeconds` also covers validation and calibration. */
 export interface TabularTrainResult extends TrainingOutcome {
   model: FraudModel;
-  /** Optimizer steps taken. */
+  /** Optimizer steps taken, the refit's included. */
   steps: number;
+  /** Epochs of the refit on training + validation (0 without `refit`). */
+  refitEpochs: number;
 }
 
 function countPositives(rows: LabelledRows, what: string, features: number): number {
@@ -207,8 +218,107 @@ function weightedCrossEntropy(logits: tf.Tensor1D, labels: tf.Tensor1D, weights:
 }
 
 
+/** Everything the refit needs from early stopping; kept in the refit's checkpoints. */
+interface Selection {
+  /** The validation curve and its best epoch, which the refit trains for. */
+  history: EpochReport[];
+  bestEpoch: number;
+  samples: number;
+  steps: number;
+  stepSeconds: number;
+  calibration: PlattCalibration;
+}
+
+/** The loop's batches over `rows` (standardised features), in an order that is a pure function of (name, epoch), so a checkpoint needs no row order. */
+function batchesOver(rows: LabelledRows, features: number, hp: TabularHyperparameters, positiveWeight: number, model: FraudModel, optimizer: FlatAdam, rng: StatefulRng, orderName: string, firstEpoch: number) {
+  const count = rows.y.length;
+  const allRows = Array.from({ length: count }, (_, i) => i);
+  const rowOrder = (epoch: number) => shuffled(allRows, seededRng(`${orderName}-epoch-${epoch}`));
+  let order = rowOrder(firstEpoch);
+  const batchX = new Float32Array(hp.batchSize * features);
+  const batchY = new Float32Array(hp.batchSize);
+  const batchWeights = new Float32Array(hp.batchSize);
+  return {
+    batchesPerEpoch: Math.ceil(count / hp.batchSize),
+    step(position: number) {
+      const first = position * hp.batchSize;
+      const size = Math.min(hp.batchSize, count - first);
+      for (let r = 0; r < size; r++) {
+        const row = order[first + r];
+        batchX.set(rows.x.subarray(row * features, (row + 1) * features), r * features);
+        batchY[r] = rows.y[row];
+        batchWeights[r] = rows.y[row] === 1 ? positiveWeight : 1;
+      }
+      const dropoutSeed = Math.floor(rng() * 2 ** 31);
+      const loss = tf.tidy(() => {
+        const x = tf.tensor2d(batchX.subarray(0, size * features), [size, features]);
+        const y = tf.tensor1d(batchY.subarray(0, size));
+        const w = tf.tensor1d(batchWeights.subarray(0, size));
+        return optimizer.minimize(() => weightedCrossEntropy(model.logits(x, hp.dropout, dropoutSeed), y, w));
+      });
+      return { loss, samples: size };
+    },
+    nextEpoch: (next: LoopState) => (order = rowOrder(next.epoch)),
+  };
+}
+
+function concatenated(a: LabelledRows, b: LabelledRows): LabelledRows {
+  const x = new Float32Array(a.x.length + b.x.length);
+  x.set(a.x);
+  x.set(b.x, a.x.length);
+  const y = new Uint8Array(a.y.length + b.y.length);
+  y.set(a.y);
+  y.set(b.y, a.y.length);
+  return { x, y };
+}
+
+/** One run of the epoch loop over `rows`, from fresh weights (the seed's) or a checkpoint's. */
+interface Phase {
+  /** Names the phase's random stream and batch orders. */
+  name: string;
+  rows: LabelledRows;
+  resumeFrom?: Checkpoint;
+  freshState(rng: StatefulRng): TabularTrainingState;
+  loop: TrainingHooks<TabularTrainingState> & { epochs: number; patience: number };
+  validate?(model: FraudModel): Promise<number>;
+}
+
+/** Trains one phase; the network it returns is the caller's to dispose. */
+async function trainPhase(config: FraudModelConfig, hp: TabularHyperparameters, positiveWeight: number, phase: Phase): Promise<{ model: FraudModel; state: TabularTrainingState }> {
+  const restored = phase.resumeFrom && splitCheckpointTensors(phase.resumeFrom.tensors);
+  const model = restored ? FraudModel.fromWeights(config, restored.model) : FraudModel.initialise(config, hp.seed);
+  const optimizer = new FlatAdam([...model.variables.values()], { learningRate: hp.learningRate });
+  const rng = statefulRng(phase.name, phase.resumeFrom?.state.rng);
+  const state = phase.resumeFrom ? structuredClone(phase.resumeFrom.state) : phase.freshState(rng);
+  const { validate } = phase;
+  try {
+    if (restored) optimizer.setWeights(restored.optimizer);
+    await runEpochs({
+      ...phase.loop,
+      state,
+      restoredBest: restored?.best,
+      variables: model.variables,
+      optimizer,
+      rng,
+      ...batchesOver(phase.rows, config.featureNames.length, hp, positiveWeight, model, optimizer, rng, phase.name, state.epoch),
+      validate: validate && (() => validate(model)),
+    });
+    return { model, state };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+/**
+ * Early stopping on the validation cards, then (with `refit`) a second network from the
+ * same initial weights on training + validation for the chosen number of epochs. A
+ * checkpoint of the refit carries the selection in its state, so a resumed run skips it.
+ */
 export async function trainFraudMlp(options: TabularTrainOptions): Promise<TabularTrainResult> {
-  const { hyperparameters: hp, featureNames, train, validation, resumeFrom } = options;
+  const { hyperparameters: hp, featureNames, train, validation, resumeFrom, onEpoch, ...hooks } = options;
   const features = featureNames.length;
   const trainRows = train.y.length;
   const trainPositives = countPositives(train, 'training', features);
@@ -217,70 +327,62 @@ export async function trainFraudMlp(options: TabularTrainOptions): Promise<Tabul
   if (resumeFrom && resumeFrom.state.run !== run) throw new Error('the checkpoint is from a run with other data or hyperparameters');
 
   const standardizer = fitStandardizer(train.x, features);
-  const trainStandardized = standardize(standardizer, train.x);
-  const validationStandardized = standardize(standardizer, validation.x);
+  const trainStandardized: LabelledRows = { x: standardize(standardizer, train.x), y: train.y };
+  const validationStandardized: LabelledRows = { x: standardize(standardizer, validation.x), y: validation.y };
   const positiveWeight = resolvePositiveWeight(hp.positiveWeight, trainPositives, trainRows);
   const config: FraudModelConfig = { kind: 'fraud-mlp', featureNames: [...featureNames], hiddenLayers: [...hp.hiddenLayers], standardizer, calibration: IDENTITY_CALIBRATION };
-
-  const restored = resumeFrom && splitCheckpointTensors(resumeFrom.tensors);
-  const model = restored ? FraudModel.fromWeights(config, restored.model) : FraudModel.initialise(config, hp.seed);
-  const optimizer = new FlatAdam([...model.variables.values()], { learningRate: hp.learningRate });
-  const rng = statefulRng(`fraud-mlp-${hp.seed}`, resumeFrom?.state.rng);
-  const state: TabularTrainingState = resumeFrom ? structuredClone(resumeFrom.state) : { ...freshLoopState(rng), run };
-  const allRows = Array.from({ length: trainRows }, (_, i) => i);
-  // A pure function of (seed, epoch), so a checkpoint needs no row order.
-  const rowOrder = (epoch: number) => shuffled(allRows, seededRng(`fraud-mlp-${hp.seed}-epoch-${epoch}`));
-  let order = rowOrder(state.epoch);
-  const batchX = new Float32Array(hp.batchSize * features);
-  const batchY = new Float32Array(hp.batchSize);
-  const batchWeights = new Float32Array(hp.batchSize);
   const started = Date.now();
 
-  try {
-    if (restored) optimizer.setWeights(restored.optimizer);
-    await runEpochs({
-      ...options,
-      state,
-      restoredBest: restored?.best,
-      epochs: hp.epochs,
-      patience: hp.patience,
-      variables: model.variables,
-      optimizer,
-      rng,
-      batchesPerEpoch: Math.ceil(trainRows / hp.batchSize),
-      step(position) {
-        const first = position * hp.batchSize;
-        const rows = Math.min(hp.batchSize, trainRows - first);
-        for (let r = 0; r < rows; r++) {
-          const row = order[first + r];
-          batchX.set(trainStandardized.subarray(row * features, (row + 1) * features), r * features);
-          batchY[r] = train.y[row];
-          batchWeights[r] = train.y[row] === 1 ? positiveWeight : 1;
-        }
-        const dropoutSeed = Math.floor(rng() * 2 ** 31);
-        const loss = tf.tidy(() => {
-          const x = tf.tensor2d(batchX.subarray(0, rows * features), [rows, features]);
-          const y = tf.tensor1d(batchY.subarray(0, rows));
-          const w = tf.tensor1d(batchWeights.subarray(0, rows));
-          return optimizer.minimize(() => weightedCrossEntropy(model.logits(x, hp.dropout, dropoutSeed), y, w));
-        });
-        return { loss, samples: rows };
-      },
-      validate: async () => averagePrecision(validation.y, model.standardizedLogits(validationStandardized)),
-      nextEpoch: (next) => (order = rowOrder(next.epoch)),
+  let selection = resumeFrom?.state.selection;
+  const resumesRefit = selection !== undefined;
+  let model: FraudModel | undefined;
+  if (!selection) {
+    const selected = await trainPhase(config, hp, positiveWeight, {
+      name: `fraud-mlp-${hp.seed}`,
+      rows: trainStandardized,
+      resumeFrom,
+      freshState: (rng) => ({ ...freshLoopState(rng), run }),
+      loop: { ...hooks, onEpoch, epochs: hp.epochs, patience: hp.patience },
+      validate: async (network) => averagePrecision(validation.y, network.standardizedLogits(validationStandardized.x)),
     });
-  } catch (error) {
-    model.dispose();
-    throw error;
-  } finally {
-    optimizer.dispose();
+    model = selected.model;
+    // runEpochs left the best epoch's weights in the model: calibrate them.
+    const { history, bestEpoch, samplesSeen: samples, step: steps, stepSeconds } = selected.state;
+    selection = { history, bestEpoch, samples, steps, stepSeconds, calibration: fitPlattScaling(model.standardizedLogits(validationStandardized.x), validation.y) };
   }
-  // runEpochs left the best epoch's weights in the model: calibrate them.
-  const calibration = fitPlattScaling(model.standardizedLogits(validationStandardized), validation.y);
-  const calibrated = FraudModel.fromWeights({ ...config, calibration }, Object.fromEntries(model.variables));
-  model.dispose();
+
+  if (hp.refit) {
+    model?.dispose();
+    const chosen = selection;
+    // The refit sees the validation cards, so it cannot be calibrated on them. It keeps the
+    // selected network's Platt scaling, fitted on logits of cards that network never saw: the
+    // refit is the same recipe (initial weights, loss weight, standardiser, epochs) on 25% more
+    // rows of the same week, so its logits on unseen cards are on the selected network's
+    // scale to first order; calibration is monotone, so the ranking metrics do not depend on it.
+    const refit = await trainPhase(config, hp, positiveWeight, {
+      name: `fraud-mlp-${hp.seed}-refit`,
+      rows: concatenated(trainStandardized, validationStandardized),
+      resumeFrom: resumesRefit ? resumeFrom : undefined,
+      // Steps count on from the selection's: checkpoints are ordered (and resumed) by step.
+      freshState: (rng) => ({ ...freshLoopState(rng), step: chosen.steps, run, selection: chosen }),
+      // No validation rows are left to report on: the refit's epochs go to onStep, not onEpoch.
+      loop: { ...hooks, epochs: chosen.bestEpoch, patience: chosen.bestEpoch },
+    });
+    model = refit.model;
+    const { samplesSeen, step, stepSeconds } = refit.state;
+    selection = { ...chosen, samples: chosen.samples + samplesSeen, steps: step, stepSeconds: chosen.stepSeconds + stepSeconds };
+  }
+
+  const calibrated = FraudModel.fromWeights({ ...config, calibration: selection.calibration }, Object.fromEntries(model!.variables));
+  model!.dispose();
   return {
     model: calibrated,
-    ...loopOutcome(state, started),
+    history: selection.history,
+    bestEpoch: selection.bestEpoch,
+    trainSeconds: (Date.now() - started) / 1000,
+    samples: selection.samples,
+    steps: selection.steps,
+    stepSeconds: selection.stepSeconds,
+    refitEpochs: hp.refit ? selection.bestEpoch : 0,
   };
 }

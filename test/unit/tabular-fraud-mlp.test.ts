@@ -104,7 +104,7 @@ describe('fraud MLP', function () {
   it('stops early on validation average precision and keeps the best epoch', async () => {
     // Few training frauds and no dropout: the network overfits after a few epochs.
     const { train, validation } = splits('linear', { train: 3000, validation: 5000, test: 0 }, 'early');
-    const hp = TabularHyperparameters.parse({ epochs: 60, patience: 3, dropout: 0, hiddenLayers: [128, 64], learningRate: 0.01, batchSize: 64 });
+    const hp = TabularHyperparameters.parse({ epochs: 60, patience: 3, dropout: 0, hiddenLayers: [128, 64], learningRate: 0.01, batchSize: 64, refit: false });
     const result = await trainFraudMlp({ hyperparameters: hp, featureNames: train.featureNames, train, validation });
     assert.equal(result.history.length, result.bestEpoch + 3, `best epoch ${result.bestEpoch} of ${result.history.length}`);
     assert.ok(result.history.length < 60);
@@ -150,6 +150,53 @@ describe('fraud MLP', function () {
     await assert.rejects(trainFraudMlp({ ...options, hyperparameters: { ...hp, learningRate: 0.02 }, resumeFrom }), /other data or hyperparameters/);
     [full, plain, resumed].forEach((r) => r.model.dispose());
     tf.dispose(Object.values(decoded));
+  });
+
+  it('refits on training + validation for exactly the early-stopped number of epochs, keeping the selection and its calibration', async () => {
+    const { train, validation } = splits('linear', { train: 3000, validation: 2000, test: 0 }, 'refit');
+    const hp = TabularHyperparameters.parse({ epochs: 30, patience: 2, batchSize: 128, learningRate: 0.01, refit: false });
+    const options = { featureNames: train.featureNames, train, validation };
+    const selected = await trainFraudMlp({ ...options, hyperparameters: hp });
+    const epochs: number[] = [];
+    const refit = await trainFraudMlp({ ...options, hyperparameters: { ...hp, refit: true }, onEpoch: (r) => void epochs.push(r.epoch) });
+    assert.equal(selected.refitEpochs, 0);
+    assert.equal(refit.refitEpochs, selected.bestEpoch);
+    assert.ok(refit.bestEpoch < refit.history.length, 'early stopping should have stopped before the last epoch');
+    // The refit's epochs are the chosen count over all 5,000 rows, on top of the selection's.
+    assert.equal(refit.samples, selected.samples + selected.bestEpoch * 5000);
+    assert.equal(refit.steps, selected.steps + selected.bestEpoch * Math.ceil(5000 / 128));
+    assert.deepEqual(refit.history.map((h) => h.validation), selected.history.map((h) => h.validation));
+    assert.deepEqual(epochs, selected.history.map((h) => h.epoch), 'only the selection reports validated epochs');
+    assert.deepEqual(refit.model.config.calibration, selected.model.config.calibration);
+    assert.ok(maxWeightDifference(refit.model, selected.model) > 1e-3, 'the refit should be a new network');
+    [selected, refit].forEach((r) => r.model.dispose());
+  });
+
+  it('resumes mid-refit to the same model as an uninterrupted refit', async () => {
+    const { train, validation } = splits('linear', { train: 3000, validation: 2000, test: 0 }, 'refit-resume');
+    const hp = TabularHyperparameters.parse({ epochs: 3, patience: 10, batchSize: 128, learningRate: 0.01, refit: true });
+    const saved: Checkpoint[] = [];
+    // The state through JSON, as a checkpoint store keeps it; the tensors copied, as the loop reuses its own.
+    const save = async (c: Checkpoint) => void saved.push({ state: JSON.parse(JSON.stringify(c.state)), tensors: c.tensors.map(({ name, tensor }) => ({ name, tensor: tf.clone(tensor) })) });
+    const checkpoints = { everySteps: 7, everySeconds: 3600, save };
+    const options = { hyperparameters: hp, featureNames: train.featureNames, train, validation };
+    const full = await trainFraudMlp({ ...options, checkpoints });
+    const steps = saved.map((c) => c.state.step);
+    assert.deepEqual(steps, [...steps].sort((a, b) => a - b), 'the refit must count steps on from the selection, as checkpoints are ordered by step');
+    assert.equal(new Set(steps).size, steps.length);
+    // Mid-epoch in the refit's second epoch: the selection is in the checkpoint's state.
+    const middle = saved.find((c) => c.state.selection && c.state.epoch === 2 && c.state.position > 0)!;
+    assert.ok(middle, `no mid-refit checkpoint among ${saved.length}`);
+    assert.equal(middle.tensors.filter((t) => t.name.startsWith('best/')).length, 0, 'a refit keeps no best-so-far copy');
+    const resumed = await trainFraudMlp({ ...options, resumeFrom: middle });
+    assert.equal(resumed.steps, full.steps);
+    assert.equal(resumed.samples, full.samples);
+    assert.deepEqual(resumed.history.map((h) => [h.epoch, h.validation]), full.history.map((h) => [h.epoch, h.validation]));
+    assert.deepEqual(resumed.model.config.calibration, full.model.config.calibration);
+    const difference = maxWeightDifference(full.model, resumed.model);
+    assert.ok(difference < 1e-5, `weights differ by ${difference}`);
+    [full, resumed].forEach((r) => r.model.dispose());
+    tf.dispose(saved.flatMap((c) => c.tensors.map((t) => t.tensor)));
   });
 
   it('saves and loads through namedWeights, tf.io and a JSON config with identical predictions and explanations', async () => {

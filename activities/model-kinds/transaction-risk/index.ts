@@ -61,7 +61,7 @@ export const transactionRiskKind: ModelKind<TabularHyperparameters, LoadedRiskMo
     rt.log.info({ train: train.y.length, validation: validation.y.length, frauds: train.y.reduce((n, v) => n + v, 0) }, 'training transaction-risk model');
     const result = await trainFraudMlp({ ...rt.hooks, hyperparameters: hp, featureNames: train.names, train, validation } as Parameters<typeof trainFraudMlp>[0]);
     const config: RiskModelConfig = { ...result.model.config, featureOptions: featureOptionsOf(options), decision: options.decision, reviewBudget: options.reviewBudget };
-    return { ...result, weights: result.model.namedWeights(), config: { ...config }, dispose: () => result.model.dispose() };
+    return { ...result, weights: result.model.namedWeights(), config: { ...config }, notes: { refitEpochs: result.refitEpochs }, dispose: () => result.model.dispose() };
   },
 
   async evaluate(rt, prepared, target) {
